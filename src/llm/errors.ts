@@ -1,0 +1,137 @@
+/**
+ * Errors are data: whether a failure is retryable, and how long the provider asked us to wait,
+ * is decided once, where the response is read. The retry loop only reads these fields.
+ */
+
+export type LlmErrorKind =
+  | 'http' // the provider answered with an error status
+  | 'connection' // reset, refused, DNS, socket closed before an answer
+  | 'timeout' // one attempt exceeded timeoutMs (or a stream went silent that long)
+  | 'cancelled' // the host cancelled the call
+  | 'stream' // the stream broke, carried an error event, or ended without its final event
+  | 'invalid-response' // the provider answered something we cannot read
+  | 'unknown-model'
+  | 'budget'
+  | 'invalid-request'; // a request we refuse before sending (e.g. unknown tool name)
+
+export interface LlmErrorFields {
+  kind: LlmErrorKind;
+  provider?: string;
+  status?: number;
+  retryable: boolean;
+  /** How long the provider asked us to wait, from retry-after-ms / retry-after. */
+  retryAfterMs?: number;
+  /** The provider's own message, already scrubbed of secrets. */
+  providerMessage?: string;
+  requestId?: string;
+  /** Text already relayed to the host when a stream broke. */
+  partialText?: string;
+  /** Attempts made, filled in by the retry loop. */
+  attempts?: number;
+  cause?: unknown;
+}
+
+export class LlmError extends Error {
+  readonly kind: LlmErrorKind;
+  readonly provider?: string;
+  readonly status?: number;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly providerMessage?: string;
+  readonly requestId?: string;
+  partialText?: string;
+  attempts?: number;
+
+  constructor(message: string, fields: LlmErrorFields) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = 'LlmError';
+    this.kind = fields.kind;
+    this.provider = fields.provider;
+    this.status = fields.status;
+    this.retryable = fields.retryable;
+    this.retryAfterMs = fields.retryAfterMs;
+    this.providerMessage = fields.providerMessage;
+    this.requestId = fields.requestId;
+    this.partialText = fields.partialText;
+    this.attempts = fields.attempts;
+  }
+}
+
+/** HTTP statuses worth another attempt: 408, 409, 429 and every 5xx (Anthropic's 529 included). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || (status >= 500 && status <= 599);
+}
+
+/** Reads a header from a fetch `Headers`, a plain record, or nothing. */
+export function headerValue(headers: unknown, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as Headers).get === 'function') {
+    return (headers as Headers).get(name) ?? undefined;
+  }
+  const record = headers as Record<string, unknown>;
+  const key = Object.keys(record).find((k) => k.toLowerCase() === name);
+  const value = key === undefined ? undefined : record[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The wait a provider asks for: `retry-after-ms` first, then `retry-after` as seconds or an
+ * HTTP date. Returns undefined when neither is present or readable.
+ */
+export function parseRetryAfterMs(headers: unknown, now: number = Date.now()): number | undefined {
+  const ms = headerValue(headers, 'retry-after-ms');
+  if (ms !== undefined) {
+    const value = Number.parseFloat(ms);
+    if (Number.isFinite(value) && value >= 0) return value;
+  }
+  const after = headerValue(headers, 'retry-after');
+  if (after !== undefined) {
+    const trimmed = after.trim();
+    if (/^\d+(\.\d+)?$/.test(trimmed)) return Number.parseFloat(trimmed) * 1000;
+    const date = Date.parse(trimmed);
+    if (!Number.isNaN(date)) return Math.max(0, date - now);
+  }
+  return undefined;
+}
+
+/**
+ * Whether an HTTP error response should be retried: `x-should-retry` from the provider wins
+ * ("If the server explicitly says whether or not to retry, obey."), else the status decides.
+ */
+export function shouldRetryResponse(status: number, headers: unknown): boolean {
+  const explicit = headerValue(headers, 'x-should-retry');
+  if (explicit === 'true') return true;
+  if (explicit === 'false') return false;
+  return isRetryableStatus(status);
+}
+
+const SECRET_PATTERNS: RegExp[] = [
+  /sk-[A-Za-z0-9_\-]{6,}/g, // OpenAI, Anthropic (sk-ant-…), DeepSeek, DashScope style keys
+  /(Bearer\s+)[A-Za-z0-9_\-.=]{6,}/gi,
+  /(x-api-key["':\s=]+)[A-Za-z0-9_\-.]{6,}/gi,
+  /(api[_-]?key["':\s=]+)[A-Za-z0-9_\-.]{6,}/gi,
+];
+
+/**
+ * Removes API keys from text that may echo one (provider error bodies often quote part of the
+ * key). Known secret values are removed exactly; key-shaped tokens are masked by pattern.
+ */
+export function redactSecrets(text: string, secrets: Iterable<string> = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) {
+      out = out.split(secret).join('[redacted]');
+      // Providers sometimes echo only a prefix or suffix of a key ("sk-abc...xyz").
+      if (secret.length >= 12) {
+        out = out.split(secret.slice(0, 8)).join('[redacted]');
+        out = out.split(secret.slice(-6)).join('[redacted]');
+      }
+    }
+  }
+  for (const pattern of SECRET_PATTERNS) {
+    out = out.replace(pattern, (_match, prefix?: string) =>
+      typeof prefix === 'string' && prefix.length > 0 ? `${prefix}[redacted]` : '[redacted]',
+    );
+  }
+  return out;
+}

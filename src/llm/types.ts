@@ -1,0 +1,96 @@
+/**
+ * Our own small spec for one chat turn: what every provider adapter accepts and returns.
+ * Provider quirks (system placement, tool formats, usage fields) live only inside the adapters.
+ */
+
+/** A tool call requested by the model, arguments already parsed from JSON. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+export type ChatMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
+  | { role: 'tool'; content: string; tool_call_id: string };
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: Record<string, unknown>;
+}
+
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+/** A request as an adapter receives it: the model already resolved to the provider's id. */
+export interface ChatRequest {
+  providerModel: string;
+  /** System messages may appear anywhere; adapters place them as their wire needs. */
+  messages: ChatMessage[];
+  temperature?: number;
+  maxTokens?: number;
+  stop?: string[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
+
+/**
+ * Normalised token usage.
+ * `promptTokens` counts every input token, cached and cache-written ones included
+ * (OpenAI's convention); `cachedTokens` and `cacheWriteTokens` are subsets of it.
+ * `reasoningTokens` is a subset of `completionTokens`.
+ */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  totalTokens: number;
+  /** The provider's own usage object, kept so costs can be recomputed later. */
+  raw?: unknown;
+}
+
+export interface ChatResponse {
+  content: string;
+  toolCalls: ToolCall[];
+  finishReason: FinishReason;
+  usage: Usage;
+  /** The model id the provider reports having used (may be a dated snapshot). */
+  providerModel: string;
+}
+
+/** Parts of a streamed answer; `finish` always carries the whole assembled response. */
+export type StreamPart =
+  | { type: 'text-delta'; text: string }
+  | { type: 'finish'; response: ChatResponse };
+
+export interface CallOptions {
+  /** Aborts the HTTP request at once (host cancellation or attempt timeout). */
+  signal?: AbortSignal;
+  /** One attempt's limit; for a stream, also the longest silence allowed. */
+  timeoutMs: number;
+}
+
+/** One thin class per wire protocol implements this. */
+export interface ProviderAdapter {
+  generate(request: ChatRequest, options: CallOptions): Promise<ChatResponse>;
+  stream(request: ChatRequest, options: CallOptions): AsyncIterable<StreamPart>;
+}
+
+/** Prices in USD per million tokens; `null` where unknown. */
+export interface Pricing {
+  inputPerMTok: number | null;
+  outputPerMTok: number | null;
+  cachedInputPerMTok?: number | null;
+  cacheWritePerMTok?: number | null;
+}
+
+export function emptyUsage(): Usage {
+  return { promptTokens: 0, completionTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 0 };
+}
