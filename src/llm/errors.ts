@@ -1,3 +1,5 @@
+import type { Usage } from './types.js';
+
 /**
  * Errors are data: whether a failure is retryable, and how long the provider asked us to wait,
  * is decided once, where the response is read. The retry loop only reads these fields.
@@ -12,6 +14,7 @@ export type LlmErrorKind =
   | 'invalid-response' // the provider answered something we cannot read
   | 'unknown-model'
   | 'budget'
+  | 'not-configured' // the provider has no API key
   | 'invalid-request'; // a request we refuse before sending (e.g. unknown tool name)
 
 export interface LlmErrorFields {
@@ -28,6 +31,8 @@ export interface LlmErrorFields {
   partialText?: string;
   /** Attempts made, filled in by the retry loop. */
   attempts?: number;
+  /** Usage known when the call failed (a stream cut after message_start), for the ledger. */
+  usage?: Usage;
   cause?: unknown;
 }
 
@@ -41,6 +46,7 @@ export class LlmError extends Error {
   readonly requestId?: string;
   partialText?: string;
   attempts?: number;
+  usage?: Usage;
 
   constructor(message: string, fields: LlmErrorFields) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -54,6 +60,7 @@ export class LlmError extends Error {
     this.requestId = fields.requestId;
     this.partialText = fields.partialText;
     this.attempts = fields.attempts;
+    this.usage = fields.usage;
   }
 }
 

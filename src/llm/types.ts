@@ -63,6 +63,8 @@ export interface ChatResponse {
   usage: Usage;
   /** The model id the provider reports having used (may be a dated snapshot). */
   providerModel: string;
+  /** The provider reported no usage (e.g. a stream without its usage chunk): cost is unknown, not $0. */
+  usageMissing?: boolean;
 }
 
 /** Parts of a streamed answer; `finish` always carries the whole assembled response. */

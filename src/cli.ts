@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, isProviderConfigured, loadSettings, type Settings } from './config.js';
+import { formatCostReport } from './ledger/cost-table.js';
+import { Ledger, LedgerError, type GroupBy } from './ledger/ledger.js';
+import { parseTimeBound } from './ledger/time-span.js';
+import { createLogger } from './logger.js';
+import { formatTable } from './tools/format-table.js';
+import { packageVersion } from './version.js';
+
+const HELP = `llm-service-mcp — an MCP server that calls many LLMs: chat, list_models, get_cost
+
+Usage:
+  llm-service-mcp                 serve MCP over stdio (what an MCP host runs)
+  llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry
+  llm-service-mcp cost [options]  print the cost ledger as a table
+      --since <when>              ISO 8601 date/time or a span back from now (24h, 7d); default 30d
+      --until <when>              same forms; default now
+      --group-by <key>            model | provider | day | none (default model; day adds a bar chart)
+      --model <id>, --provider <id>  filter
+      --json                      print the report as JSON
+  llm-service-mcp --help | --version
+
+Environment (all optional):
+  OPENAI_API_KEY, OPENAI_BASE_URL          OpenAI
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL    Anthropic
+  DEEPSEEK_API_KEY, DEEPSEEK_BASE_URL      DeepSeek (default https://api.deepseek.com)
+  DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL    Qwen via DashScope compatible mode
+  LLM_SERVICE_CONFIG                       path of the JSON config file
+  LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed)
+  LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
+
+Docs: README.md in the package.`;
+
+/** Prints one line to stderr and exits: the only way settings problems are reported. */
+function fail(message: string): never {
+  process.stderr.write(`llm-service-mcp: ${message}\n`);
+  process.exit(1);
+}
+
+function settingsOrExit(): Settings {
+  try {
+    return loadSettings();
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}
+
+function openLedgerOrExit(settings: Settings): Ledger {
+  try {
+    return Ledger.open(settings.dbPath);
+  } catch (error) {
+    if (error instanceof LedgerError) fail(error.message);
+    throw error;
+  }
+}
+
+async function serve(): Promise<void> {
+  const settings = settingsOrExit();
+  const ledger = openLedgerOrExit(settings);
+  // Loaded here so --help, --version and doctor stay quick and never touch the MCP SDK.
+  const [{ createServer }, { StdioServerTransport }] = await Promise.all([
+    import('./server.js'),
+    import('@modelcontextprotocol/sdk/server/stdio.js'),
+  ]);
+  const created = createServer({ settings, ledger });
+  const logger = createLogger();
+  let closing = false;
+  const shutdown = async (): Promise<void> => {
+    if (closing) return;
+    closing = true;
+    await created.close().catch(() => undefined);
+    ledger.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
+  process.stdin.on('end', () => void shutdown());
+  await created.server.connect(new StdioServerTransport());
+  logger.info(`serving over stdio; ledger ${settings.dbPath}; default model ${settings.defaultModel}`);
+}
+
+function doctor(): void {
+  const settings = settingsOrExit();
+  const lines: string[] = [`llm-service-mcp ${packageVersion()} on Node.js ${process.versions.node}`, ''];
+  const rows = settings.providers.map((p) => [
+    p.id,
+    p.type,
+    p.apiKeyEnv ? `${p.apiKeyEnv}: ${settings.env[p.apiKeyEnv] ? 'yes' : 'no'}` : '(no key needed)',
+    isProviderConfigured(p, settings.env) ? 'yes' : 'no',
+    p.baseURL ?? '(SDK default)',
+  ]);
+  lines.push(formatTable(['provider', 'type', 'key set', 'configured', 'base URL'], rows), '');
+  lines.push(`config file:   ${settings.configPath ?? '(none; set LLM_SERVICE_CONFIG)'}`);
+  lines.push(`default model: ${settings.defaultModel}`);
+  lines.push(`registry:      ${settings.models.length} models, ${Object.keys(settings.aliases).length} aliases`);
+  lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
+  if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
+  try {
+    const ledger = Ledger.open(settings.dbPath);
+    const stats = ledger.stats();
+    ledger.close();
+    lines.push(`ledger:        ${stats.path} (${(stats.sizeBytes / 1024).toFixed(0)} KiB, ${stats.rows} calls)`);
+  } catch (error) {
+    lines.push(`ledger:        ${settings.dbPath}: ${(error as Error).message}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function cost(argv: string[]): void {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        since: { type: 'string' },
+        until: { type: 'string' },
+        'group-by': { type: 'string' },
+        model: { type: 'string' },
+        provider: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    fail(`${(error as Error).message}; see llm-service-mcp --help`);
+  }
+  const groupBy = (values['group-by'] as string | undefined) ?? 'model';
+  if (!['model', 'provider', 'day', 'none'].includes(groupBy)) fail(`--group-by must be model, provider, day or none, not '${groupBy}'`);
+  const settings = settingsOrExit();
+  const now = Date.now();
+  let since: number | undefined;
+  let until: number | undefined;
+  try {
+    since = parseTimeBound((values.since as string | undefined) ?? '30d', now);
+    until = values.until === undefined ? undefined : parseTimeBound(values.until as string, now);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const ledger = openLedgerOrExit(settings);
+  const report = ledger.report(
+    { since, until, model: values.model as string | undefined, provider: values.provider as string | undefined, groupBy: groupBy as GroupBy },
+    settings.budget,
+  );
+  ledger.close();
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const range = `since ${new Date(since!).toISOString()}${until === undefined ? '' : ` until ${new Date(until).toISOString()}`}`;
+  process.stdout.write(`Ledger ${settings.dbPath}, ${range}\n\n${formatCostReport(report, { groupBy: groupBy as GroupBy, barChart: groupBy === 'day' })}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined) return serve();
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
+  if (command === 'doctor') return doctor();
+  if (command === 'cost') return cost(rest);
+  fail(`unknown command '${command}'; see llm-service-mcp --help`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  fail(error instanceof Error ? error.message : String(error));
+});

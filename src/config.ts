@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Pricing } from './llm/types.js';
+import {
+  BUILT_IN_ALIASES,
+  BUILT_IN_MODELS,
+  BUILT_IN_PROVIDERS,
+  type ModelDefinition,
+  type ProviderDefinition,
+} from './registry/catalog.js';
+
+export interface RetrySettings {
+  retries: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+}
+
+export interface BudgetSettings {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+/** Everything the server needs to know, merged from built-ins, the config file and the environment. */
+export interface Settings {
+  defaultModel: string;
+  timeoutMs: number;
+  progressIntervalMs: number;
+  retry: RetrySettings;
+  budget?: BudgetSettings;
+  providers: ProviderDefinition[];
+  models: ModelDefinition[];
+  aliases: Record<string, string>;
+  dbPath: string;
+  configPath?: string;
+  env: Record<string, string | undefined>;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const nonNegative = z.number().nonnegative();
+const positiveInt = z.number().int().positive();
+
+const pricingSchema = z.strictObject({
+  inputPerMTok: nonNegative.nullable(),
+  outputPerMTok: nonNegative.nullable(),
+  cachedInputPerMTok: nonNegative.nullable().optional(),
+  cacheWritePerMTok: nonNegative.nullable().optional(),
+});
+
+const configFileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  defaultModel: z.string().min(1).optional(),
+  timeoutMs: positiveInt.optional(),
+  progressIntervalMs: z.number().int().nonnegative().optional(),
+  retry: z
+    .strictObject({
+      retries: z.number().int().min(0).max(10).optional(),
+      minDelayMs: z.number().int().nonnegative().optional(),
+      maxDelayMs: z.number().int().nonnegative().optional(),
+      factor: z.number().min(1).optional(),
+    })
+    .optional(),
+  budget: z
+    .strictObject({
+      dailyUsd: z.number().positive().optional(),
+      monthlyUsd: z.number().positive().optional(),
+    })
+    .optional(),
+  providers: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a lower-case provider id without ":"'),
+      z.strictObject({
+        type: z.enum(['openai', 'anthropic', 'openai-compatible']),
+        baseURL: z.url().optional(),
+        apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+      }),
+    )
+    .optional(),
+  models: z
+    .record(
+      z.string().min(1),
+      z.strictObject({
+        provider: z.string().min(1).optional(),
+        providerModel: z.string().min(1).optional(),
+        contextWindow: positiveInt.optional(),
+        maxOutputTokens: positiveInt.optional(),
+        pricing: pricingSchema.optional(),
+        priceCheckedAt: z.string().optional(),
+        capabilities: z
+          .strictObject({
+            tools: z.boolean().optional(),
+            vision: z.boolean().optional(),
+            temperature: z.boolean().optional(),
+            reasoning: z.boolean().optional(),
+          })
+          .optional(),
+        fallbacks: z.array(z.string().min(1)).optional(),
+      }),
+    )
+    .optional(),
+  aliases: z.record(z.string().min(1), z.string().min(1)).optional(),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** One line per problem, naming the key path and what was expected. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
+      }
+      const message = issue.message.replace(/^Invalid input: /, '');
+      return `${path || '(root)'}: ${message}`;
+    })
+    .join('; ');
+}
+
+/** Parses and checks the config file's text; throws ConfigError with the offending key paths. */
+export function parseConfigFile(text: string, path: string): ConfigFile {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`Config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const result = configFileSchema.safeParse(data);
+  if (!result.success) {
+    throw new ConfigError(`Config file ${path}: ${describeIssues(result.error)}`);
+  }
+  return result.data;
+}
+
+/** The platform's per-user data folder for the ledger. */
+export function defaultDataDir(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string {
+  if (platform === 'win32') {
+    return join(env.LOCALAPPDATA ?? env.APPDATA ?? join(homedir(), 'AppData', 'Local'), 'llm-service-mcp');
+  }
+  if (platform === 'darwin') {
+    return join(homedir(), 'Library', 'Application Support', 'llm-service-mcp');
+  }
+  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'llm-service-mcp');
+}
+
+function mergeModel(base: ModelDefinition | undefined, id: string, entry: NonNullable<ConfigFile['models']>[string]): ModelDefinition {
+  const provider = entry.provider ?? base?.provider;
+  if (!provider) {
+    throw new ConfigError(`models.${id}.provider: required for a model that is not built in`);
+  }
+  const pricing: Pricing = { ...(base?.pricing ?? { inputPerMTok: null, outputPerMTok: null }), ...(entry.pricing ?? {}) };
+  return {
+    id,
+    provider,
+    providerModel: entry.providerModel ?? base?.providerModel ?? id,
+    contextWindow: entry.contextWindow ?? base?.contextWindow ?? null,
+    maxOutputTokens: entry.maxOutputTokens ?? base?.maxOutputTokens ?? null,
+    pricing,
+    capabilities: {
+      ...(base?.capabilities ?? { tools: true, vision: false, temperature: true, reasoning: false }),
+      ...(entry.capabilities ?? {}),
+    },
+    priceCheckedAt: entry.priceCheckedAt ?? (entry.pricing ? null : base?.priceCheckedAt ?? null),
+    fallbacks: entry.fallbacks ?? base?.fallbacks,
+  };
+}
+
+/** Builds the settings from the environment and, when LLM_SERVICE_CONFIG names one, the config file. */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const configPath = env.LLM_SERVICE_CONFIG || undefined;
+  let file: ConfigFile = {};
+  if (configPath) {
+    let text: string;
+    try {
+      text = readFileSync(configPath, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`Cannot read config file ${configPath} (LLM_SERVICE_CONFIG): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    file = parseConfigFile(text, configPath);
+  }
+  return buildSettings(file, env, configPath);
+}
+
+/** Merges a checked config file over the built-in providers, models and aliases. */
+export function buildSettings(file: ConfigFile, env: Record<string, string | undefined>, configPath?: string): Settings {
+  const providers = new Map<string, ProviderDefinition>(BUILT_IN_PROVIDERS.map((p) => [p.id, { ...p }]));
+  for (const [id, entry] of Object.entries(file.providers ?? {})) {
+    const base = providers.get(id);
+    providers.set(id, {
+      id,
+      type: entry.type,
+      baseURL: entry.baseURL ?? base?.baseURL,
+      apiKeyEnv: entry.apiKeyEnv ?? base?.apiKeyEnv ?? '',
+      baseURLEnv: base?.baseURLEnv,
+    });
+    if (entry.type === 'openai-compatible' && !entry.baseURL && !base?.baseURL) {
+      throw new ConfigError(`providers.${id}.baseURL: required for an openai-compatible provider`);
+    }
+  }
+  // Base URLs from the environment win over built-in defaults.
+  for (const provider of providers.values()) {
+    const fromEnv = provider.baseURLEnv ? env[provider.baseURLEnv] : undefined;
+    if (fromEnv) provider.baseURL = fromEnv;
+  }
+
+  const models = new Map<string, ModelDefinition>(BUILT_IN_MODELS.map((m) => [m.id, m]));
+  for (const [id, entry] of Object.entries(file.models ?? {})) {
+    models.set(id, mergeModel(models.get(id), id, entry));
+  }
+  for (const model of models.values()) {
+    if (!providers.has(model.provider)) {
+      throw new ConfigError(`models.${model.id}.provider: unknown provider '${model.provider}' (known: ${[...providers.keys()].join(', ')})`);
+    }
+  }
+
+  const aliases: Record<string, string> = { ...BUILT_IN_ALIASES, ...(file.aliases ?? {}) };
+  for (const [alias, target] of Object.entries(aliases)) {
+    if (!models.has(target) && !target.includes(':')) {
+      throw new ConfigError(`aliases.${alias}: points at unknown model '${target}'`);
+    }
+  }
+
+  const retry: RetrySettings = {
+    retries: file.retry?.retries ?? 2,
+    minDelayMs: file.retry?.minDelayMs ?? 2000,
+    maxDelayMs: file.retry?.maxDelayMs ?? 60_000,
+    factor: file.retry?.factor ?? 2,
+  };
+  if (retry.minDelayMs > retry.maxDelayMs) {
+    throw new ConfigError(`retry.minDelayMs: expected at most retry.maxDelayMs (${retry.maxDelayMs})`);
+  }
+
+  const dbPath = env.LLM_SERVICE_DB || join(defaultDataDir(env), 'ledger.db');
+  return {
+    defaultModel: env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || 'gpt-4o-mini',
+    timeoutMs: file.timeoutMs ?? 600_000,
+    progressIntervalMs: file.progressIntervalMs ?? 50,
+    retry,
+    budget: file.budget,
+    providers: [...providers.values()],
+    models: [...models.values()],
+    aliases,
+    dbPath,
+    configPath,
+    env,
+  };
+}
+
+/** Whether a provider can be called: a key is present, or it is a custom endpoint that needs none. */
+export function isProviderConfigured(provider: ProviderDefinition, env: Record<string, string | undefined>): boolean {
+  if (provider.apiKeyEnv && env[provider.apiKeyEnv]) return true;
+  const builtIn = BUILT_IN_PROVIDERS.some((p) => p.id === provider.id);
+  // A custom endpoint (Ollama, vLLM) often needs no key: being in the config file is enough.
+  return !builtIn && provider.type === 'openai-compatible';
+}
+
+/** Every API key value present in the environment, so they can be scrubbed from any output. */
+export function secretValues(settings: Pick<Settings, 'providers' | 'env'>): string[] {
+  const values = new Set<string>();
+  for (const provider of settings.providers) {
+    const value = provider.apiKeyEnv ? settings.env[provider.apiKeyEnv] : undefined;
+    if (value) values.add(value);
+  }
+  return [...values];
+}

@@ -1,0 +1,491 @@
+/**
+ * The cost ledger: one SQLite file (or `:memory:`) that every server process sharing it appends
+ * to. Schema and column meanings: see migrations.ts.
+ *
+ * Durability: WAL with `synchronous = FULL`, so a row is on disk when `record()` returns, even if
+ * the machine loses power right after (NORMAL only survives a crash of the process, not of the
+ * OS). A call costs seconds; one fsync per call is noise.
+ *
+ * Budgets: `reserve()` holds a call's worst-case cost in `reservations` inside a
+ * BEGIN IMMEDIATE transaction, so processes sharing the file see each other's calls in flight;
+ * `record()` writes the real cost and drops the hold in one transaction.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Pricing, Usage } from '../llm/types.js';
+import { formatUsd, microToUsd, usdToMicro } from './cost.js';
+import { migrate, SchemaTooNewError } from './migrations.js';
+
+/** One row of `calls`, as the LLM service hands it over. */
+export interface CallRecord {
+  callId: string;
+  /** Epoch ms. */
+  startedAt: number;
+  model: string;
+  provider: string;
+  providerModel: string;
+  /** `null` when the call failed before the provider reported usage. */
+  usage: Usage | null;
+  pricing: Pricing | null;
+  /** `null` = unknown price; a priced call that failed without usage should pass 0. */
+  costMicroUsd: number | null;
+  latencyMs: number;
+  attempts: number;
+  status: 'ok' | 'error' | 'cancelled';
+  finishReason: string | null;
+  error: string | null;
+}
+
+/** Spending caps in USD, per UTC day and UTC calendar month. */
+export interface Budget {
+  dailyUsd?: number;
+  monthlyUsd?: number;
+}
+
+/** Sums over a set of calls; field names are those of the `get_cost` result. */
+export interface Totals {
+  calls: number;
+  /** Calls whose status is not `ok`. */
+  failed_calls: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  /** Cost of the priced calls only. */
+  cost_usd: number;
+  /** Calls whose price is unknown: counted here, never as $0 in `cost_usd`. */
+  unpriced_calls: number;
+}
+
+/** Spending against the caps; spent amounts are recorded calls, not holds. */
+export interface BudgetStatus {
+  daily_usd: number | null;
+  monthly_usd: number | null;
+  spent_today_usd: number;
+  spent_month_usd: number;
+}
+
+/** The `get_cost` result. */
+export interface CostReport {
+  total: Totals;
+  groups: Array<{ key: string } & Totals>;
+  /** Every call of this ledger's session (this process), whatever the filter. */
+  session: Totals;
+  budget: BudgetStatus | null;
+}
+
+export type GroupBy = 'model' | 'provider' | 'day' | 'none';
+
+/** Which calls a report covers: `since` inclusive, `until` exclusive, both epoch ms. */
+export interface ReportFilter {
+  since?: number;
+  until?: number;
+  model?: string;
+  provider?: string;
+  groupBy: GroupBy;
+}
+
+export type Reservation = { ok: true; reservationId: number | undefined } | { ok: false; message: string };
+
+export interface LedgerOptions {
+  /** Tags this process's rows; defaults to a random UUID. */
+  sessionId?: string;
+  /** Clock, epoch ms; injected so tests can stand on a day or month boundary. */
+  now?: () => number;
+  /** How long a hold counts when its process dies before recording; default 1 hour. */
+  reservationTtlMs?: number;
+}
+
+/** A ledger that cannot be opened or written; the message names the file and the remedy. */
+export class LedgerError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'LedgerError';
+  }
+}
+
+const DAY_MS = 86_400_000;
+const BUSY_TIMEOUT_MS = 5_000;
+const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
+// Error text is for people; a provider that echoes a whole prompt back must not bloat the file.
+const MAX_ERROR_CHARS = 4_000;
+
+interface TotalsRow {
+  calls: number;
+  failed_calls: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_micro_usd: number;
+  unpriced_calls: number;
+}
+
+const TOTALS_COLUMNS = `
+  COUNT(*) AS calls,
+  COALESCE(SUM(status <> 'ok'), 0) AS failed_calls,
+  COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
+  COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
+  COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd,
+  COALESCE(SUM(cost_micro_usd IS NULL), 0) AS unpriced_calls`;
+
+const GROUP_KEYS: Record<Exclude<GroupBy, 'none'>, { key: string; order: string }> = {
+  model: { key: 'model', order: 'cost_micro_usd DESC, calls DESC, key' },
+  provider: { key: 'provider', order: 'cost_micro_usd DESC, calls DESC, key' },
+  // started_at is ISO 8601 UTC, so its first ten characters are the UTC day.
+  day: { key: 'substr(started_at, 1, 10)', order: 'key' },
+};
+
+/** The SQLite cost ledger. */
+export class Ledger {
+  /** Resolved file path, or `:memory:`. */
+  readonly path: string;
+  /** Tags the rows this instance writes. */
+  readonly sessionId: string;
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly reservationTtlMs: number;
+  private readonly insertCall: Database.Statement;
+  private readonly deleteReservation: Database.Statement<[number]>;
+  private readonly insertReservation: Database.Statement<[string, number, string]>;
+  private readonly deleteExpiredReservations: Database.Statement<[string]>;
+  private readonly sumCostBetween: Database.Statement<[string, string], { micro: number }>;
+  private readonly sumHeld: Database.Statement<[string], { micro: number }>;
+  private readonly sessionTotals: Database.Statement<[string], TotalsRow>;
+  private readonly countRows: Database.Statement<[], { rows: number }>;
+  private readonly reportStatements = new Map<string, Database.Statement<unknown[], TotalsRow & { key: string }>>();
+  private readonly recordTransaction: Database.Transaction<
+    (row: Record<string, unknown>, reservationId: number | undefined) => number
+  >;
+
+  /** Opens (creating and migrating if needed) the ledger at `path`; throws `LedgerError` if unusable. */
+  static open(path: string, options: LedgerOptions = {}): Ledger {
+    const inMemory = path === ':memory:';
+    if (path.trim() === '') {
+      throw new LedgerError('The ledger path is empty: set LLM_SERVICE_DB to a file path or :memory:', path);
+    }
+    const fullPath = inMemory ? path : resolve(path);
+    if (!inMemory) {
+      try {
+        mkdirSync(dirname(fullPath), { recursive: true });
+      } catch (error) {
+        throw new LedgerError(
+          `Cannot create the folder of the ledger ${fullPath} (${describe(error)}): set LLM_SERVICE_DB to a writable file path`,
+          fullPath,
+          { cause: error },
+        );
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(fullPath, { timeout: BUSY_TIMEOUT_MS });
+    } catch (error) {
+      throw toLedgerError(error, fullPath);
+    }
+    try {
+      return new Ledger(db, fullPath, options);
+    } catch (error) {
+      db.close();
+      throw toLedgerError(error, fullPath);
+    }
+  }
+
+  private constructor(db: Database.Database, path: string, options: LedgerOptions) {
+    this.db = db;
+    this.path = path;
+    this.sessionId = options.sessionId ?? randomUUID();
+    this.now = options.now ?? Date.now;
+    this.reservationTtlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+
+    // Busy timeout first: the pragmas and the migration below may wait on another process.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Reading the header here is what turns a non-SQLite file into an error now, not mid-call.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    migrate(db);
+
+    this.insertCall = db.prepare(`
+      INSERT INTO calls (
+        call_id, session_id, started_at, model, provider, provider_model,
+        prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+        cost_micro_usd, input_price_per_mtok, output_price_per_mtok, cached_input_price_per_mtok,
+        cache_write_price_per_mtok, latency_ms, attempts, status, finish_reason, error, raw_usage
+      ) VALUES (
+        @call_id, @session_id, @started_at, @model, @provider, @provider_model,
+        @prompt_tokens, @completion_tokens, @cached_tokens, @cache_write_tokens, @reasoning_tokens,
+        @cost_micro_usd, @input_price_per_mtok, @output_price_per_mtok, @cached_input_price_per_mtok,
+        @cache_write_price_per_mtok, @latency_ms, @attempts, @status, @finish_reason, @error, @raw_usage
+      )`);
+    this.deleteReservation = db.prepare('DELETE FROM reservations WHERE id = ?');
+    this.insertReservation = db.prepare(
+      'INSERT INTO reservations (created_at, amount_micro_usd, expires_at) VALUES (?, ?, ?)',
+    );
+    this.deleteExpiredReservations = db.prepare('DELETE FROM reservations WHERE expires_at <= ?');
+    this.sumCostBetween = db.prepare(
+      'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM calls WHERE started_at >= ? AND started_at < ?',
+    );
+    this.sumHeld = db.prepare(
+      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE expires_at > ?',
+    );
+    this.sessionTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ?`);
+    this.countRows = db.prepare('SELECT COUNT(*) AS rows FROM calls');
+
+    this.recordTransaction = db.transaction((row: Record<string, unknown>, reservationId: number | undefined) => {
+      const id = Number(this.insertCall.run(row).lastInsertRowid);
+      if (reservationId !== undefined) this.deleteReservation.run(reservationId);
+      return id;
+    });
+
+    // A real write at open: a read-only file or folder fails here, at start, not on the first call.
+    db.transaction(() => this.deleteExpiredReservations.run(isoTime(this.now()))).immediate();
+  }
+
+  /** Appends one call and drops its budget hold in one transaction; committed to disk on return. Returns the row id. */
+  record(rec: CallRecord, reservationId?: number): number {
+    const usage = rec.usage;
+    // A bad clock value must not cost us the row: the spend is real either way.
+    const startedAt = Number.isFinite(rec.startedAt) ? rec.startedAt : this.now();
+    return this.recordTransaction.immediate(
+      {
+        call_id: rec.callId,
+        session_id: this.sessionId,
+        started_at: isoTime(startedAt),
+        model: rec.model,
+        provider: rec.provider,
+        provider_model: rec.providerModel,
+        prompt_tokens: count(usage?.promptTokens),
+        completion_tokens: count(usage?.completionTokens),
+        cached_tokens: count(usage?.cachedTokens),
+        cache_write_tokens: count(usage?.cacheWriteTokens),
+        reasoning_tokens: count(usage?.reasoningTokens),
+        cost_micro_usd: rec.costMicroUsd === null ? null : Math.round(rec.costMicroUsd),
+        input_price_per_mtok: rec.pricing?.inputPerMTok ?? null,
+        output_price_per_mtok: rec.pricing?.outputPerMTok ?? null,
+        cached_input_price_per_mtok: rec.pricing?.cachedInputPerMTok ?? null,
+        cache_write_price_per_mtok: rec.pricing?.cacheWritePerMTok ?? null,
+        latency_ms: count(rec.latencyMs),
+        attempts: count(rec.attempts),
+        status: rec.status,
+        finish_reason: rec.finishReason,
+        error: rec.error === null ? null : rec.error.slice(0, MAX_ERROR_CHARS),
+        raw_usage: rawUsageJson(usage?.raw),
+      },
+      reservationId,
+    );
+  }
+
+  /**
+   * Holds `amountMicroUsd` (the call's worst case) against the budget, or refuses when today's or
+   * this month's spend plus holds has reached its cap. Without caps, holds nothing.
+   */
+  reserve(amountMicroUsd: number, budget: Budget | undefined): Reservation {
+    const caps = budgetCaps(budget);
+    if (caps.length === 0) return { ok: true, reservationId: undefined };
+    const amount = Number.isFinite(amountMicroUsd) && amountMicroUsd > 0 ? Math.round(amountMicroUsd) : 0;
+    // IMMEDIATE takes the write lock before reading, so no other process can slip in between
+    // our sums and our insert.
+    return this.db
+      .transaction((): Reservation => {
+        const now = this.now();
+        const nowIso = isoTime(now);
+        const held = this.sumHeld.get(nowIso)?.micro ?? 0;
+        for (const cap of caps) {
+          const { start, end } = cap.period(now);
+          const spent = this.sumCostBetween.get(isoTime(start), isoTime(end))?.micro ?? 0;
+          if (spent + held >= cap.capMicro) return { ok: false, message: budgetMessage(cap, spent, held) };
+        }
+        const id = this.insertReservation.run(nowIso, amount, isoTime(now + this.reservationTtlMs)).lastInsertRowid;
+        return { ok: true, reservationId: Number(id) };
+      })
+      .immediate();
+  }
+
+  /** Drops a budget hold without recording a call (e.g. the call never started). */
+  release(reservationId: number): void {
+    this.deleteReservation.run(reservationId);
+  }
+
+  /** Totals and groups of the calls matching `filter`, plus this session's totals and the budget. */
+  report(filter: ReportFilter, budget?: Budget): CostReport {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.since !== undefined) {
+      where.push('started_at >= ?');
+      params.push(isoTime(filter.since));
+    }
+    if (filter.until !== undefined) {
+      where.push('started_at < ?');
+      params.push(isoTime(filter.until));
+    }
+    if (filter.model !== undefined) {
+      where.push('model = ?');
+      params.push(filter.model);
+    }
+    if (filter.provider !== undefined) {
+      where.push('provider = ?');
+      params.push(filter.provider);
+    }
+    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    // Read everything from one snapshot so the total always equals the sum of the groups.
+    return this.db.transaction((): CostReport => {
+      const total = this.reportStatement(`SELECT '' AS key, ${TOTALS_COLUMNS} FROM calls ${whereSql}`).get(...params);
+      let groups: CostReport['groups'] = [];
+      if (filter.groupBy !== 'none') {
+        const group = GROUP_KEYS[filter.groupBy];
+        if (!group) throw new Error(`Unknown group_by '${String(filter.groupBy)}': use model, provider, day or none`);
+        groups = this.reportStatement(
+          `SELECT ${group.key} AS key, ${TOTALS_COLUMNS} FROM calls ${whereSql} GROUP BY key ORDER BY ${group.order}`,
+        )
+          .all(...params)
+          .map((row) => ({ key: row.key, ...toTotals(row) }));
+      }
+      return {
+        total: toTotals(total),
+        groups,
+        session: toTotals(this.sessionTotals.get(this.sessionId)),
+        budget: this.budgetStatus(budget),
+      };
+    })();
+  }
+
+  /** Caps and recorded spend for the current UTC day and month; `null` when no cap is set. */
+  budgetStatus(budget: Budget | undefined): BudgetStatus | null {
+    const caps = budgetCaps(budget);
+    if (caps.length === 0) return null;
+    const now = this.now();
+    const day = dayPeriod(now);
+    const month = monthPeriod(now);
+    const today = this.sumCostBetween.get(isoTime(day.start), isoTime(day.end))?.micro ?? 0;
+    const thisMonth = this.sumCostBetween.get(isoTime(month.start), isoTime(month.end))?.micro ?? 0;
+    return {
+      daily_usd: caps.find((cap) => cap.label === 'Daily')?.capUsd ?? null,
+      monthly_usd: caps.find((cap) => cap.label === 'Monthly')?.capUsd ?? null,
+      spent_today_usd: microToUsd(today),
+      spent_month_usd: microToUsd(thisMonth),
+    };
+  }
+
+  /** Where the ledger is, how big, and how many calls it holds (for `doctor`). */
+  stats(): { path: string; sizeBytes: number; rows: number } {
+    const pageCount = this.db.pragma('page_count', { simple: true }) as number;
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    return { path: this.path, sizeBytes: pageCount * pageSize, rows: this.countRows.get()?.rows ?? 0 };
+  }
+
+  /** Closes the file; safe to call twice. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private reportStatement(sql: string): Database.Statement<unknown[], TotalsRow & { key: string }> {
+    let statement = this.reportStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], TotalsRow & { key: string }>(sql);
+      this.reportStatements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+interface Period {
+  start: number;
+  end: number;
+}
+
+interface Cap {
+  label: 'Daily' | 'Monthly';
+  capUsd: number;
+  capMicro: number;
+  period: (now: number) => Period;
+}
+
+function budgetCaps(budget: Budget | undefined): Cap[] {
+  const caps: Cap[] = [];
+  const add = (label: Cap['label'], usd: number | undefined, period: Cap['period']): void => {
+    if (typeof usd !== 'number' || !Number.isFinite(usd)) return;
+    const capUsd = Math.max(0, usd);
+    caps.push({ label, capUsd, capMicro: usdToMicro(capUsd), period });
+  };
+  add('Daily', budget?.dailyUsd, dayPeriod);
+  add('Monthly', budget?.monthlyUsd, monthPeriod);
+  return caps;
+}
+
+function dayPeriod(now: number): Period {
+  const start = Math.floor(now / DAY_MS) * DAY_MS;
+  return { start, end: start + DAY_MS };
+}
+
+function monthPeriod(now: number): Period {
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
+}
+
+function budgetMessage(cap: Cap, spentMicro: number, heldMicro: number): string {
+  const spent = `${formatUsd(microToUsd(spentMicro))} spent`;
+  const held = heldMicro > 0 ? `, ${formatUsd(microToUsd(heldMicro))} held by calls in flight` : '';
+  return `${cap.label} budget of ${formatUsd(cap.capUsd)} reached (${spent}${held})`;
+}
+
+function toTotals(row: TotalsRow | undefined): Totals {
+  const prompt = row?.prompt_tokens ?? 0;
+  const completion = row?.completion_tokens ?? 0;
+  return {
+    calls: row?.calls ?? 0,
+    failed_calls: row?.failed_calls ?? 0,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    cost_usd: microToUsd(row?.cost_micro_usd ?? 0),
+    unpriced_calls: row?.unpriced_calls ?? 0,
+  };
+}
+
+function isoTime(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}
+
+function count(value: number | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+}
+
+function rawUsageJson(raw: unknown): string | null {
+  if (raw === undefined || raw === null) return null;
+  try {
+    return JSON.stringify(raw) ?? null;
+  } catch {
+    // Raw usage is a convenience for later recomputation; an odd object must not lose the row.
+    return null;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+function toLedgerError(error: unknown, path: string): LedgerError {
+  if (error instanceof LedgerError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason = describe(error);
+  let message: string;
+  if (error instanceof SchemaTooNewError) {
+    message = `The ledger ${path} was written by a newer llm-service-mcp (schema version ${error.found}, this one knows ${error.known}): upgrade, or set LLM_SERVICE_DB to another file`;
+  } else if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || String(code).startsWith('SQLITE_CORRUPT')) {
+    message = `The ledger ${path} is not a SQLite database or is damaged (${reason}): move it aside or set LLM_SERVICE_DB to another file`;
+  } else if (String(code).startsWith('SQLITE_BUSY') || String(code).startsWith('SQLITE_LOCKED')) {
+    message = `The ledger ${path} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s (${reason}): retry, or set LLM_SERVICE_DB to another file`;
+  } else {
+    message = `Cannot open the ledger ${path} for writing (${reason}): check the file and folder permissions, or set LLM_SERVICE_DB to a writable file`;
+  }
+  return new LedgerError(message, path, { cause: error });
+}

@@ -1,0 +1,142 @@
+/**
+ * The ledger's schema history. `PRAGMA user_version` holds the number of migrations applied;
+ * opening a ledger applies the missing ones in order, each in the same transaction as the
+ * version bump, so a crash leaves the file at an old version, never half-migrated.
+ *
+ * Table `calls`: one row per chat attempt chain on one model (a call that falls back to other
+ * models writes one row per model, sharing `call_id`); failed and cancelled calls included.
+ *
+ * | column                        | type         | meaning |
+ * |-------------------------------|--------------|---------|
+ * | `id`                          | INTEGER PK   | row number, increasing |
+ * | `call_id`                     | TEXT         | id of the `chat` tool call (the `call_id` in its result); shared by its fallback rows |
+ * | `session_id`                  | TEXT         | id of the server process that wrote the row |
+ * | `started_at`                  | TEXT         | call start, ISO 8601 UTC with ms (`2026-11-26T04:00:00.000Z`); `date(started_at)` works |
+ * | `model`                       | TEXT         | registry model id asked for (e.g. `gpt-4o-mini`) |
+ * | `provider`                    | TEXT         | provider name (`openai`, `anthropic`, `deepseek`, `qwen`, or a configured one) |
+ * | `provider_model`              | TEXT         | model id the provider reported (may be a dated snapshot) |
+ * | `prompt_tokens`               | INTEGER      | all input tokens, cached and cache-written ones included |
+ * | `completion_tokens`           | INTEGER      | output tokens, reasoning tokens included |
+ * | `cached_tokens`               | INTEGER      | input tokens read from the provider's prompt cache (part of `prompt_tokens`) |
+ * | `cache_write_tokens`          | INTEGER      | input tokens written to the prompt cache (part of `prompt_tokens`) |
+ * | `reasoning_tokens`            | INTEGER      | hidden reasoning tokens (part of `completion_tokens`) |
+ * | `cost_micro_usd`              | INTEGER NULL | cost in millionths of a US dollar; NULL when the price is unknown (never 0 for unknown) |
+ * | `input_price_per_mtok`        | REAL NULL    | USD per million uncached input tokens used for the cost |
+ * | `output_price_per_mtok`       | REAL NULL    | USD per million output tokens |
+ * | `cached_input_price_per_mtok` | REAL NULL    | USD per million cached input tokens; NULL = billed at the input price |
+ * | `cache_write_price_per_mtok`  | REAL NULL    | USD per million cache-write tokens; NULL = billed at the input price |
+ * | `latency_ms`                  | INTEGER      | wall time of the call, retries and their waits included |
+ * | `attempts`                    | INTEGER      | HTTP attempts made on this model |
+ * | `status`                      | TEXT         | `ok`, `error` or `cancelled` |
+ * | `finish_reason`               | TEXT NULL    | `stop`, `length`, `tool_calls`, `content_filter` or `other`; NULL when the call failed |
+ * | `error`                       | TEXT NULL    | what failed, as told to the host; NULL when `ok` |
+ * | `raw_usage`                   | TEXT NULL    | the provider's own usage object as JSON, to recompute costs later |
+ *
+ * Table `reservations`: budget held by calls in flight, so that processes sharing the file cannot
+ * all slip under a cap at once. A row lives from just before a call to its `calls` row; rows left
+ * by a killed process stop counting at `expires_at`.
+ *
+ * | column             | type       | meaning |
+ * |--------------------|------------|---------|
+ * | `id`               | INTEGER PK | reservation id |
+ * | `created_at`       | TEXT       | ISO 8601 UTC |
+ * | `amount_micro_usd` | INTEGER    | worst-case cost of the call, in micro-dollars |
+ * | `expires_at`       | TEXT       | ISO 8601 UTC; ignored after this instant |
+ */
+
+import type Database from 'better-sqlite3';
+
+/** One schema step; `version` is the `user_version` the file has once `sql` has run. */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Every schema step, oldest first. Never edit a shipped step: append a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'calls table and the indexes of the cost report',
+    sql: `
+      CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        provider_model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_micro_usd INTEGER,
+        input_price_per_mtok REAL,
+        output_price_per_mtok REAL,
+        cached_input_price_per_mtok REAL,
+        cache_write_price_per_mtok REAL,
+        latency_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+        finish_reason TEXT,
+        error TEXT,
+        raw_usage TEXT
+      );
+      CREATE INDEX calls_started_at ON calls (started_at);
+      CREATE INDEX calls_model_started_at ON calls (model, started_at);
+      CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
+      CREATE INDEX calls_session_id ON calls (session_id);
+    `,
+  },
+  {
+    version: 2,
+    description: 'reservations table: budget held by calls in flight',
+    sql: `
+      CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        amount_micro_usd INTEGER NOT NULL CHECK (amount_micro_usd >= 0),
+        expires_at TEXT NOT NULL
+      );
+      CREATE INDEX reservations_expires_at ON reservations (expires_at);
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Thrown when the file was written by a newer version of this program. */
+export class SchemaTooNewError extends Error {
+  constructor(readonly found: number, readonly known: number) {
+    super(`schema version ${found} is newer than the ${known} this version knows`);
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+/**
+ * Brings the database up to `SCHEMA_VERSION`; returns the version it found.
+ * Runs under BEGIN IMMEDIATE and re-reads the version inside it, so two processes opening a new
+ * file at once migrate it once.
+ */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const readVersion = (): number => db.pragma('user_version', { simple: true }) as number;
+  const known = migrations.length;
+  const before = readVersion();
+  if (before > known) throw new SchemaTooNewError(before, known);
+  if (before === known) return before;
+  return db
+    .transaction(() => {
+      const found = readVersion();
+      if (found > known) throw new SchemaTooNewError(found, known);
+      for (const migration of migrations.slice(found)) {
+        db.exec(migration.sql);
+        // user_version lives in the file header, so the bump commits or rolls back with the step.
+        db.pragma(`user_version = ${migration.version}`);
+      }
+      return found;
+    })
+    .immediate();
+}

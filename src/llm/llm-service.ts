@@ -1,0 +1,480 @@
+import { randomUUID } from 'node:crypto';
+import { isProviderConfigured, type Settings } from '../config.js';
+import { costMicroUsd, microToUsd } from '../ledger/cost.js';
+import type { CallRecord, CostReport, GroupBy, ReportFilter, Reservation } from '../ledger/ledger.js';
+import { parseTimeBound } from '../ledger/time-span.js';
+import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
+import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
+import { withRetry } from '../retry.js';
+import { formatSeconds } from '../providers/convert-sdk-error.js';
+import { describeFailure } from './describe-error.js';
+import { LlmError, redactSecrets } from './errors.js';
+import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
+import type { ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
+
+/** The `chat` tool's input after schema checks. */
+export interface ChatInput {
+  prompt?: string;
+  messages?: ChatMessage[];
+  system?: string;
+  model?: string;
+  temperature?: number;
+  max_tokens?: number;
+  stop?: string | string[];
+  tools?: ToolDefinition[];
+  tool_choice?: ToolChoice | string;
+  fallback_models?: string[];
+}
+
+/** The `chat` tool's structured result (SPEC §4). */
+export interface ChatResult {
+  content: string;
+  tool_calls: ToolCall[];
+  model: string;
+  provider: string;
+  provider_model: string;
+  finish_reason: FinishReason;
+  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number; total_tokens: number };
+  cost_usd: number | null;
+  attempts: number;
+  latency_ms: number;
+  call_id: string;
+  notes?: string[];
+}
+
+export interface ChatHooks {
+  /** Aborted when the host cancels the call. */
+  signal?: AbortSignal;
+  /** Present when the host asked for progress: the answer is then streamed and relayed. */
+  progress?: (notice: ProgressNotice) => void | Promise<void>;
+}
+
+export interface ModelInfo {
+  id: string;
+  aliases: string[];
+  provider: string;
+  provider_model: string;
+  context_window: number | null;
+  max_output_tokens: number | null;
+  pricing: { input_per_mtok: number | null; output_per_mtok: number | null; cached_input_per_mtok: number | null };
+  capabilities: { tools: boolean; vision: boolean; temperature: boolean; reasoning: boolean };
+  configured: boolean;
+}
+
+export interface ModelListing {
+  models: ModelInfo[];
+  default_model: string;
+}
+
+/** What the service needs of the ledger. */
+export interface CallLedger {
+  reserve(amountMicroUsd: number, budget: Settings['budget']): Reservation;
+  release(reservationId: number): void;
+  record(record: CallRecord, reservationId?: number): number;
+  report(filter: ReportFilter, budget?: Settings['budget']): CostReport;
+}
+
+/** The `get_cost` tool's input. */
+export interface CostQuery {
+  since?: string;
+  until?: string;
+  model?: string;
+  provider?: string;
+  group_by?: GroupBy;
+}
+
+export interface AdapterSource {
+  get(provider: ProviderDefinition): Promise<ProviderAdapter>;
+}
+
+export interface LlmServiceDeps {
+  settings: Settings;
+  registry: ModelRegistry;
+  adapters: AdapterSource;
+  ledger: CallLedger;
+  secrets: string[];
+  now?: () => number;
+}
+
+// Anthropic requires max_tokens; this is used only when neither caller nor catalog gives one.
+const FALLBACK_MAX_TOKENS = 4096;
+
+/** Resolves the model, sends the call through the one retry loop, streams it, records it. */
+export class LlmService {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: LlmServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async chat(input: ChatInput, hooks: ChatHooks = {}): Promise<ChatResult> {
+    const messages = buildMessages(input);
+    const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
+    const toolChoice = normalizeToolChoice(input.tool_choice, tools);
+    const candidates = this.candidates(input);
+    const callId = randomUUID();
+    const started = this.now();
+    const relay = hooks.progress
+      ? new ProgressRelay({ intervalMs: this.deps.settings.progressIntervalMs, send: hooks.progress })
+      : undefined;
+    let attempts = 0;
+    const tried: string[] = [];
+    try {
+      for (let index = 0; index < candidates.length; index++) {
+        const resolved = candidates[index]!;
+        const isLast = index === candidates.length - 1;
+        if (index > 0) relay?.announce(`Falling back to ${resolved.model.id} (${resolved.provider.id})`);
+        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay, attemptsBefore: attempts });
+        attempts += outcome.attempts;
+        if (outcome.ok) return { ...outcome.result, attempts, latency_ms: Math.round(this.now() - started) };
+        const error = outcome.error;
+        if (isLast || !fallbackWorthy(error) || hooks.signal?.aborted || (error.partialText ?? '') !== '') {
+          throw new LlmError(
+            this.scrub(
+              describeFailure(error, {
+                provider: resolved.provider,
+                providerModel: resolved.model.providerModel,
+                attempts: outcome.attempts,
+                elapsedMs: outcome.elapsedMs,
+                maxDelayMs: this.deps.settings.retry.maxDelayMs,
+                triedModels: tried,
+              }),
+            ),
+            { kind: error.kind, provider: error.provider, status: error.status, retryable: false, attempts, partialText: error.partialText },
+          );
+        }
+        tried.push(resolved.model.id);
+      }
+      throw new LlmError('No model to call', { kind: 'invalid-request', retryable: false });
+    } finally {
+      await relay?.close();
+    }
+  }
+
+  /** The registry's models as `list_models` reports them. */
+  listModels(filter: { provider?: string; configuredOnly?: boolean } = {}): ModelListing {
+    const { registry, settings } = this.deps;
+    if (filter.provider !== undefined && !registry.provider(filter.provider)) {
+      throw new LlmError(
+        `Unknown provider '${filter.provider}'. Known providers: ${registry.providers().map((p) => p.id).join(', ')}.`,
+        { kind: 'invalid-request', retryable: false },
+      );
+    }
+    const models = registry
+      .list(filter.provider)
+      .map((model): ModelInfo => {
+        const provider = registry.provider(model.provider)!;
+        return {
+          id: model.id,
+          aliases: registry.aliasesOf(model.id),
+          provider: model.provider,
+          provider_model: model.providerModel,
+          context_window: model.contextWindow,
+          max_output_tokens: model.maxOutputTokens,
+          pricing: {
+            input_per_mtok: model.pricing.inputPerMTok,
+            output_per_mtok: model.pricing.outputPerMTok,
+            cached_input_per_mtok: model.pricing.cachedInputPerMTok ?? null,
+          },
+          capabilities: { ...model.capabilities },
+          configured: isProviderConfigured(provider, settings.env),
+        };
+      })
+      .filter((m) => !filter.configuredOnly || m.configured);
+    return { models, default_model: settings.defaultModel };
+  }
+
+  /** Spend from the ledger, filtered and grouped, with this process's totals and the budget. */
+  costReport(query: CostQuery = {}): CostReport {
+    const now = this.now();
+    const bound = (name: string, value: string | undefined): number | undefined => {
+      if (value === undefined) return undefined;
+      try {
+        return parseTimeBound(value, now);
+      } catch (error) {
+        throw new LlmError(`${name}: ${(error as Error).message}`, { kind: 'invalid-request', retryable: false });
+      }
+    };
+    return this.deps.ledger.report(
+      {
+        since: bound('since', query.since),
+        until: bound('until', query.until),
+        model: query.model,
+        provider: query.provider,
+        groupBy: query.group_by ?? 'model',
+      },
+      this.deps.settings.budget,
+    );
+  }
+
+  /** The model and its fallbacks, all resolved before anything is sent (a typo fails at once). */
+  private candidates(input: ChatInput): ResolvedModel[] {
+    const primary = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel);
+    const fallbackNames = input.fallback_models ?? primary.model.fallbacks ?? [];
+    const all = [primary, ...fallbackNames.map((name) => this.deps.registry.resolve(name))];
+    const seen = new Set<string>();
+    return all.filter((r) => (seen.has(r.model.id) ? false : (seen.add(r.model.id), true)));
+  }
+
+  private async tryModel(
+    resolved: ResolvedModel,
+    call: {
+      messages: ChatMessage[];
+      tools: ToolDefinition[] | undefined;
+      toolChoice: ToolChoice | undefined;
+      input: ChatInput;
+      callId: string;
+      hooks: ChatHooks;
+      relay: ProgressRelay | undefined;
+      attemptsBefore: number;
+    },
+  ): Promise<
+    | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number }
+    | { ok: false; error: LlmError; attempts: number; elapsedMs: number }
+  > {
+    const { model, provider } = resolved;
+    const { request, notes } = adaptRequest(model, provider, call);
+    const started = this.now();
+    const reservation = this.deps.ledger.reserve(worstCaseMicroUsd(model, request), this.deps.settings.budget);
+    if (!reservation.ok) {
+      throw new LlmError(reservation.message, { kind: 'budget', retryable: false });
+    }
+    let attempts = 0;
+    let response: ChatResponse | undefined;
+    let failure: LlmError | undefined;
+    try {
+      const adapter = await this.deps.adapters.get(provider);
+      const options = { signal: call.hooks.signal, timeoutMs: this.deps.settings.timeoutMs };
+      const outcome = await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          if (!call.relay) return adapter.generate(request, options);
+          return streamOnce(adapter, request, options, call.relay);
+        },
+        this.deps.settings.retry,
+        {
+          signal: call.hooks.signal,
+          onRetry: (notice) => {
+            call.relay?.announce(
+              `${this.scrub(notice.error.message)}; retrying ${model.id} in ${formatSeconds(notice.delayMs)} (attempt ${notice.attempt + 1} of ${this.deps.settings.retry.retries + 1})`,
+            );
+          },
+        },
+      );
+      attempts = outcome.attempts;
+      response = outcome.value;
+    } catch (error) {
+      failure = error instanceof LlmError ? error : new LlmError(String(error), { kind: 'invalid-response', retryable: false, cause: error });
+      attempts = failure.attempts ?? Math.max(attempts, 1);
+    }
+
+    const latencyMs = Math.round(this.now() - started);
+    const usage = response?.usage ?? failure?.usage ?? null;
+    const cost = response?.usageMissing ? null : usage ? costMicroUsd(usage, model.pricing) : 0;
+    this.deps.ledger.record(
+      {
+        callId: call.callId,
+        startedAt: started,
+        model: model.id,
+        provider: provider.id,
+        providerModel: response?.providerModel ?? model.providerModel,
+        usage,
+        pricing: model.pricing,
+        costMicroUsd: cost,
+        latencyMs,
+        attempts,
+        status: response ? 'ok' : failure?.kind === 'cancelled' ? 'cancelled' : 'error',
+        finishReason: response?.finishReason ?? null,
+        error: failure ? this.scrub(failure.message) : null,
+      },
+      reservation.reservationId,
+    );
+
+    if (!response) {
+      return { ok: false, error: failure!, attempts, elapsedMs: latencyMs };
+    }
+    if (response.usageMissing) notes.push(`${provider.id} reported no token usage, so the cost is unknown`);
+    else if (cost === null) notes.push(`No price is known for ${model.id}, so the cost is unknown (set models.${model.id}.pricing in the config file)`);
+    return {
+      ok: true,
+      attempts,
+      result: {
+        content: response.content,
+        tool_calls: response.toolCalls,
+        model: model.id,
+        provider: provider.id,
+        provider_model: response.providerModel,
+        finish_reason: response.finishReason,
+        usage: {
+          prompt_tokens: response.usage.promptTokens,
+          completion_tokens: response.usage.completionTokens,
+          cached_tokens: response.usage.cachedTokens,
+          total_tokens: response.usage.totalTokens,
+        },
+        cost_usd: cost === null ? null : microToUsd(cost),
+        call_id: call.callId,
+        ...(notes.length > 0 ? { notes } : {}),
+      },
+    };
+  }
+
+  /** Removes every known API key from text bound for the host, a log or the ledger. */
+  readonly scrubber = (text: string): string => redactSecrets(text, this.deps.secrets);
+
+  private scrub(text: string): string {
+    return this.scrubber(text);
+  }
+}
+
+/**
+ * One streamed attempt: text goes to the relay as it arrives. Once any text has been relayed a
+ * failure is final (a retry would repeat that text to the host), so it is marked not retryable
+ * and carries the partial text.
+ */
+async function streamOnce(
+  adapter: ProviderAdapter,
+  request: ChatRequest,
+  options: { signal?: AbortSignal; timeoutMs: number },
+  relay: ProgressRelay,
+): Promise<ChatResponse> {
+  let relayed = '';
+  try {
+    for await (const part of adapter.stream(request, options)) {
+      if (part.type === 'text-delta') {
+        relayed += part.text;
+        relay.push(part.text);
+      } else {
+        return part.response;
+      }
+    }
+    throw new LlmError('The stream ended without a final answer', { kind: 'stream', retryable: true });
+  } catch (error) {
+    if (relayed !== '' && error instanceof LlmError && error.kind !== 'cancelled') {
+      throw new LlmError(error.message, {
+        kind: error.kind,
+        provider: error.provider,
+        status: error.status,
+        retryable: false,
+        providerMessage: error.providerMessage,
+        requestId: error.requestId,
+        partialText: relayed,
+        usage: error.usage,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/** After its retries, a model's failure moves on to the next fallback when another model could do better. */
+function fallbackWorthy(error: LlmError): boolean {
+  if (error.kind === 'cancelled' || error.kind === 'budget' || error.kind === 'invalid-request') return false;
+  if (error.retryable || error.kind === 'not-configured') return true;
+  if (error.retryAfterMs !== undefined) return true; // rate limited for longer than we wait
+  if (error.status === 404 || error.status === 413) return true;
+  // A prompt too long for this model may fit the next one's context window.
+  return error.status === 400 && /context|too long|maximum.*tokens/i.test(error.providerMessage ?? '');
+}
+
+/** The conversation as our messages: `system` first, then `prompt` or `messages`. */
+export function buildMessages(input: ChatInput): ChatMessage[] {
+  const hasPrompt = input.prompt !== undefined;
+  const hasMessages = input.messages !== undefined;
+  if (hasPrompt === hasMessages) {
+    throw new LlmError('Give exactly one of `prompt` (a string) or `messages` (an array of {role, content}).', {
+      kind: 'invalid-request',
+      retryable: false,
+    });
+  }
+  const messages: ChatMessage[] = [];
+  if (input.system) messages.push({ role: 'system', content: input.system });
+  if (hasPrompt) {
+    messages.push({ role: 'user', content: input.prompt! });
+  } else {
+    messages.push(...input.messages!);
+  }
+  if (!messages.some((m) => m.role !== 'system')) {
+    throw new LlmError('`messages` needs at least one user message besides system messages.', { kind: 'invalid-request', retryable: false });
+  }
+  const callIds = new Set(messages.flatMap((m) => (m.role === 'assistant' ? (m.tool_calls ?? []).map((c) => c.id) : [])));
+  for (const [index, message] of messages.entries()) {
+    if (message.role === 'tool' && !callIds.has(message.tool_call_id)) {
+      throw new LlmError(
+        `messages[${index}]: tool_call_id '${message.tool_call_id}' matches no tool_calls id of an earlier assistant message.`,
+        { kind: 'invalid-request', retryable: false },
+      );
+    }
+  }
+  return messages;
+}
+
+function normalizeToolChoice(choice: ChatInput['tool_choice'], tools: ToolDefinition[] | undefined): ToolChoice | undefined {
+  if (choice === undefined) return undefined;
+  const name = typeof choice === 'object' ? choice.name : choice;
+  if (name === 'auto' || name === 'none' || name === 'required') {
+    if (name === 'required' && !tools) {
+      throw new LlmError("tool_choice 'required' needs `tools`.", { kind: 'invalid-request', retryable: false });
+    }
+    return name;
+  }
+  const known = (tools ?? []).map((t) => t.name);
+  if (!known.includes(name)) {
+    throw new LlmError(
+      `tool_choice names unknown tool '${name}'. ${known.length > 0 ? `Tools given: ${known.join(', ')}.` : 'No tools were given.'} Use auto, none, required or one of the tool names.`,
+      { kind: 'invalid-request', retryable: false },
+    );
+  }
+  return { name };
+}
+
+/** Fits the request to the model: drops what it does not accept, with a note, and fixes max_tokens. */
+function adaptRequest(
+  model: ModelDefinition,
+  provider: ProviderDefinition,
+  call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput },
+): { request: ChatRequest; notes: string[] } {
+  const notes: string[] = [];
+  const { input } = call;
+  let temperature = input.temperature;
+  if (temperature !== undefined && !model.capabilities.temperature) {
+    notes.push(`${model.id} does not accept temperature; it was not sent`);
+    temperature = undefined;
+  } else if (temperature !== undefined && provider.type === 'anthropic' && temperature > 1) {
+    notes.push(`anthropic accepts temperature up to 1; ${temperature} was sent as 1`);
+    temperature = 1;
+  }
+  if (call.tools && !model.capabilities.tools) {
+    throw new LlmError(`${model.id} does not accept tools; choose a model with tools in list_models.`, { kind: 'invalid-request', retryable: false });
+  }
+  const maxTokens =
+    input.max_tokens ?? (provider.type === 'anthropic' ? (model.maxOutputTokens ?? FALLBACK_MAX_TOKENS) : undefined);
+  const stop = input.stop === undefined ? undefined : Array.isArray(input.stop) ? input.stop : [input.stop];
+  return {
+    notes,
+    request: {
+      providerModel: model.providerModel,
+      messages: call.messages,
+      temperature,
+      maxTokens,
+      stop,
+      tools: call.tools,
+      toolChoice: call.tools ? call.toolChoice : undefined,
+    },
+  };
+}
+
+/**
+ * The most a call can cost, held against the budget while it runs so concurrent calls cannot
+ * all slip under the cap: the prompt (about 3 characters a token, generously) plus the full
+ * output allowance at the output price.
+ */
+function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest): number {
+  const promptChars = request.messages.reduce((sum, m) => sum + m.content.length, 0) + JSON.stringify(request.tools ?? []).length;
+  const promptTokens = Math.ceil(promptChars / 3) + 16 * request.messages.length;
+  const outputTokens = request.maxTokens ?? model.maxOutputTokens ?? FALLBACK_MAX_TOKENS;
+  const cost = costMicroUsd(
+    { promptTokens, completionTokens: outputTokens, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: promptTokens + outputTokens },
+    model.pricing,
+  );
+  return cost ?? 0;
+}

@@ -1,0 +1,61 @@
+import { isProviderConfigured } from '../config.js';
+import { LlmError } from '../llm/errors.js';
+import type { ProviderAdapter } from '../llm/types.js';
+import type { ProviderDefinition } from '../registry/catalog.js';
+
+// Long enough never to fire first: our own AttemptControl enforces timeoutMs, including
+// silence inside a stream, which the SDKs' timeouts do not cover.
+const SDK_TIMEOUT_MS = 2_147_000_000;
+const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
+
+/**
+ * Builds one adapter per provider on first use. The SDKs are imported lazily: a server that
+ * only ever talks to Anthropic never loads `openai`, and start-up stays fast.
+ */
+export class AdapterFactory {
+  private readonly adapters = new Map<string, Promise<ProviderAdapter>>();
+
+  constructor(private readonly env: Record<string, string | undefined>) {}
+
+  get(provider: ProviderDefinition): Promise<ProviderAdapter> {
+    let adapter = this.adapters.get(provider.id);
+    if (!adapter) {
+      adapter = this.create(provider);
+      this.adapters.set(provider.id, adapter);
+    }
+    return adapter;
+  }
+
+  private async create(provider: ProviderDefinition): Promise<ProviderAdapter> {
+    if (!isProviderConfigured(provider, this.env)) {
+      throw new LlmError(`${provider.id} is not configured: set ${provider.apiKeyEnv} in the server's environment (see \`llm-service-mcp doctor\`)`, {
+        kind: 'not-configured',
+        provider: provider.id,
+        retryable: false,
+      });
+    }
+    // Custom endpoints (Ollama, vLLM) often take no key; the SDKs insist on some string.
+    const apiKey = (provider.apiKeyEnv && this.env[provider.apiKeyEnv]) || 'no-key';
+    if (provider.type === 'anthropic') {
+      const { default: Anthropic, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('@anthropic-ai/sdk');
+      const { AnthropicAdapter } = await import('./anthropic/anthropic-adapter.js');
+      const client = new Anthropic({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS });
+      return new AnthropicAdapter({
+        providerId: provider.id,
+        client,
+        errorClasses: { APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError },
+        defaultMaxTokens: DEFAULT_ANTHROPIC_MAX_TOKENS,
+      });
+    }
+    const { default: OpenAI, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('openai');
+    const { OpenAICompatibleAdapter } = await import('./openai-compatible/openai-compatible-adapter.js');
+    const client = new OpenAI({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS });
+    return new OpenAICompatibleAdapter({
+      providerId: provider.id,
+      client,
+      errorClasses: { APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError },
+      // OpenAI's reasoning models reject max_tokens; compatible servers mostly know only max_tokens.
+      maxTokensField: provider.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
+    });
+  }
+}

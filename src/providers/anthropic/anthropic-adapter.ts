@@ -1,0 +1,62 @@
+import type Anthropic from '@anthropic-ai/sdk';
+import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
+import { AttemptControl } from '../attempt-control.js';
+import { convertSdkError, type SdkErrorClasses } from '../convert-sdk-error.js';
+import { AnthropicStreamAssembler, convertAnthropicMessage } from './convert-anthropic-response.js';
+import { convertToAnthropicRequest } from './convert-to-anthropic-prompt.js';
+
+export interface AnthropicAdapterOptions {
+  providerId: string;
+  client: Anthropic;
+  errorClasses: SdkErrorClasses;
+  /** Used when the caller set no max_tokens and the model's limit is unknown. */
+  defaultMaxTokens: number;
+}
+
+/** The Messages API over `@anthropic-ai/sdk`. */
+export class AnthropicAdapter implements ProviderAdapter {
+  constructor(private readonly options: AnthropicAdapterOptions) {}
+
+  private body(request: ChatRequest): Record<string, unknown> {
+    return convertToAnthropicRequest({ ...request, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens });
+  }
+
+  async generate(request: ChatRequest, callOptions: CallOptions): Promise<ChatResponse> {
+    const control = new AttemptControl(callOptions.signal, callOptions.timeoutMs);
+    try {
+      const message = await this.options.client.messages.create(
+        this.body(request) as unknown as Anthropic.MessageCreateParamsNonStreaming,
+        { signal: control.signal },
+      );
+      return convertAnthropicMessage(message, request.providerModel);
+    } catch (error) {
+      throw convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+    } finally {
+      control.dispose();
+    }
+  }
+
+  async *stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
+    const control = new AttemptControl(callOptions.signal, callOptions.timeoutMs);
+    const assembler = new AnthropicStreamAssembler();
+    try {
+      const stream = await this.options.client.messages.create(
+        { ...this.body(request), stream: true } as unknown as Anthropic.MessageCreateParamsStreaming,
+        { signal: control.signal },
+      );
+      for await (const event of stream) {
+        control.touch();
+        const text = assembler.push(event as Parameters<AnthropicStreamAssembler['push']>[0]);
+        if (text) yield { type: 'text-delta', text };
+      }
+      if (!assembler.finished) {
+        throw new Error('stream ended before message_stop');
+      }
+      yield { type: 'finish', response: assembler.result(request.providerModel) };
+    } catch (error) {
+      throw convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+    } finally {
+      control.dispose();
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import { parseToolArguments } from '../../llm/parse-tool-arguments.js';
+import type { ChatResponse, FinishReason, ToolCall, Usage } from '../../llm/types.js';
+
+export interface AnthropicUsage {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+}
+
+/** Anthropic stop reasons in our five values. */
+export function mapAnthropicStopReason(reason: string | null | undefined): FinishReason {
+  switch (reason) {
+    case 'end_turn':
+    case 'stop_sequence':
+      return 'stop';
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'refusal':
+      return 'content_filter';
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * Anthropic's input_tokens excludes cache reads and writes; ours counts every input token
+ * (OpenAI's convention), so the three are added up.
+ */
+export function convertAnthropicUsage(usage: AnthropicUsage | null | undefined): Usage {
+  const uncached = usage?.input_tokens ?? 0;
+  const cacheRead = usage?.cache_read_input_tokens ?? 0;
+  const cacheWrite = usage?.cache_creation_input_tokens ?? 0;
+  const promptTokens = uncached + cacheRead + cacheWrite;
+  const completionTokens = usage?.output_tokens ?? 0;
+  return {
+    promptTokens,
+    completionTokens,
+    cachedTokens: cacheRead,
+    cacheWriteTokens: cacheWrite,
+    reasoningTokens: 0,
+    totalTokens: promptTokens + completionTokens,
+    raw: usage ?? undefined,
+  };
+}
+
+type ContentBlock = { type: string; text?: string; id?: string; name?: string; input?: unknown };
+
+interface AnthropicMessageResponse {
+  model?: string;
+  content?: ContentBlock[];
+  stop_reason?: string | null;
+  usage?: AnthropicUsage | null;
+}
+
+/** A non-streamed Messages answer in our shape. */
+export function convertAnthropicMessage(message: AnthropicMessageResponse, requestedModel: string): ChatResponse {
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for (const block of message.content ?? []) {
+    if (block.type === 'text' && block.text) content += block.text;
+    if (block.type === 'tool_use' && block.name) {
+      toolCalls.push({ id: block.id ?? `toolu_${toolCalls.length}`, name: block.name, arguments: (block.input as Record<string, unknown>) ?? {} });
+    }
+  }
+  return {
+    content,
+    toolCalls,
+    finishReason: mapAnthropicStopReason(message.stop_reason),
+    usage: convertAnthropicUsage(message.usage),
+    providerModel: message.model || requestedModel,
+  };
+}
+
+interface AnthropicStreamEvent {
+  type: string;
+  index?: number;
+  message?: AnthropicMessageResponse;
+  content_block?: ContentBlock;
+  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  usage?: AnthropicUsage | null;
+}
+
+/**
+ * Assembles a Messages stream. Input and cache usage arrive in `message_start`; `message_delta`
+ * carries the cumulative output tokens (and, on some gateways, updated input counts), so later
+ * values replace earlier ones field by field.
+ */
+export class AnthropicStreamAssembler {
+  private content = '';
+  private model: string | undefined;
+  private stopReason: string | null | undefined;
+  private usage: AnthropicUsage = {};
+  private sawStart = false;
+  private sawStop = false;
+  private readonly blocks = new Map<number, { type: string; id?: string; name?: string; json: string; input?: unknown }>();
+
+  /** Feeds one event; returns the text it added (possibly ''). */
+  push(event: AnthropicStreamEvent): string {
+    switch (event.type) {
+      case 'message_start':
+        this.sawStart = true;
+        if (event.message?.model) this.model = event.message.model;
+        this.mergeUsage(event.message?.usage);
+        return '';
+      case 'content_block_start': {
+        const block = event.content_block;
+        if (block && event.index !== undefined) {
+          this.blocks.set(event.index, { type: block.type, id: block.id, name: block.name, json: '', input: block.input });
+          if (block.type === 'text' && block.text) {
+            this.content += block.text;
+            return block.text;
+          }
+        }
+        return '';
+      }
+      case 'content_block_delta': {
+        const delta = event.delta;
+        if (delta?.type === 'text_delta' && delta.text) {
+          this.content += delta.text;
+          return delta.text;
+        }
+        if (delta?.type === 'input_json_delta' && event.index !== undefined) {
+          const block = this.blocks.get(event.index);
+          if (block) block.json += delta.partial_json ?? '';
+        }
+        return '';
+      }
+      case 'message_delta':
+        if (event.delta?.stop_reason !== undefined) this.stopReason = event.delta.stop_reason;
+        this.mergeUsage(event.usage);
+        return '';
+      case 'message_stop':
+        this.sawStop = true;
+        return '';
+      default:
+        return '';
+    }
+  }
+
+  /** Whether the stream carried message_start and message_stop: one without them was cut. */
+  get finished(): boolean {
+    return this.sawStart && this.sawStop;
+  }
+
+  get text(): string {
+    return this.content;
+  }
+
+  result(requestedModel: string): ChatResponse {
+    const toolCalls: ToolCall[] = [...this.blocks.entries()]
+      .filter(([, block]) => block.type === 'tool_use' && block.name)
+      .sort(([a], [b]) => a - b)
+      .map(([index, block]) => ({
+        id: block.id ?? `toolu_${index}`,
+        name: block.name!,
+        arguments: block.json !== '' ? parseToolArguments(block.json) : ((block.input as Record<string, unknown>) ?? {}),
+      }));
+    return {
+      content: this.content,
+      toolCalls,
+      finishReason: mapAnthropicStopReason(this.stopReason),
+      usage: convertAnthropicUsage(this.usage),
+      providerModel: this.model || requestedModel,
+    };
+  }
+
+  private mergeUsage(usage: AnthropicUsage | null | undefined): void {
+    if (!usage) return;
+    for (const [key, value] of Object.entries(usage)) {
+      if (typeof value === 'number') (this.usage as Record<string, number>)[key] = value;
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { secretValues, type Settings } from './config.js';
+import { Ledger } from './ledger/ledger.js';
+import { LlmService, type AdapterSource } from './llm/llm-service.js';
+import { createLogger, type Logger } from './logger.js';
+import { AdapterFactory } from './providers/adapter-factory.js';
+import { ModelRegistry } from './registry/registry.js';
+import { registerChatTool } from './tools/chat.js';
+import { compactToolListing } from './tools/compact-tool-listing.js';
+import { registerGetCostTool } from './tools/get-cost.js';
+import { registerListModelsTool } from './tools/list-models.js';
+import { packageVersion } from './version.js';
+
+export interface ServerDeps {
+  settings: Settings;
+  /** Defaults to the SQLite file at settings.dbPath. */
+  ledger?: Ledger;
+  logger?: Logger;
+  adapters?: AdapterSource;
+  now?: () => number;
+}
+
+export interface CreatedServer {
+  server: McpServer;
+  service: LlmService;
+  ledger: Ledger;
+  close: () => Promise<void>;
+}
+
+/** Builds the MCP server and everything behind it; knows nothing of the transport. */
+export function createServer(deps: ServerDeps): CreatedServer {
+  const { settings } = deps;
+  const secrets = secretValues(settings);
+  const logger = deps.logger ?? createLogger({ secrets });
+  const ledger = deps.ledger ?? Ledger.open(settings.dbPath);
+  const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
+  const service = new LlmService({
+    settings,
+    registry,
+    adapters: deps.adapters ?? new AdapterFactory(settings.env),
+    ledger,
+    secrets,
+    now: deps.now,
+  });
+  const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
+  registerChatTool(server, service, logger);
+  registerListModelsTool(server, service, logger);
+  registerGetCostTool(server, service, logger);
+  compactToolListing(server);
+  return {
+    server,
+    service,
+    ledger,
+    close: async () => {
+      await server.close();
+      if (!deps.ledger) ledger.close();
+    },
+  };
+}

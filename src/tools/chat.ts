@@ -1,0 +1,122 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
+import type { ChatMessage } from '../llm/types.js';
+import { toolFailure, UserInputError } from './tool-failure.js';
+import type { Logger } from '../logger.js';
+
+const toolCallSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  arguments: z.record(z.string(), z.unknown()),
+});
+
+// One flat message object keeps the schema (read into the host's context every time) short;
+// the role-specific rules are checked in the handler with clear messages.
+const messageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
+  content: z.string(),
+  tool_calls: z.array(toolCallSchema).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+export const chatInputSchema = {
+  prompt: z.string().optional(),
+  messages: z.array(messageSchema).min(1, 'messages needs at least one message').optional(),
+  system: z.string().optional(),
+  model: z.string().min(1).optional().describe('Model id, alias or provider:model; see list_models'),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.number().int().positive().optional(),
+  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  tools: z
+    .array(z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()) }))
+    .optional(),
+  tool_choice: z.string().min(1).optional().describe('auto, none, required or a tool name'),
+  fallback_models: z.array(z.string().min(1)).optional(),
+};
+
+// prompt_tokens, completion_tokens, cached_tokens, total_tokens
+const usageSchema = z.record(z.string(), z.number());
+
+export const chatOutputSchema = {
+  content: z.string(),
+  tool_calls: z.array(toolCallSchema),
+  model: z.string(),
+  provider: z.string(),
+  provider_model: z.string(),
+  finish_reason: z.enum(['stop', 'length', 'tool_calls', 'content_filter', 'other']),
+  usage: usageSchema,
+  cost_usd: z.number().nullable(),
+  attempts: z.number(),
+  latency_ms: z.number(),
+  call_id: z.string(),
+  notes: z.array(z.string()).optional(),
+};
+
+type ChatArgs = z.infer<z.ZodObject<typeof chatInputSchema>>;
+
+/** Checks what the schema cannot say per role, and turns the arguments into the service's input. */
+function toChatInput(args: ChatArgs): ChatInput {
+  const messages = args.messages?.map((message, index): ChatMessage => {
+    switch (message.role) {
+      case 'tool':
+        if (!message.tool_call_id) {
+          throw new UserInputError(`messages[${index}]: a tool message needs tool_call_id (the id of the assistant's tool call it answers)`);
+        }
+        return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
+      case 'assistant':
+        return message.tool_calls ? { role: 'assistant', content: message.content, tool_calls: message.tool_calls } : { role: 'assistant', content: message.content };
+      default:
+        if (message.tool_calls || message.tool_call_id) {
+          throw new UserInputError(`messages[${index}]: only assistant messages carry tool_calls and only tool messages carry tool_call_id`);
+        }
+        return { role: message.role, content: message.content };
+    }
+  });
+  return { ...args, messages, tool_choice: args.tool_choice };
+}
+
+function resultText(result: ChatResult): string {
+  const parts: string[] = [];
+  if (result.content !== '') parts.push(result.content);
+  if (result.tool_calls.length > 0) {
+    parts.push(`Tool calls: ${result.tool_calls.map((c) => `${c.name}(${JSON.stringify(c.arguments)}) [id ${c.id}]`).join('; ')}`);
+  }
+  return parts.length > 0 ? parts.join('\n\n') : '(empty answer)';
+}
+
+/** Registers `chat`: one call to one model (with fallbacks), streamed as progress when asked. */
+export function registerChatTool(server: McpServer, service: LlmService, logger: Logger): void {
+  server.registerTool(
+    'chat',
+    {
+      title: 'Chat with an LLM',
+      description:
+        'Ask an LLM (OpenAI, Anthropic, DeepSeek, Qwen, custom). Give prompt or messages. Returns answer, tool calls, usage, cost USD.',
+      inputSchema: chatInputSchema,
+      outputSchema: chatOutputSchema,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    },
+    async (args, extra) => {
+      try {
+        const progressToken = extra._meta?.progressToken;
+        const result = await service.chat(toChatInput(args), {
+          signal: extra.signal,
+          progress:
+            progressToken === undefined
+              ? undefined
+              : (notice) =>
+                  extra.sendNotification({
+                    method: 'notifications/progress',
+                    params: { progressToken, progress: notice.progress, message: notice.message },
+                  }),
+        });
+        const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: resultText(result) }];
+        if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
+        return { content, structuredContent: { ...result } };
+      } catch (error) {
+        return toolFailure(error, logger, service.scrubber);
+      }
+    },
+  );
+}

@@ -1,0 +1,72 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { LlmService, ModelListing } from '../llm/llm-service.js';
+import type { Logger } from '../logger.js';
+import { formatTable } from './format-table.js';
+import { toolFailure } from './tool-failure.js';
+
+export const listModelsInputSchema = {
+  provider: z.string().min(1).optional(),
+  configured_only: z.boolean().optional(),
+};
+
+const nullableNumber = z.number().nullable();
+
+export const listModelsOutputSchema = {
+  models: z.array(
+    z.object({
+      id: z.string(),
+      aliases: z.array(z.string()),
+      provider: z.string(),
+      provider_model: z.string(),
+      context_window: nullableNumber,
+      max_output_tokens: nullableNumber,
+      // input_per_mtok, output_per_mtok, cached_input_per_mtok
+      pricing: z.record(z.string(), nullableNumber),
+      // tools, vision, temperature, reasoning
+      capabilities: z.record(z.string(), z.boolean()),
+      configured: z.boolean(),
+    }),
+  ),
+  default_model: z.string(),
+};
+
+function price(value: number | null): string {
+  return value === null ? '?' : String(value);
+}
+
+/** The compact text table a host model reads: one line per model. */
+export function formatModelListing(listing: ModelListing): string {
+  const rows = listing.models.map((m) => [
+    m.id,
+    m.provider,
+    m.context_window === null ? '?' : `${Math.round(m.context_window / 1000)}k`,
+    `${price(m.pricing.input_per_mtok)}/${price(m.pricing.output_per_mtok)}`,
+    [m.capabilities.tools ? 'tools' : '', m.capabilities.vision ? 'vision' : '', m.capabilities.reasoning ? 'reasoning' : ''].filter(Boolean).join(','),
+    m.configured ? 'yes' : 'no',
+  ]);
+  const table = formatTable(['model', 'provider', 'context', '$/Mtok in/out', 'capabilities', 'configured'], rows);
+  return `${table}\ndefault model: ${listing.default_model}; any model of a provider also works as provider:model`;
+}
+
+/** Registers `list_models`: the registry with prices, limits, capabilities and whether each is usable. */
+export function registerListModelsTool(server: McpServer, service: LlmService, logger: Logger): void {
+  server.registerTool(
+    'list_models',
+    {
+      title: 'List LLM models',
+      description: 'Models chat can call: context, $ per 1M tokens, capabilities, configured.',
+      inputSchema: listModelsInputSchema,
+      outputSchema: listModelsOutputSchema,
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async (args) => {
+      try {
+        const listing = service.listModels({ provider: args.provider, configuredOnly: args.configured_only });
+        return { content: [{ type: 'text', text: formatModelListing(listing) }], structuredContent: { ...listing } };
+      } catch (error) {
+        return toolFailure(error, logger, service.scrubber);
+      }
+    },
+  );
+}

@@ -1,0 +1,447 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { costMicroUsd } from '../../src/ledger/cost.js';
+import { Ledger, LedgerError, type CallRecord, type Totals } from '../../src/ledger/ledger.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/ledger/migrations.js';
+import { parseTimeBound } from '../../src/ledger/time-span.js';
+import { callRecord, tempDir } from './helpers.js';
+
+const at = (iso: string): number => Date.parse(iso);
+
+let dir: string;
+let cleanup: () => void;
+const opened: Ledger[] = [];
+
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterEach(() => {
+  for (const ledger of opened.splice(0)) ledger.close();
+  cleanup();
+});
+
+function open(path = join(dir, 'ledger.db'), options: Parameters<typeof Ledger.open>[1] = {}): Ledger {
+  const ledger = Ledger.open(path, options);
+  opened.push(ledger);
+  return ledger;
+}
+
+function expectedTotals(records: CallRecord[]): Totals {
+  const priced = records.filter((rec) => rec.costMicroUsd !== null);
+  const prompt = records.reduce((sum, rec) => sum + (rec.usage?.promptTokens ?? 0), 0);
+  const completion = records.reduce((sum, rec) => sum + (rec.usage?.completionTokens ?? 0), 0);
+  return {
+    calls: records.length,
+    failed_calls: records.filter((rec) => rec.status !== 'ok').length,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    cost_usd: priced.reduce((sum, rec) => sum + rec.costMicroUsd!, 0) / 1e6,
+    unpriced_calls: records.length - priced.length,
+  };
+}
+
+/** A varied, deterministic mix of calls: models, providers, statuses, unknown prices. */
+function mixedCalls(count: number, start = at('2026-11-20T00:00:00.000Z')): CallRecord[] {
+  const models = [
+    { model: 'gpt-4o-mini', provider: 'openai', pricing: { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075 } },
+    { model: 'claude-sonnet-4-5', provider: 'anthropic', pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 } },
+    { model: 'deepseek-chat', provider: 'deepseek', pricing: { inputPerMTok: 0.27, outputPerMTok: 1.1, cachedInputPerMTok: 0.07 } },
+    { model: 'ollama:qwen2.5', provider: 'ollama', pricing: null },
+  ];
+  return Array.from({ length: count }, (_, i) => {
+    const { model, provider, pricing } = models[i % models.length]!;
+    const status = i % 7 === 3 ? 'error' : i % 11 === 5 ? 'cancelled' : 'ok';
+    const usage =
+      status === 'error'
+        ? null
+        : { promptTokens: 1000 + i * 37, completionTokens: 50 + i * 13, cachedTokens: (i % 3) * 200, cacheWriteTokens: provider === 'anthropic' ? 100 : 0, reasoningTokens: 0, totalTokens: 1050 + i * 50 };
+    return callRecord({
+      callId: `call-${i}`,
+      startedAt: start + i * 3_600_000 * 5,
+      model,
+      provider,
+      providerModel: model,
+      usage,
+      pricing,
+      costMicroUsd: pricing === null ? null : usage === null ? 0 : costMicroUsd(usage, pricing),
+      status,
+      finishReason: status === 'ok' ? 'stop' : null,
+      error: status === 'error' ? 'openai answered 500' : status === 'cancelled' ? 'cancelled by the host' : null,
+    });
+  });
+}
+
+describe('Ledger totals', () => {
+  it('totals equal the sum of the calls, and every grouping adds up to the total', () => {
+    const ledger = open();
+    const records = mixedCalls(60);
+    for (const rec of records) ledger.record(rec);
+    const expected = expectedTotals(records);
+    for (const groupBy of ['model', 'provider', 'day', 'none'] as const) {
+      const report = ledger.report({ groupBy });
+      expect(report.total).toEqual({ ...expected, cost_usd: expect.closeTo(expected.cost_usd, 9) });
+      if (groupBy === 'none') {
+        expect(report.groups).toEqual([]);
+        continue;
+      }
+      const sum = (field: keyof Totals): number => report.groups.reduce((acc, group) => acc + group[field], 0);
+      for (const field of ['calls', 'failed_calls', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'unpriced_calls'] as const) {
+        expect(sum(field)).toBe(report.total[field]);
+      }
+      expect(sum('cost_usd')).toBeCloseTo(report.total.cost_usd, 9);
+    }
+    expect(ledger.report({ groupBy: 'provider' }).groups.find((group) => group.key === 'ollama')).toMatchObject({
+      calls: 15,
+      cost_usd: 0,
+      unpriced_calls: 15,
+    });
+    expect(ledger.stats()).toMatchObject({ path: join(dir, 'ledger.db'), rows: 60 });
+    expect(ledger.stats().sizeBytes).toBeGreaterThan(0);
+  });
+
+  it('reopening keeps the totals; a new session id starts session totals at zero', () => {
+    const path = join(dir, 'nested', 'deeper', 'ledger.db');
+    const first = open(path, { sessionId: 'session-a' });
+    const records = mixedCalls(10);
+    for (const rec of records) first.record(rec);
+    expect(first.report({ groupBy: 'none' }).session).toEqual(first.report({ groupBy: 'none' }).total);
+    first.close();
+
+    const second = open(path, { sessionId: 'session-b' });
+    const report = second.report({ groupBy: 'model' });
+    expect(report.total.calls).toBe(10);
+    expect(report.total.cost_usd).toBeCloseTo(expectedTotals(records).cost_usd, 9);
+    expect(report.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
+    second.record(records[0]!);
+    expect(second.report({ groupBy: 'none' }).session.calls).toBe(1);
+    expect(second.report({ groupBy: 'none' }).total.calls).toBe(11);
+
+    // The session is the process's, whatever the filter.
+    expect(second.report({ groupBy: 'none', model: 'no-such-model' }).session.calls).toBe(1);
+    expect(typeof Ledger.open(':memory:').sessionId).toBe('string');
+  });
+
+  it('stores every column as documented, committed when record() returns', () => {
+    const path = join(dir, 'ledger.db');
+    const ledger = open(path, { sessionId: 's1' });
+    const id = ledger.record(
+      callRecord({
+        callId: 'c-42',
+        startedAt: at('2026-11-26T04:00:00.000Z'),
+        model: 'claude-sonnet-4-5',
+        provider: 'anthropic',
+        providerModel: 'claude-sonnet-4-5-20250929',
+        usage: { promptTokens: 61_000, completionTokens: 800, cachedTokens: 50_000, cacheWriteTokens: 10_000, reasoningTokens: 300, totalTokens: 61_800, raw: { input_tokens: 1000, cache_read_input_tokens: 50_000 } },
+        pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 },
+        costMicroUsd: 67_500,
+        latencyMs: 1234,
+        attempts: 2,
+        finishReason: 'length',
+      }),
+    );
+    // A second connection sees the row at once: the transaction is committed.
+    const reader = new Database(path, { readonly: true });
+    const row = reader.prepare('SELECT *, date(started_at) AS day FROM calls WHERE id = ?').get(id);
+    expect(row).toEqual({
+      id,
+      call_id: 'c-42',
+      session_id: 's1',
+      started_at: '2026-11-26T04:00:00.000Z',
+      day: '2026-11-26',
+      model: 'claude-sonnet-4-5',
+      provider: 'anthropic',
+      provider_model: 'claude-sonnet-4-5-20250929',
+      prompt_tokens: 61_000,
+      completion_tokens: 800,
+      cached_tokens: 50_000,
+      cache_write_tokens: 10_000,
+      reasoning_tokens: 300,
+      cost_micro_usd: 67_500,
+      input_price_per_mtok: 3,
+      output_price_per_mtok: 15,
+      cached_input_price_per_mtok: 0.3,
+      cache_write_price_per_mtok: 3.75,
+      latency_ms: 1234,
+      attempts: 2,
+      status: 'ok',
+      finish_reason: 'length',
+      error: null,
+      raw_usage: '{"input_tokens":1000,"cache_read_input_tokens":50000}',
+    });
+    expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
+    reader.close();
+
+    // A failed call without usage: zero tokens, NULL raw usage; an unknown price stays NULL.
+    ledger.record(callRecord({ callId: 'c-43', usage: null, pricing: null, costMicroUsd: null, status: 'error', finishReason: null, error: 'x'.repeat(10_000) }));
+    const failed = new Database(path, { readonly: true }).prepare("SELECT * FROM calls WHERE call_id = 'c-43'").get() as Record<string, unknown>;
+    expect(failed).toMatchObject({ prompt_tokens: 0, cost_micro_usd: null, input_price_per_mtok: null, raw_usage: null, status: 'error' });
+    expect((failed.error as string).length).toBe(4000);
+
+    expect(() => ledger.record(callRecord({ status: 'exploded' as 'ok' }))).toThrow(/CHECK constraint/);
+  });
+});
+
+describe('Ledger report filters and grouping', () => {
+  // Hand-built rows on both sides of a day boundary and a month boundary (UTC).
+  const rows: Array<[string, string, string, number | null, CallRecord['status']]> = [
+    ['2026-10-31T23:59:59.999Z', 'gpt-4o', 'openai', 1_000_000, 'ok'],
+    ['2026-11-01T00:00:00.000Z', 'gpt-4o', 'openai', 2_000_000, 'ok'],
+    ['2026-11-01T12:00:00.000Z', 'claude-sonnet-4-5', 'anthropic', 3_000_000, 'error'],
+    ['2026-11-30T23:59:59.999Z', 'deepseek-chat', 'deepseek', 400_000, 'ok'],
+    ['2026-12-01T00:00:00.000Z', 'gpt-4o', 'openai', 50_000, 'ok'],
+    ['2026-12-01T00:00:00.001Z', 'ollama:llama3.2', 'ollama', null, 'ok'],
+  ];
+  const NOW = at('2026-12-01T00:00:00.500Z');
+
+  function seeded(): Ledger {
+    const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
+    rows.forEach(([iso, model, provider, micro, status], i) =>
+      ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status })),
+    );
+    return ledger;
+  }
+
+  it('groups by UTC day, in date order', () => {
+    const report = seeded().report({ groupBy: 'day' });
+    expect(report.groups.map((group) => [group.key, group.calls, group.cost_usd, group.unpriced_calls])).toEqual([
+      ['2026-10-31', 1, 1, 0],
+      ['2026-11-01', 2, 5, 0],
+      ['2026-11-30', 1, 0.4, 0],
+      ['2026-12-01', 2, 0.05, 1],
+    ]);
+    expect(report.total).toMatchObject({ calls: 6, failed_calls: 1, cost_usd: 6.45, unpriced_calls: 1 });
+  });
+
+  it('groups by model and provider, costliest first', () => {
+    const ledger = seeded();
+    expect(ledger.report({ groupBy: 'model' }).groups.map((group) => [group.key, group.cost_usd])).toEqual([
+      ['gpt-4o', 3.05],
+      ['claude-sonnet-4-5', 3],
+      ['deepseek-chat', 0.4],
+      ['ollama:llama3.2', 0],
+    ]);
+    expect(ledger.report({ groupBy: 'provider' }).groups.map((group) => group.key)).toEqual(['openai', 'anthropic', 'deepseek', 'ollama']);
+  });
+
+  it('since is inclusive, until exclusive, to the millisecond', () => {
+    const ledger = seeded();
+    const november = ledger.report({ groupBy: 'none', since: at('2026-11-01T00:00:00.000Z'), until: at('2026-12-01T00:00:00.000Z') });
+    expect(november.total).toMatchObject({ calls: 3, cost_usd: 5.4 });
+    const spans = ledger.report({ groupBy: 'day', since: parseTimeBound('24h', NOW) });
+    expect(spans.groups.map((group) => group.key)).toEqual(['2026-11-30', '2026-12-01']);
+    const untilDate = ledger.report({ groupBy: 'none', until: parseTimeBound('2026-11-01', NOW) });
+    expect(untilDate.total.calls).toBe(1);
+  });
+
+  it('filters by model and provider, alone and together', () => {
+    const ledger = seeded();
+    expect(ledger.report({ groupBy: 'day', model: 'gpt-4o' }).groups.map((group) => group.key)).toEqual(['2026-10-31', '2026-11-01', '2026-12-01']);
+    expect(ledger.report({ groupBy: 'model', provider: 'anthropic' }).total).toMatchObject({ calls: 1, failed_calls: 1, cost_usd: 3 });
+    expect(ledger.report({ groupBy: 'none', provider: 'openai', model: 'gpt-4o', since: at('2026-11-15T00:00:00Z') }).total.cost_usd).toBe(0.05);
+    expect(ledger.report({ groupBy: 'model', model: 'nothing' })).toMatchObject({ total: { calls: 0, cost_usd: 0 }, groups: [] });
+  });
+
+  it('budget status counts the current UTC day and month only', () => {
+    const ledger = seeded();
+    expect(ledger.budgetStatus(undefined)).toBeNull();
+    expect(ledger.budgetStatus({})).toBeNull();
+    expect(ledger.budgetStatus({ dailyUsd: 5, monthlyUsd: 50 })).toEqual({ daily_usd: 5, monthly_usd: 50, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+    expect(ledger.report({ groupBy: 'none' }, { monthlyUsd: 10 }).budget).toEqual({ daily_usd: null, monthly_usd: 10, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+    const lateNovember = open(join(dir, 'ledger.db'), { now: () => at('2026-11-30T23:59:59.999Z') });
+    expect(lateNovember.budgetStatus({ dailyUsd: 1 })).toEqual({ daily_usd: 1, monthly_usd: null, spent_today_usd: 0.4, spent_month_usd: 5.4 });
+  });
+});
+
+describe('Ledger budget', () => {
+  const NOW = at('2026-11-26T12:00:00.000Z');
+
+  it('without caps reserves nothing and touches no table', () => {
+    const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
+    expect(ledger.reserve(1_000_000, undefined)).toEqual({ ok: true, reservationId: undefined });
+    expect(ledger.reserve(1_000_000, {})).toEqual({ ok: true, reservationId: undefined });
+    const reader = new Database(join(dir, 'ledger.db'), { readonly: true });
+    expect(reader.prepare('SELECT COUNT(*) AS n FROM reservations').get()).toEqual({ n: 0 });
+    reader.close();
+  });
+
+  it('refuses once the day or month cap is reached, with the documented messages', () => {
+    let now = NOW;
+    const ledger = open(join(dir, 'ledger.db'), { now: () => now });
+    const budget = { dailyUsd: 5, monthlyUsd: 50 };
+    ledger.record(callRecord({ startedAt: at('2026-11-25T12:00:00Z'), costMicroUsd: 44_000_000 }));
+    ledger.record(callRecord({ startedAt: NOW - 1000, costMicroUsd: 4_990_000 }));
+    expect(ledger.reserve(10_000, budget).ok).toBe(true);
+    const refusal = ledger.reserve(10_000, budget);
+    expect(refusal).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($4.99 spent, $0.01 held by calls in flight)' });
+
+    ledger.record(callRecord({ startedAt: NOW - 500, costMicroUsd: 20_000 }));
+    expect(ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($5.01 spent, $0.01 held by calls in flight)' });
+
+    // Next day: the daily cap resets, the monthly one does not.
+    now = at('2026-11-27T00:00:00.000Z');
+    ledger.record(callRecord({ startedAt: now, costMicroUsd: 1_000_000 }));
+    // Holds of killed processes stop counting after an hour; the one above is from yesterday noon.
+    expect(ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Monthly budget of $50.00 reached ($50.01 spent)' });
+    expect(ledger.reserve(0, { dailyUsd: 5 }).ok).toBe(true);
+    // December: a new month.
+    now = at('2026-12-01T00:00:00.000Z');
+    expect(ledger.reserve(0, budget).ok).toBe(true);
+  });
+
+  it('record() and release() drop the hold; expired holds are ignored', () => {
+    let now = NOW;
+    const ledger = open(join(dir, 'ledger.db'), { now: () => now });
+    const budget = { dailyUsd: 1 };
+    const first = ledger.reserve(600_000, budget);
+    const second = ledger.reserve(600_000, budget);
+    expect(first.ok && second.ok).toBe(true);
+    expect(ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.00 spent, $1.20 held by calls in flight)' });
+    if (!first.ok || !second.ok) return;
+    ledger.release(first.reservationId!);
+    ledger.record(callRecord({ startedAt: NOW, costMicroUsd: 100_000 }), second.reservationId);
+    expect(ledger.reserve(1, budget).ok).toBe(true);
+    now += 2 * 3_600_000;
+    // The hold just taken was never recorded (its process "died"): two hours later it is gone.
+    expect(ledger.reserve(950_000, budget).ok).toBe(true);
+    expect(ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.10 spent, $0.95 held by calls in flight)' });
+  });
+
+  it('a zero cap refuses everything', () => {
+    const ledger = open(':memory:', { now: () => NOW });
+    expect(ledger.reserve(0, { dailyUsd: 0 })).toEqual({ ok: false, message: 'Daily budget of $0.00 reached ($0.00 spent)' });
+  });
+
+  it.each([
+    ['actual = worst case', 10_000],
+    ['actual = half the worst case', 5_000],
+    ['actual = nothing (failed calls)', 0],
+  ])('100 interleaved calls against a cap worth 10 overspend by at most one call (%s)', async (_name, actual) => {
+    const worst = 10_000;
+    const budget = { dailyUsd: (10 * worst) / 1e6 };
+    const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
+    let admitted = 0;
+    const call = async (i: number): Promise<void> => {
+      await sleep(Math.random() * 10);
+      const reservation = ledger.reserve(worst, budget);
+      if (!reservation.ok) return;
+      admitted++;
+      await sleep(Math.random() * 10);
+      ledger.record(callRecord({ callId: `c${i}`, startedAt: NOW, costMicroUsd: actual }), reservation.reservationId);
+    };
+    await Promise.all(Array.from({ length: 100 }, (_, i) => call(i)));
+    const spent = ledger.budgetStatus(budget)!.spent_today_usd * 1e6;
+    // The guarantee: at most one call's worth over the cap.
+    expect(spent).toBeLessThanOrEqual(10 * worst + worst);
+    // And holds never refuse too early: a refusal needs spent + held >= cap, so >= 10 got through.
+    expect(admitted).toBeGreaterThanOrEqual(10);
+    if (actual === worst) expect(admitted).toBe(10);
+    if (actual > 0) expect(admitted).toBeLessThan(100);
+  });
+});
+
+describe('Ledger open errors', () => {
+  it('a file that is not SQLite gives a LedgerError naming the file and the remedy', () => {
+    const path = join(dir, 'ledger.db');
+    writeFileSync(path, 'this is certainly not a database\n'.repeat(200));
+    expect(() => Ledger.open(path)).toThrow(LedgerError);
+    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
+    expect(() => Ledger.open(path)).toThrow(/move it aside or set LLM_SERVICE_DB to another file$/);
+  });
+
+  it('a path below a regular file (cannot create the folder) gives a LedgerError', () => {
+    writeFileSync(join(dir, 'plain-file'), 'x');
+    const path = join(dir, 'plain-file', 'sub', 'ledger.db');
+    expect(() => Ledger.open(path)).toThrow(LedgerError);
+    expect(() => Ledger.open(path)).toThrow(`Cannot create the folder of the ledger ${path}`);
+  });
+
+  it('a folder as the path gives a LedgerError', () => {
+    mkdirSync(join(dir, 'a-folder'));
+    expect(() => Ledger.open(join(dir, 'a-folder'))).toThrow(`Cannot open the ledger ${join(dir, 'a-folder')} for writing`);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('a read-only folder gives a LedgerError at open, not mid-call', () => {
+    const folder = join(dir, 'read-only');
+    mkdirSync(folder);
+    Ledger.open(join(folder, 'ledger.db')).close();
+    chmodSync(join(folder, 'ledger.db'), 0o444);
+    chmodSync(folder, 0o555);
+    try {
+      expect(() => Ledger.open(join(folder, 'ledger.db'))).toThrow(LedgerError);
+    } finally {
+      chmodSync(folder, 0o755);
+    }
+  });
+
+  it('a file from a newer version is refused, not downgraded', () => {
+    const path = join(dir, 'ledger.db');
+    const db = new Database(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} was written by a newer llm-service-mcp (schema version ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION})`);
+  });
+
+  it('an empty path is refused', () => {
+    expect(() => Ledger.open('')).toThrow(LedgerError);
+  });
+});
+
+describe('Ledger migrations', () => {
+  it('numbers migrations 1..N', () => {
+    expect(MIGRATIONS.map((migration) => migration.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+
+  it('opens a file left at schema version 1 and brings it up to date, keeping its rows', () => {
+    const path = join(dir, 'ledger.db');
+    // Frozen copy of what version 1 wrote: migrations must work on real old files, not on today's code.
+    const old = new Database(path);
+    old.exec(`
+      CREATE TABLE calls (
+        id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, session_id TEXT NOT NULL, started_at TEXT NOT NULL,
+        model TEXT NOT NULL, provider TEXT NOT NULL, provider_model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+        cached_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0, cost_micro_usd INTEGER,
+        input_price_per_mtok REAL, output_price_per_mtok REAL, cached_input_price_per_mtok REAL,
+        cache_write_price_per_mtok REAL, latency_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+        finish_reason TEXT, error TEXT, raw_usage TEXT
+      );
+      CREATE INDEX calls_started_at ON calls (started_at);
+      CREATE INDEX calls_model_started_at ON calls (model, started_at);
+      CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
+      CREATE INDEX calls_session_id ON calls (session_id);
+      INSERT INTO calls (call_id, session_id, started_at, model, provider, provider_model, prompt_tokens,
+        completion_tokens, cost_micro_usd, latency_ms, attempts, status)
+      VALUES ('old-call', 'old-session', '2026-11-26T03:00:00.000Z', 'gpt-4o', 'openai', 'gpt-4o', 100, 10, 350, 900, 1, 'ok');
+      PRAGMA user_version = 1;
+    `);
+    old.close();
+
+    const ledger = open(path, { now: () => at('2026-11-26T12:00:00Z') });
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    check.close();
+    expect(ledger.report({ groupBy: 'none' }).total).toMatchObject({ calls: 1, prompt_tokens: 100, cost_usd: 0.00035 });
+    const reservation = ledger.reserve(1000, { dailyUsd: 1 });
+    expect(reservation.ok && typeof reservation.reservationId).toBe('number');
+  });
+
+  it('migrates a brand-new empty file from version 0', () => {
+    const path = join(dir, 'empty.db');
+    writeFileSync(path, '');
+    const ledger = open(path);
+    ledger.record(callRecord());
+    expect(ledger.stats().rows).toBe(1);
+  });
+
+  it('works in memory', () => {
+    const ledger = open(':memory:');
+    ledger.record(callRecord());
+    expect(ledger.stats()).toMatchObject({ path: ':memory:', rows: 1 });
+  });
+});
