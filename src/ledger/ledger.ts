@@ -204,7 +204,7 @@ export class Ledger {
     // Busy timeout first: the pragmas and the migration below may wait on another process.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Reading the header here is what turns a non-SQLite file into an error now, not mid-call.
-    db.pragma('journal_mode = WAL');
+    enableWal(db);
     db.pragma('synchronous = FULL');
     migrate(db);
 
@@ -403,6 +403,34 @@ interface Cap {
   period: (now: number) => Period;
 }
 
+/**
+ * Switches the file to WAL. Switching needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+ * once, without the busy handler, when another process is doing the same to a new file: so we
+ * wait and retry ourselves, up to the busy timeout.
+ */
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
+      sleepSync(10 + Math.random() * 40);
+    }
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+function sleepSync(ms: number): void {
+  // Opening is synchronous (it runs before the server answers anything), so a blocking wait is fine.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 function budgetCaps(budget: Budget | undefined): Cap[] {
   const caps: Cap[] = [];
   const add = (label: Cap['label'], usd: number | undefined, period: Cap['period']): void => {
@@ -482,7 +510,7 @@ function toLedgerError(error: unknown, path: string): LedgerError {
     message = `The ledger ${path} was written by a newer llm-service-mcp (schema version ${error.found}, this one knows ${error.known}): upgrade, or set LLM_SERVICE_DB to another file`;
   } else if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || String(code).startsWith('SQLITE_CORRUPT')) {
     message = `The ledger ${path} is not a SQLite database or is damaged (${reason}): move it aside or set LLM_SERVICE_DB to another file`;
-  } else if (String(code).startsWith('SQLITE_BUSY') || String(code).startsWith('SQLITE_LOCKED')) {
+  } else if (isBusy(error)) {
     message = `The ledger ${path} stayed locked by another process for ${BUSY_TIMEOUT_MS / 1000} s (${reason}): retry, or set LLM_SERVICE_DB to another file`;
   } else {
     message = `Cannot open the ledger ${path} for writing (${reason}): check the file and folder permissions, or set LLM_SERVICE_DB to a writable file`;

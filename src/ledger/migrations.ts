@@ -84,7 +84,8 @@ export const MIGRATIONS: readonly Migration[] = [
         error TEXT,
         raw_usage TEXT
       );
-      CREATE INDEX calls_started_at ON calls (started_at);
+      -- cost_micro_usd rides along so the budget sums that run under the write lock read the index only.
+      CREATE INDEX calls_started_at ON calls (started_at, cost_micro_usd);
       CREATE INDEX calls_model_started_at ON calls (model, started_at);
       CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
       CREATE INDEX calls_session_id ON calls (session_id);

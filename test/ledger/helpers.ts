@@ -51,7 +51,7 @@ export function buildLedgerForChildren(dir: string): string {
   for (const name of readdirSync(sourceDir).filter((file) => file.endsWith('.ts'))) {
     const { outputText } = ts.transpileModule(readFileSync(join(sourceDir, name), 'utf8'), {
       fileName: name,
-      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
     });
     writeFileSync(join(outDir, name.replace(/\.ts$/, '.js')), outputText);
   }

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/ledger/ledger.js';
-import { fixture, tempDir } from './helpers.js';
-import { buildLedgerForChildren } from './helpers.js';
+import { buildLedgerForChildren, fixture, tempDir } from './helpers.js';
 
 let dir: string;
 let cleanup: () => void;

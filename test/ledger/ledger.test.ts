@@ -411,7 +411,7 @@ describe('Ledger migrations', () => {
         status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
         finish_reason TEXT, error TEXT, raw_usage TEXT
       );
-      CREATE INDEX calls_started_at ON calls (started_at);
+      CREATE INDEX calls_started_at ON calls (started_at, cost_micro_usd);
       CREATE INDEX calls_model_started_at ON calls (model, started_at);
       CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
       CREATE INDEX calls_session_id ON calls (session_id);

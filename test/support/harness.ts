@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { buildSettings, type ConfigFile, type Settings } from '../../src/config.js';
+import { Ledger } from '../../src/ledger/ledger.js';
+import { createLogger } from '../../src/logger.js';
+import { createServer, type CreatedServer } from '../../src/server.js';
+import { startUpstream, type Upstream } from './upstream.js';
+
+/** Recognisable fake keys: a test can prove none of them ever leaves the server. */
+export const FAKE_KEYS = {
+  OPENAI_API_KEY: 'sk-test-openai-LEAKCHECK-0123456789abcdef',
+  ANTHROPIC_API_KEY: 'sk-ant-test-LEAKCHECK-0123456789abcdef',
+  DEEPSEEK_API_KEY: 'sk-test-deepseek-LEAKCHECK-0123456789',
+  DASHSCOPE_API_KEY: 'sk-test-dashscope-LEAKCHECK-012345678',
+} as const;
+
+export interface Harness {
+  upstream: Upstream;
+  client: Client;
+  settings: Settings;
+  created: CreatedServer;
+  ledger: Ledger;
+  dbPath: string;
+  /** Every line the server logged (stderr in production). */
+  logLines: string[];
+  callTool(name: string, args: Record<string, unknown>, options?: Parameters<Client['callTool']>[2]): Promise<CallToolResult>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Merged over a config whose retries are fast (small delays) for tests. */
+  config?: ConfigFile;
+  /** Extra or overriding environment variables. */
+  env?: Record<string, string | undefined>;
+  /** Reuse a running upstream instead of starting one. */
+  upstream?: Upstream;
+  now?: () => number;
+}
+
+/**
+ * A real server behind a real MCP SDK Client over the in-memory transport, with every built-in
+ * provider pointed at a loopback upstream and a ledger in a temp SQLite file.
+ */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const upstream = options.upstream ?? (await startUpstream());
+  const dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-test-'));
+  const dbPath = join(dir, 'ledger.db');
+  const env: Record<string, string | undefined> = {
+    ...FAKE_KEYS,
+    OPENAI_BASE_URL: upstream.openaiBaseURL,
+    ANTHROPIC_BASE_URL: upstream.anthropicBaseURL,
+    DEEPSEEK_BASE_URL: upstream.openaiBaseURL,
+    DASHSCOPE_BASE_URL: upstream.openaiBaseURL,
+    LLM_SERVICE_DB: dbPath,
+    ...options.env,
+  };
+  const config: ConfigFile = {
+    ...options.config,
+    retry: { retries: 2, minDelayMs: 10, maxDelayMs: 200, factor: 2, ...options.config?.retry },
+  };
+  const settings = buildSettings(config, env);
+  const ledger = Ledger.open(dbPath, options.now ? { now: options.now } : {});
+  const logLines: string[] = [];
+  const logger = createLogger({ secrets: Object.values(FAKE_KEYS), level: 'debug', write: (line) => logLines.push(line) });
+  const created = createServer({ settings, ledger, logger, now: options.now });
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await created.server.connect(serverTransport);
+  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  await client.connect(clientTransport);
+  return {
+    upstream,
+    client,
+    settings,
+    created,
+    ledger,
+    dbPath,
+    logLines,
+    callTool: async (name, args, callOptions) => (await client.callTool({ name, arguments: args }, undefined, callOptions)) as CallToolResult,
+    close: async () => {
+      await client.close();
+      await created.close();
+      ledger.close();
+      if (!options.upstream) await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The text of a tool result's first content item. */
+export function resultText(result: CallToolResult): string {
+  const first = result.content[0];
+  return first && first.type === 'text' ? first.text : '';
+}
