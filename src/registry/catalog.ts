@@ -53,8 +53,9 @@ export const BUILT_IN_PROVIDERS: ProviderDefinition[] = [
   },
 ];
 
-// Prices: USD per million tokens, from LiteLLM's model_prices_and_context_window.json (2026),
-// checked on the date in priceCheckedAt. Anthropic bills cache writes at 1.25x input.
+// Prices: USD per million tokens, from LiteLLM's model_prices_and_context_window.json (2026) and,
+// for the newest models, the providers' model pages; checked on the date in priceCheckedAt.
+// Anthropic bills 5-minute cache writes at 1.25x input.
 const CHECKED = '2026-11-26';
 
 const chatModel: ModelCapabilities = { tools: true, vision: true, temperature: true, reasoning: false };
@@ -73,12 +74,20 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   { id: 'gpt-4.1-mini', provider: 'openai', providerModel: 'gpt-4.1-mini', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(0.4, 1.6, 0.1), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'gpt-5', provider: 'openai', providerModel: 'gpt-5', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(1.25, 10, 0.125), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   { id: 'gpt-5-mini', provider: 'openai', providerModel: 'gpt-5-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.25, 2, 0.025), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  // Current flagship and small model. gpt-5.4 bills input above 272K tokens at a higher tier,
+  // which this flat price does not model.
+  { id: 'gpt-5.4', provider: 'openai', providerModel: 'gpt-5.4', contextWindow: 1_050_000, maxOutputTokens: 128_000, pricing: price(2.5, 15, 0.25), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  { id: 'gpt-5.4-mini', provider: 'openai', providerModel: 'gpt-5.4-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.75, 4.5, 0.075), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   { id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   // Anthropic
   { id: 'claude-3-5-sonnet', provider: 'anthropic', providerModel: 'claude-3-5-sonnet-20241022', contextWindow: 200_000, maxOutputTokens: 8_192, pricing: price(3, 15, 0.3, 3.75), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(3, 15, 0.3, 3.75), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(1, 5, 0.1, 1.25), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(5, 25, 0.5, 6.25), capabilities: chatModel, priceCheckedAt: CHECKED },
+  // Current Anthropic flagships (platform.claude.com model pages): they reject non-default
+  // sampling parameters, so temperature is not sent.
+  { id: 'claude-opus-5-5', provider: 'anthropic', providerModel: 'claude-opus-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: price(4, 20, 0.2, 5), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  { id: 'claude-sonnet-5-5', provider: 'anthropic', providerModel: 'claude-sonnet-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: price(2, 10, 0.2, 2.5), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   // DeepSeek (OpenAI-compatible wire; prompt_cache_hit_tokens billed at the cached rate)
   { id: 'deepseek-chat', provider: 'deepseek', providerModel: 'deepseek-chat', contextWindow: 128_000, maxOutputTokens: 8_192, pricing: price(0.28, 0.42, 0.028), capabilities: textModel, priceCheckedAt: CHECKED },
   {
