@@ -123,6 +123,7 @@ function cancelledError(reason?: unknown, from?: LlmError): LlmError {
     status: from?.status,
     requestId: from?.requestId,
     partialText: from?.partialText,
+    usage: from?.usage,
     cause: from ?? reason,
   });
 }

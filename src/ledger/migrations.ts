@@ -29,7 +29,7 @@
  * | `attempts`                    | INTEGER      | HTTP attempts made on this model |
  * | `status`                      | TEXT         | `ok`, `error` or `cancelled` |
  * | `finish_reason`               | TEXT NULL    | `stop`, `length`, `tool_calls`, `content_filter` or `other`; NULL when the call failed |
- * | `error`                       | TEXT NULL    | what failed, as told to the host; NULL when `ok` |
+ * | `error`                       | TEXT NULL    | what failed (the provider's error, API keys removed); NULL when `ok` |
  * | `raw_usage`                   | TEXT NULL    | the provider's own usage object as JSON, to recompute costs later |
  *
  * Table `reservations`: budget held by calls in flight, so that processes sharing the file cannot

@@ -16,52 +16,69 @@ function overAttempts(context: FailureContext): string {
   return context.attempts > 1 ? ` after ${context.attempts} attempts over ${formatSeconds(context.elapsedMs)}` : '';
 }
 
+/** A prompt that does not fit the model, as providers word it (OpenAI: context_length_exceeded; Anthropic: "prompt is too long"). */
+export function isContextLengthMessage(message: string | undefined): boolean {
+  return /context|too long|maximum.*tokens/i.test(message ?? '');
+}
+
 /**
- * The text of a failed `chat` call: what failed, the provider's own words, and what to do.
- * E.g. `openai rejected the API key (401): check OPENAI_API_KEY`.
+ * The text of a failed `chat` call: what failed (provider, status), how hard we tried, what to do,
+ * then the provider's own words. E.g. `openai rejected the API key (401): check OPENAI_API_KEY
+ * (openai said: "Incorrect API key provided")`, `anthropic overloaded (529) after 3 attempts over
+ * 7.2 s; try again later or add fallback_models (anthropic said: "Overloaded")`.
  */
 export function describeFailure(error: LlmError, context: FailureContext): string {
   const name = error.provider ?? context.provider?.id ?? 'the provider';
-  const keyEnv = context.provider?.apiKeyEnv;
-  const said = error.providerMessage ? `: ${error.providerMessage}` : '';
+  const keyEnv = context.provider?.apiKeyEnv || undefined;
+  const model = context.providerModel ?? 'this model';
+  const said = error.providerMessage ? ` (${name} said: "${error.providerMessage}")` : '';
   const after = overAttempts(context);
   const status = error.status;
+  const later = 'try again later or add fallback_models';
   let text: string;
   switch (error.kind) {
-    case 'http':
-      if (status === 401) text = `${name} rejected the API key (401)${said}; check ${keyEnv ?? 'the API key'}`;
-      else if (status === 403) text = `${name} refused access (403)${said}; check that ${keyEnv ?? 'the API key'} may use ${context.providerModel ?? 'this model'}`;
-      else if (status === 404) text = `${name} does not know model '${context.providerModel ?? '?'}' (404)${said}; call list_models or check the model name`;
-      else if (status === 429) text = `${name} rate limited the call (429)${after}${said}; try again later or add fallback_models`;
-      else if (status === 529) text = `${name} overloaded (529)${after}${said}; try again later or add fallback_models`;
-      else if (status !== undefined && status >= 500) text = `${name} server error (${status})${after}${said}; try again later or add fallback_models`;
-      else text = `${name} rejected the request (${status ?? 'error'})${said}; fix the request and try again`;
-      if (status !== undefined && isRetryableStatus(status) && error.retryAfterMs !== undefined && error.retryAfterMs > context.maxDelayMs) {
-        text += ` (it asked to retry after ${formatSeconds(error.retryAfterMs)}, longer than the ${formatSeconds(context.maxDelayMs)} cap retry.maxDelayMs)`;
-      } else if (status !== undefined && isRetryableStatus(status) && !error.retryable && context.attempts <= 1) {
-        text += ' (the provider said not to retry)';
+    case 'http': {
+      const retryable = status !== undefined && isRetryableStatus(status);
+      let why = '';
+      if (retryable && error.retryAfterMs !== undefined && error.retryAfterMs > context.maxDelayMs) {
+        why = `; it asked to wait ${formatSeconds(error.retryAfterMs)}, longer than the ${formatSeconds(context.maxDelayMs)} cap (retry.maxDelayMs)`;
+      } else if (retryable && !error.retryable && context.attempts <= 1 && !error.partialText) {
+        why = '; not retried because it answered x-should-retry: false';
       }
+      if (status === 401) text = `${name} rejected the API key (401)${after}: check ${keyEnv ?? 'the API key'}`;
+      else if (status === 403) text = `${name} refused access (403)${after}: check that ${keyEnv ?? 'the API key'} may use ${model}`;
+      else if (status === 404) text = `${name} does not know model '${model}' (404)${after}: check the name with list_models, or add fallback_models`;
+      else if ((status === 400 || status === 413) && isContextLengthMessage(error.providerMessage)) {
+        text = `The prompt does not fit ${model} (${name}, ${status})${after}: shorten it, or add fallback_models with a larger context window`;
+      } else if (status === 429) text = `${name} rate limited the call (429)${after}${why}; ${later}`;
+      else if (status === 529) text = `${name} overloaded (529)${after}${why}; ${later}`;
+      else if (status === 408) text = `${name} timed out the request (408)${after}${why}; ${later}`;
+      else if (status === 409) text = `${name} reported a conflict (409)${after}${why}; ${later}`;
+      else if (status !== undefined && status >= 500) text = `${name} server error (${status})${after}${why}; ${later}`;
+      else text = `${name} rejected the request (${status ?? 'error'})${after}${why}: fix the request and try again`;
+      text += said;
       break;
+    }
     case 'timeout':
-      text = `${error.message}${after}; raise timeoutMs or try again later`;
+      text = `${error.message}${after}; raise timeoutMs, ${later}`;
       break;
     case 'connection': {
       const where = context.provider?.baseURL ? ` at ${context.provider.baseURL}` : '';
       const baseEnv = context.provider?.baseURLEnv;
-      text = `${error.message}${where}${after}; check the network${baseEnv ? ` and ${baseEnv}` : ''}`;
+      text = `${error.message}${where}${after}; check the network${baseEnv ? ` and ${baseEnv}` : ''}, or try again later`;
       break;
     }
     case 'stream':
-      text = `${error.message}${after}; try again later or add fallback_models`;
+      text = `${error.message}${after}; ${later}`;
       break;
     default:
       text = error.message;
   }
-  if (error.partialText !== undefined && error.partialText.length > 0) {
-    text += `. The stream was interrupted after ${error.partialText.length} characters had been relayed; it was not retried, to avoid duplicating output. Partial text:\n${error.partialText}`;
-  }
   if (context.triedModels && context.triedModels.length > 0) {
-    text += ` (fallbacks tried before: ${context.triedModels.join(', ')})`;
+    text += `. Tried before: ${context.triedModels.join('; ')}`;
+  }
+  if (error.partialText !== undefined && error.partialText.length > 0) {
+    text += `. The stream was interrupted after ${[...error.partialText].length} characters had been relayed; it was not retried, to avoid duplicating output. Partial text:\n${error.partialText}`;
   }
   return text;
 }

@@ -125,20 +125,48 @@ const SECRET_PATTERNS: RegExp[] = [
  */
 export function redactSecrets(text: string, secrets: Iterable<string> = []): string {
   let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) {
-      out = out.split(secret).join('[redacted]');
-      // Providers sometimes echo only a prefix or suffix of a key ("sk-abc...xyz").
-      if (secret.length >= 12) {
-        out = out.split(secret.slice(0, 8)).join('[redacted]');
-        out = out.split(secret.slice(-6)).join('[redacted]');
-      }
+  const known = [...secrets].filter((secret) => secret && secret.length >= 4);
+  // Whole keys first, so a piece shared by two keys cannot break up the other's exact match.
+  for (const secret of known) out = out.split(secret).join('[redacted]');
+  for (const secret of known) {
+    // Any 12+ character piece of a key (an echo that dropped its sk- prefix, say) is a leak too.
+    out = redactFragments(out, secret, 12);
+    // Providers sometimes echo only a prefix or suffix of a key ("sk-abc...xyz").
+    if (secret.length >= 12) {
+      out = out.split(secret.slice(0, 8)).join('[redacted]');
+      out = out.split(secret.slice(-6)).join('[redacted]');
     }
   }
   for (const pattern of SECRET_PATTERNS) {
     out = out.replace(pattern, (_match, prefix?: string) =>
       typeof prefix === 'string' && prefix.length > 0 ? `${prefix}[redacted]` : '[redacted]',
     );
+  }
+  return out;
+}
+
+/** Replaces every run of at least `min` characters of `text` that also occurs in `secret`. */
+function redactFragments(text: string, secret: string, min: number): string {
+  if (secret.length < min) return text;
+  let present = false;
+  for (let i = 0; i + min <= secret.length && !present; i++) present = text.includes(secret.slice(i, i + min));
+  if (!present) return text;
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    let longest = 0;
+    for (let j = secret.indexOf(text[i]!); j !== -1; j = secret.indexOf(text[i]!, j + 1)) {
+      let k = 0;
+      while (i + k < text.length && j + k < secret.length && text[i + k] === secret[j + k]) k++;
+      longest = Math.max(longest, k);
+    }
+    if (longest >= min) {
+      out += '[redacted]';
+      i += longest;
+    } else {
+      out += text[i];
+      i++;
+    }
   }
   return out;
 }

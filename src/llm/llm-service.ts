@@ -7,10 +7,11 @@ import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
 import { withRetry } from '../retry.js';
 import { formatSeconds } from '../providers/convert-sdk-error.js';
-import { describeFailure } from './describe-error.js';
-import { LlmError, redactSecrets } from './errors.js';
+import { describeFailure, isContextLengthMessage } from './describe-error.js';
+import { isRetryableStatus, LlmError, redactSecrets } from './errors.js';
 import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
+import { emptyUsage } from './types.js';
 
 /** The `chat` tool's input after schema checks. */
 export interface ChatInput {
@@ -123,7 +124,7 @@ export class LlmService {
       for (let index = 0; index < candidates.length; index++) {
         const resolved = candidates[index]!;
         const isLast = index === candidates.length - 1;
-        if (index > 0) relay?.announce(`Falling back to ${resolved.model.id} (${resolved.provider.id})`);
+        if (index > 0) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
         const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay, attemptsBefore: attempts });
         attempts += outcome.attempts;
         if (outcome.ok) return { ...outcome.result, attempts, latency_ms: Math.round(this.now() - started) };
@@ -143,7 +144,7 @@ export class LlmService {
             { kind: error.kind, provider: error.provider, status: error.status, retryable: false, attempts, partialText: error.partialText },
           );
         }
-        tried.push(resolved.model.id);
+        tried.push(`${resolved.model.id} failed: ${this.scrub(error.message)} (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})`);
       }
       throw new LlmError('No model to call', { kind: 'invalid-request', retryable: false });
     } finally {
@@ -265,12 +266,15 @@ export class LlmService {
       response = outcome.value;
     } catch (error) {
       failure = error instanceof LlmError ? error : new LlmError(String(error), { kind: 'invalid-response', retryable: false, cause: error });
-      attempts = failure.attempts ?? Math.max(attempts, 1);
+      // withRetry always sets attempts; an error before it (no API key) means nothing was sent.
+      attempts = failure.attempts ?? attempts;
     }
 
     const latencyMs = Math.round(this.now() - started);
     const usage = response?.usage ?? failure?.usage ?? null;
-    const cost = response?.usageMissing ? null : usage ? costMicroUsd(usage, model.pricing) : 0;
+    // A call that failed before any usage cost nothing at a known price, but an unknown price is
+    // never $0: costing empty usage gives 0 when priced and null (an unpriced call) when not.
+    const cost = response?.usageMissing ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
     this.deps.ledger.record(
       {
         callId: call.callId,
@@ -370,10 +374,11 @@ async function streamOnce(
 function fallbackWorthy(error: LlmError): boolean {
   if (error.kind === 'cancelled' || error.kind === 'budget' || error.kind === 'invalid-request') return false;
   if (error.retryable || error.kind === 'not-configured') return true;
-  if (error.retryAfterMs !== undefined) return true; // rate limited for longer than we wait
+  // Rate limited (or overloaded) for longer than we wait: not a 4xx that merely carried the header.
+  if (error.retryAfterMs !== undefined && error.status !== undefined && isRetryableStatus(error.status)) return true;
   if (error.status === 404 || error.status === 413) return true;
   // A prompt too long for this model may fit the next one's context window.
-  return error.status === 400 && /context|too long|maximum.*tokens/i.test(error.providerMessage ?? '');
+  return error.status === 400 && isContextLengthMessage(error.providerMessage);
 }
 
 /** The conversation as our messages: `system` first, then `prompt` or `messages`. */

@@ -15,7 +15,8 @@
  *   back until the next `push`, or sent as it is by `close()`.
  * - At most one notice per `intervalMs` (default 50 ms): when nothing was sent in the last
  *   interval, a notice goes out at once (calling `send` synchronously); otherwise text accumulates
- *   and an unref'd timer sends it at the interval boundary. `flush()` and `close()` are the only
+ *   and an unref'd timer sends it at the interval boundary. For an async `send` the interval
+ *   counts from when its promise settled, so the spacing holds where the notices arrive. `flush()` and `close()` are the only
  *   ways to send sooner. No notice has an empty message.
  * - Sends are serialized: if `send` returns a promise, the next notice waits for it, and text that
  *   arrives meanwhile is coalesced into that next notice. Send errors (thrown or rejected) are
@@ -244,6 +245,10 @@ export class ProgressRelay {
     const settled = pending.then(noop, noop);
     this.#tail = settled;
     void settled.then(() => {
+      // Pace from when an async send completed (the transport has the notice), not from when it
+      // started: a busy event loop that delays one delivery must not let the next one follow it
+      // closer than intervalMs at the host.
+      this.#lastSentAt = this.#now();
       if (this.#tail === settled) this.#tail = undefined;
     });
   }

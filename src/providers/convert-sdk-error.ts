@@ -97,7 +97,10 @@ export function convertSdkError(error: unknown, provider: string, control: Attem
   return new LlmError(`The connection to ${provider} broke${code ? ` (${code})` : ''}${detail}`, { kind: 'connection', provider, retryable: true, cause: error });
 }
 
+/** A duration for messages: `12 s`, `2.5 s`, `0.3 s`, `0.15 s` (below 1 s two significant digits, never a misleading `0 s`). */
 export function formatSeconds(ms: number): string {
   const seconds = ms / 1000;
-  return `${seconds >= 10 ? seconds.toFixed(0) : seconds.toFixed(1).replace(/\.0$/, '')} s`;
+  if (seconds >= 10) return `${seconds.toFixed(0)} s`;
+  if (seconds >= 1) return `${seconds.toFixed(1).replace(/\.0$/, '')} s`;
+  return `${Number(seconds.toPrecision(2))} s`;
 }

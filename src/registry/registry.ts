@@ -101,6 +101,13 @@ export class ModelRegistry {
         const normalized = normalize(candidate);
         let distance = editDistance(target, normalized);
         if (normalized.startsWith(target) || target.startsWith(normalized)) distance = Math.min(distance, 1);
+        // A small typo in the start of a longer name ("claude-sonet" for claude-sonnet-4-5, "gpt4"
+        // for gpt-4o) ranks just behind the same typo in a whole name.
+        let prefixDistance = Infinity;
+        for (let length = Math.max(1, target.length - 1); length <= target.length + 1 && length < normalized.length; length++) {
+          prefixDistance = Math.min(prefixDistance, editDistance(target, normalized.slice(0, length)));
+        }
+        if (prefixDistance <= Math.max(1, Math.floor(target.length / 4))) distance = Math.min(distance, prefixDistance + 0.5);
         return { candidate, distance };
       })
       .filter(({ candidate, distance }) => distance <= Math.max(2, Math.floor(candidate.length / 3)))

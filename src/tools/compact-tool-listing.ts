@@ -36,8 +36,10 @@ export function compactToolListing(server: McpServer): void {
     const result = await original(request, extra);
     return {
       ...result,
-      tools: result.tools.map((tool) => ({
+      tools: result.tools.map(({ execution, ...tool }) => ({
         ...tool,
+        // taskSupport 'forbidden' is what an absent `execution` means already.
+        ...(execution && execution.taskSupport !== 'forbidden' ? { execution } : {}),
         inputSchema: compactSchema(tool.inputSchema, false) as ListToolsResult['tools'][number]['inputSchema'],
         ...(tool.outputSchema ? { outputSchema: compactSchema(tool.outputSchema, true) as ListToolsResult['tools'][number]['outputSchema'] } : {}),
       })),

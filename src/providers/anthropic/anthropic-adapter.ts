@@ -1,6 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import { AttemptControl } from '../attempt-control.js';
+import { LlmError } from '../../llm/errors.js';
 import { convertSdkError, type SdkErrorClasses } from '../convert-sdk-error.js';
 import { AnthropicStreamAssembler, convertAnthropicMessage } from './convert-anthropic-response.js';
 import { convertToAnthropicRequest } from './convert-to-anthropic-prompt.js';
@@ -50,11 +51,21 @@ export class AnthropicAdapter implements ProviderAdapter {
         if (text) yield { type: 'text-delta', text };
       }
       if (!assembler.finished) {
-        throw new Error('stream ended before message_stop');
+        // The SDK ends a stream quietly when its signal aborts: that is our cancellation or
+        // silence timeout, which convertSdkError tells apart, not a truncated answer.
+        if (control.signal.aborted) throw control.signal.reason;
+        throw new LlmError(`${this.options.providerId} ended the stream before message_stop: the answer is incomplete`, {
+          kind: 'stream',
+          provider: this.options.providerId,
+          retryable: true,
+        });
       }
       yield { type: 'finish', response: assembler.result(request.providerModel) };
     } catch (error) {
-      throw convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+      const failure = convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+      // Input tokens from message_start (and output tokens so far) still cost money: the ledger records them.
+      failure.usage ??= assembler.partialUsage();
+      throw failure;
     } finally {
       control.dispose();
     }

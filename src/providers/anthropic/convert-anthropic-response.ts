@@ -150,6 +150,14 @@ export class AnthropicStreamAssembler {
     return this.content;
   }
 
+  /**
+   * The usage received so far (input and cache tokens from message_start, output tokens once a
+   * message_delta came), or undefined if no usage came: what the ledger records when a stream fails.
+   */
+  partialUsage(): Usage | undefined {
+    return Object.keys(this.usage).length > 0 ? convertAnthropicUsage(this.usage) : undefined;
+  }
+
   result(requestedModel: string): ChatResponse {
     const toolCalls: ToolCall[] = [...this.blocks.entries()]
       .filter(([, block]) => block.type === 'tool_use' && block.name)
@@ -170,8 +178,10 @@ export class AnthropicStreamAssembler {
 
   private mergeUsage(usage: AnthropicUsage | null | undefined): void {
     if (!usage) return;
+    // Non-numeric fields (service_tier, server_tool_use, …) are kept too: the raw usage goes to
+    // the ledger so costs can be recomputed, and must match what the non-streamed answer carries.
     for (const [key, value] of Object.entries(usage)) {
-      if (typeof value === 'number') (this.usage as Record<string, number>)[key] = value;
+      if (value !== null && value !== undefined) (this.usage as Record<string, unknown>)[key] = value;
     }
   }
 }

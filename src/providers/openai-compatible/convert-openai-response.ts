@@ -34,7 +34,9 @@ export function mapOpenAIFinishReason(reason: string | null | undefined): Finish
 export function convertOpenAIUsage(usage: OpenAIUsage | null | undefined): Usage {
   const promptTokens = usage?.prompt_tokens ?? 0;
   const completionTokens = usage?.completion_tokens ?? 0;
-  const cachedTokens = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens ?? 0;
+  // DeepSeek reports its cache hits in prompt_cache_hit_tokens and may also send an OpenAI-style
+  // prompt_tokens_details.cached_tokens of 0: take whichever reports more, not the first present.
+  const cachedTokens = Math.max(usage?.prompt_tokens_details?.cached_tokens ?? 0, usage?.prompt_cache_hit_tokens ?? 0);
   return {
     promptTokens,
     completionTokens,
@@ -133,6 +135,11 @@ export class OpenAIStreamAssembler {
 
   get text(): string {
     return this.content;
+  }
+
+  /** The usage received so far (its chunk may come before a failure), or undefined if none came. */
+  partialUsage(): Usage | undefined {
+    return this.usage ? convertOpenAIUsage(this.usage) : undefined;
   }
 
   result(requestedModel: string): ChatResponse {

@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import { AttemptControl } from '../attempt-control.js';
+import { LlmError } from '../../llm/errors.js';
 import { convertSdkError, type SdkErrorClasses } from '../convert-sdk-error.js';
 import { convertOpenAICompletion, OpenAIStreamAssembler } from './convert-openai-response.js';
 import { convertToOpenAIRequest, type MaxTokensField } from './convert-to-openai-request.js';
@@ -52,14 +53,24 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
         if (text) yield { type: 'text-delta', text };
       }
       if (!assembler.finished) {
-        throw new Error('stream ended before its finish_reason');
+        // The SDK ends a stream quietly when its signal aborts: that is our cancellation or
+        // silence timeout, which convertSdkError tells apart, not a truncated answer.
+        if (control.signal.aborted) throw control.signal.reason;
+        throw new LlmError(`${this.options.providerId} ended the stream before its finish_reason: the answer is incomplete`, {
+          kind: 'stream',
+          provider: this.options.providerId,
+          retryable: true,
+        });
       }
       const response = assembler.result(request.providerModel);
       // Servers that ignore stream_options send no usage: the cost is then unknown, never $0.
       if (response.usage.raw === undefined) response.usageMissing = true;
       yield { type: 'finish', response };
     } catch (error) {
-      throw convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+      const failure = convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
+      // Tokens the provider reported before the failure still cost money: the ledger records them.
+      failure.usage ??= assembler.partialUsage();
+      throw failure;
     } finally {
       control.dispose();
     }

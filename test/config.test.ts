@@ -1,0 +1,257 @@
+/**
+ * Settings (SPEC §2): the config file checked with zod (one line naming the key path), merging
+ * over the built-ins, environment overrides, the default ledger path, and the CLI's start-up
+ * failure on a bad file.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSettings, ConfigError, defaultDataDir, isProviderConfigured, loadSettings, parseConfigFile, secretValues } from '../src/config.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-config-'));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeConfig(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const BAD_PRICE = { models: { llama: { provider: 'ollama', pricing: { inputPerMTok: 'free', outputPerMTok: 0 } } } };
+
+describe('the config file is checked', () => {
+  it('a wrong type gives one line naming the key path and what was expected', () => {
+    const message = configError(() => parseConfigFile(JSON.stringify(BAD_PRICE), '/etc/llm.json'));
+    expect(message).toContain('/etc/llm.json');
+    expect(message).toContain('models.llama.pricing.inputPerMTok: expected number');
+  });
+
+  it.each([
+    [{ retrys: { retries: 1 } }, 'retrys: unknown key'],
+    [{ models: { 'gpt-4o': { prize: 1 } } }, 'models.gpt-4o.prize: unknown key'],
+    [{ retry: { retries: 1, jitter: true } }, 'retry.jitter: unknown key'],
+  ])('an unknown key is named: %j', (config, expected) => {
+    expect(configError(() => parseConfigFile(JSON.stringify(config), 'c.json'))).toContain(expected);
+  });
+
+  it.each([
+    [{ timeoutMs: -1 }, 'timeoutMs'],
+    [{ retry: { retries: 1.5 } }, 'retry.retries'],
+    [{ budget: { dailyUsd: '5' } }, 'budget.dailyUsd: expected number'],
+    [{ providers: { ollama: { type: 'grpc', baseURL: 'http://x' } } }, 'providers.ollama.type'],
+    [{ providers: { ollama: { type: 'openai-compatible', baseURL: 'not a url' } } }, 'providers.ollama.baseURL'],
+    [{ aliases: { fast: 5 } }, 'aliases.fast: expected string'],
+  ])('other wrong values name their key: %j', (config, expected) => {
+    expect(configError(() => parseConfigFile(JSON.stringify(config), 'c.json'))).toContain(expected);
+  });
+
+  it('invalid JSON says so, with the path', () => {
+    const message = configError(() => parseConfigFile('{"models": {', '/tmp/broken.json'));
+    expect(message).toContain('/tmp/broken.json');
+    expect(message).toContain('not valid JSON');
+  });
+
+  it('accepts the SPEC example as written', () => {
+    const file = parseConfigFile(
+      JSON.stringify({
+        defaultModel: 'fast',
+        timeoutMs: 600000,
+        retry: { retries: 2, minDelayMs: 2000, maxDelayMs: 60000, factor: 2 },
+        budget: { dailyUsd: 5, monthlyUsd: 50 },
+        providers: { ollama: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:11434/v1', apiKeyEnv: 'OLLAMA_API_KEY' } },
+        models: {
+          'llama3.2': { provider: 'ollama', providerModel: 'llama3.2', contextWindow: 131072, pricing: { inputPerMTok: 0, outputPerMTok: 0 } },
+          'gpt-4o': { pricing: { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 } },
+        },
+        aliases: { fast: 'gpt-4o-mini', smart: 'claude-sonnet-4-5' },
+      }),
+      'spec.json',
+    );
+    const settings = buildSettings(file, {});
+    expect(settings.defaultModel).toBe('fast');
+    expect(settings.budget).toEqual({ dailyUsd: 5, monthlyUsd: 50 });
+    expect(settings.models.find((m) => m.id === 'llama3.2')).toMatchObject({ provider: 'ollama', contextWindow: 131072 });
+  });
+});
+
+describe('merging the config over the built-ins', () => {
+  it('a model entry for a built-in id merges over it: a pricing override keeps every other field', () => {
+    const settings = buildSettings({ models: { 'gpt-4o': { pricing: { inputPerMTok: 2, outputPerMTok: 8 } } } }, {});
+    const model = settings.models.find((m) => m.id === 'gpt-4o')!;
+    expect(model.pricing).toMatchObject({ inputPerMTok: 2, outputPerMTok: 8, cachedInputPerMTok: 1.25 });
+    expect(model).toMatchObject({
+      provider: 'openai',
+      providerModel: 'gpt-4o',
+      contextWindow: 128_000,
+      maxOutputTokens: 16_384,
+      capabilities: { tools: true, vision: true, temperature: true, reasoning: false },
+    });
+    expect(settings.models.filter((m) => m.id === 'gpt-4o')).toHaveLength(1);
+  });
+
+  it('a capabilities override changes only the named capability', () => {
+    const settings = buildSettings({ models: { 'deepseek-reasoner': { capabilities: { tools: true } } } }, {});
+    expect(settings.models.find((m) => m.id === 'deepseek-reasoner')!.capabilities).toEqual({ tools: true, vision: false, temperature: false, reasoning: true });
+  });
+
+  it('a new model needs a provider, and a known one', () => {
+    expect(configError(() => buildSettings({ models: { mine: { providerModel: 'x' } } }, {}))).toContain('models.mine.provider');
+    expect(configError(() => buildSettings({ models: { mine: { provider: 'nowhere' } } }, {}))).toContain("unknown provider 'nowhere'");
+  });
+
+  it('a custom openai-compatible provider requires baseURL', () => {
+    const message = configError(() => buildSettings({ providers: { ollama: { type: 'openai-compatible' } } }, {}));
+    expect(message).toContain('providers.ollama.baseURL');
+    expect(message).toContain('required');
+  });
+
+  it('a custom provider with its baseURL is added; without a key it still counts as configured', () => {
+    const settings = buildSettings({ providers: { ollama: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:11434/v1' } } }, {});
+    const ollama = settings.providers.find((p) => p.id === 'ollama')!;
+    expect(ollama).toMatchObject({ type: 'openai-compatible', baseURL: 'http://127.0.0.1:11434/v1' });
+    expect(isProviderConfigured(ollama, {})).toBe(true);
+    expect(isProviderConfigured(settings.providers.find((p) => p.id === 'openai')!, {})).toBe(false);
+    expect(isProviderConfigured(settings.providers.find((p) => p.id === 'openai')!, { OPENAI_API_KEY: 'k' })).toBe(true);
+  });
+
+  it('an alias must point at a known model (or a provider:model)', () => {
+    expect(configError(() => buildSettings({ aliases: { fast: 'gpt-9' } }, {}))).toContain("aliases.fast: points at unknown model 'gpt-9'");
+    expect(buildSettings({ aliases: { nano: 'openai:gpt-4.1-nano' } }, {}).aliases.nano).toBe('openai:gpt-4.1-nano');
+  });
+
+  it('retry.minDelayMs above maxDelayMs is refused', () => {
+    expect(configError(() => buildSettings({ retry: { minDelayMs: 5000, maxDelayMs: 1000 } }, {}))).toContain('retry.minDelayMs');
+  });
+
+  it('defaults: 2 retries from 2 s to 60 s by 2x, 10 minute timeout, gpt-4o-mini, no budget', () => {
+    const settings = buildSettings({}, {});
+    expect(settings.retry).toEqual({ retries: 2, minDelayMs: 2000, maxDelayMs: 60_000, factor: 2 });
+    expect(settings.timeoutMs).toBe(600_000);
+    expect(settings.defaultModel).toBe('gpt-4o-mini');
+    expect(settings.budget).toBeUndefined();
+  });
+});
+
+describe('the environment', () => {
+  it('base URL variables override the built-in defaults', () => {
+    const defaults = buildSettings({}, {});
+    expect(defaults.providers.find((p) => p.id === 'deepseek')!.baseURL).toBe('https://api.deepseek.com');
+    expect(defaults.providers.find((p) => p.id === 'qwen')!.baseURL).toBe('https://dashscope-intl.aliyuncs.com/compatible-mode/v1');
+    expect(defaults.providers.find((p) => p.id === 'openai')!.baseURL).toBeUndefined();
+
+    const settings = buildSettings({}, {
+      DEEPSEEK_BASE_URL: 'http://127.0.0.1:9/deepseek',
+      DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/qwen',
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+      ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
+    });
+    const url = (id: string) => settings.providers.find((p) => p.id === id)!.baseURL;
+    expect(url('deepseek')).toBe('http://127.0.0.1:9/deepseek');
+    expect(url('qwen')).toBe('http://127.0.0.1:9/qwen');
+    expect(url('openai')).toBe('http://127.0.0.1:9/v1');
+    expect(url('anthropic')).toBe('http://127.0.0.1:9');
+  });
+
+  it('LLM_SERVICE_DEFAULT_MODEL wins over the config file', () => {
+    expect(buildSettings({ defaultModel: 'gpt-4o' }, {}).defaultModel).toBe('gpt-4o');
+    expect(buildSettings({ defaultModel: 'gpt-4o' }, { LLM_SERVICE_DEFAULT_MODEL: 'qwen-turbo' }).defaultModel).toBe('qwen-turbo');
+  });
+
+  it('the ledger defaults to $XDG_DATA_HOME/llm-service-mcp/ledger.db; LLM_SERVICE_DB overrides it', () => {
+    expect(defaultDataDir({ XDG_DATA_HOME: '/data/xdg' }, 'linux')).toBe('/data/xdg/llm-service-mcp');
+    expect(defaultDataDir({}, 'linux')).toBe(join(homedir(), '.local', 'share', 'llm-service-mcp'));
+    expect(defaultDataDir({}, 'darwin')).toBe(join(homedir(), 'Library', 'Application Support', 'llm-service-mcp'));
+    expect(defaultDataDir({ LOCALAPPDATA: 'C:\\Users\\me\\AppData\\Local' }, 'win32')).toContain('llm-service-mcp');
+    if (process.platform === 'linux') {
+      expect(buildSettings({}, { XDG_DATA_HOME: '/data/xdg' }).dbPath).toBe('/data/xdg/llm-service-mcp/ledger.db');
+    }
+    expect(buildSettings({}, { XDG_DATA_HOME: '/data/xdg', LLM_SERVICE_DB: ':memory:' }).dbPath).toBe(':memory:');
+  });
+
+  it('loadSettings reads LLM_SERVICE_CONFIG, and names the variable when the file cannot be read', () => {
+    const path = writeConfig('good.json', { defaultModel: 'smart', aliases: { smart: 'claude-sonnet-4-5' } });
+    const settings = loadSettings({ LLM_SERVICE_CONFIG: path });
+    expect(settings.configPath).toBe(path);
+    expect(settings.defaultModel).toBe('smart');
+    const missing = configError(() => loadSettings({ LLM_SERVICE_CONFIG: join(dir, 'nope.json') }));
+    expect(missing).toContain('LLM_SERVICE_CONFIG');
+    expect(missing).toContain('ENOENT');
+  });
+
+  it('secretValues collects every configured key (for scrubbing), custom providers included', () => {
+    const settings = buildSettings(
+      { providers: { ollama: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:1/v1', apiKeyEnv: 'OLLAMA_API_KEY' } } },
+      { OPENAI_API_KEY: 'sk-one', ANTHROPIC_API_KEY: 'sk-two', OLLAMA_API_KEY: 'ollama-three', UNRELATED: 'x' },
+    );
+    expect(secretValues(settings).sort()).toEqual(['ollama-three', 'sk-one', 'sk-two']);
+  });
+});
+
+function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME: dir, ...env }, timeout: 10_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
+describe('the CLI (dist/cli.js)', () => {
+  it('is built (run `npm run build` first)', () => {
+    expect(existsSync(CLI)).toBe(true);
+  });
+
+  it('stops at start with a bad config file: exit 1, one stderr line naming the key path, nothing on stdout', async () => {
+    const path = writeConfig('bad.json', BAD_PRICE);
+    const { code, stdout, stderr } = await runCli([], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DB: join(dir, 'cli.db') });
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    const lines = stderr.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('models.llama.pricing.inputPerMTok: expected number');
+    expect(lines[0]).toContain(path);
+    expect(existsSync(join(dir, 'cli.db'))).toBe(false);
+  });
+
+  it('stops on invalid JSON the same way', async () => {
+    const path = writeConfig('broken.json', '{ "models": ');
+    const { code, stdout, stderr } = await runCli(['doctor'], { LLM_SERVICE_CONFIG: path });
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain('not valid JSON');
+  });
+
+  it('doctor says whether each key is set, never the key itself, and exits 0', async () => {
+    const key = 'sk-doctor-SECRET-0123456789abcdef';
+    const { code, stdout, stderr } = await runCli(['doctor'], { OPENAI_API_KEY: key, LLM_SERVICE_DB: join(dir, 'doctor.db') });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('OPENAI_API_KEY: yes');
+    expect(stdout).toContain('ANTHROPIC_API_KEY: no');
+    expect(stdout).toContain('https://api.deepseek.com');
+    expect(stdout + stderr).not.toContain(key);
+    expect(stdout + stderr).not.toContain('SECRET-0123');
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * End to end over real stdio: the built `dist/cli.js` spawned as a child process, driven by the
+ * official MCP SDK client and by hand-written JSON-RPC lines. Every provider points at a loopback
+ * fake upstream; the environment is built from scratch so no real key or URL leaks in.
+ */
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli.js');
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+
+const FAKE_OPENAI_KEY = 'sk-e2e-openai-PLANTED-KEY-9f8e7d6c5b4a';
+const FAKE_ANTHROPIC_KEY = 'sk-ant-e2e-PLANTED-KEY-1a2b3c4d5e6f';
+
+const SPEC_ENV_VARS = [
+  'OPENAI_API_KEY', 'OPENAI_BASE_URL',
+  'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL',
+  'DEEPSEEK_API_KEY', 'DEEPSEEK_BASE_URL',
+  'DASHSCOPE_API_KEY', 'DASHSCOPE_BASE_URL',
+  'LLM_SERVICE_CONFIG', 'LLM_SERVICE_DB', 'LLM_SERVICE_DEFAULT_MODEL',
+];
+
+let upstream: Upstream;
+let tempDir: string;
+
+/** A from-scratch environment: fake keys, loopback base URLs, a temp ledger, and PATH/HOME only. */
+function serverEnv(dbName: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: tempDir,
+    XDG_DATA_HOME: join(tempDir, 'xdg'),
+    OPENAI_API_KEY: FAKE_OPENAI_KEY,
+    ANTHROPIC_API_KEY: FAKE_ANTHROPIC_KEY,
+    OPENAI_BASE_URL: upstream.openaiBaseURL,
+    ANTHROPIC_BASE_URL: upstream.anthropicBaseURL,
+    DEEPSEEK_BASE_URL: upstream.openaiBaseURL,
+    DASHSCOPE_BASE_URL: upstream.openaiBaseURL,
+    LLM_SERVICE_DB: join(tempDir, dbName),
+    ...extra,
+  };
+}
+
+/** Runs the CLI with arguments, returning stdout, stderr and the exit code. */
+function runCli(args: string[], env: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: tempDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`llm-service-mcp ${args.join(' ')} timed out; stderr: ${stderr}`))), 15_000);
+    child.on('error', reject);
+    child.on('close', (code) => (clearTimeout(timer), resolve({ stdout, stderr, code })));
+  });
+}
+
+function text(result: CallToolResult): string {
+  const first = result.content[0];
+  return first && first.type === 'text' ? first.text : '';
+}
+
+beforeAll(async () => {
+  if (!existsSync(CLI)) {
+    execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  upstream = await startUpstream();
+  tempDir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-e2e-'));
+}, 120_000);
+
+afterAll(async () => {
+  await upstream?.close();
+  if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+});
+
+describe('over stdio with the MCP SDK client', () => {
+  let client: Client;
+  let transport: StdioClientTransport;
+  const stderrChunks: string[] = [];
+
+  beforeAll(async () => {
+    transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI],
+      env: serverEnv('sdk-ledger.db'),
+      cwd: tempDir,
+      stderr: 'pipe',
+    });
+    transport.stderr?.on('data', (d: Buffer) => stderrChunks.push(d.toString('utf8')));
+    client = new Client({ name: 'e2e-client', version: '1.0.0' });
+    await client.connect(transport);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  it('initializes with the package name and version', () => {
+    expect(client.getServerVersion()).toMatchObject({ name: 'llm-service-mcp', version: PKG.version });
+    expect(client.getServerCapabilities()?.tools).toBeDefined();
+  });
+
+  it('lists exactly the three tools, annotated, with output schemas, in under 4 KiB', async () => {
+    const listed = await client.listTools();
+    const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t]));
+    expect(listed.tools.map((t) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
+    expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
+    expect(byName.get_cost?.annotations?.readOnlyHint).toBe(true);
+    expect(byName.chat?.annotations?.openWorldHint).toBe(true);
+    for (const tool of listed.tools) {
+      expect(tool.outputSchema, `${tool.name} outputSchema`).toBeDefined();
+      expect(tool.outputSchema?.type).toBe('object');
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(listed), 'utf8');
+    expect(bytes).toBeLessThan(4096);
+  });
+
+  it('chats with an OpenAI model through the upstream', async () => {
+    const before = upstream.requests.length;
+    const result = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'ping openai' } })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe('echo: ping openai');
+    expect(result.structuredContent).toMatchObject({ content: 'echo: ping openai', model: 'gpt-4o-mini', provider: 'openai', finish_reason: 'stop' });
+    const req = upstream.requests[before];
+    expect(req?.path).toBe('/v1/chat/completions');
+    expect(req?.headers.authorization).toBe(`Bearer ${FAKE_OPENAI_KEY}`);
+  });
+
+  it('chats with an Anthropic model through the upstream', async () => {
+    const before = upstream.requests.length;
+    const result = (await client.callTool({ name: 'chat', arguments: { model: 'claude-haiku-4-5', prompt: 'ping anthropic' } })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe('echo: ping anthropic');
+    expect(result.structuredContent).toMatchObject({ model: 'claude-haiku-4-5', provider: 'anthropic' });
+    const req = upstream.requests[before];
+    expect(req?.path).toBe('/v1/messages');
+    // @anthropic-ai/sdk 1.x sends the key as a bearer token; older versions used x-api-key.
+    const sentKey = req?.headers['x-api-key'] ?? String(req?.headers.authorization ?? '').replace(/^Bearer /, '');
+    expect(sentKey).toBe(FAKE_ANTHROPIC_KEY);
+  });
+
+  it('streams a chat as progress notifications over stdio', async () => {
+    const chunks = ['Streaming ', 'over ', 'stdio ', 'works ', 'fine.'];
+    upstream.enqueue({ kind: 'openai', chunks, chunkDelayMs: 70 });
+    const progress: { progress: number; message?: string }[] = [];
+    const result = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'stream please' } }, undefined, {
+      onprogress: (p) => progress.push({ progress: p.progress, message: p.message }),
+    })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe(chunks.join(''));
+    expect(upstream.requests.at(-1)?.body?.stream).toBe(true);
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
+    expect(progress.map((p) => p.message ?? '').join('')).toBe(chunks.join(''));
+  });
+
+  it('lists models', async () => {
+    const result = (await client.callTool({ name: 'list_models', arguments: {} })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    const sc = result.structuredContent as { models: { id: string; configured: boolean }[]; default_model: string };
+    expect(sc.default_model).toBe('gpt-4o-mini');
+    const ids = sc.models.map((m) => m.id);
+    expect(ids).toEqual(expect.arrayContaining(['gpt-4o-mini', 'claude-haiku-4-5']));
+    expect(sc.models.find((m) => m.id === 'gpt-4o-mini')?.configured).toBe(true);
+    expect(text(result)).toContain('gpt-4o-mini');
+  });
+
+  it('reports the calls just made in get_cost', async () => {
+    const result = (await client.callTool({ name: 'get_cost', arguments: { group_by: 'model' } })) as CallToolResult;
+    expect(result.isError).toBeFalsy();
+    const sc = result.structuredContent as {
+      total: Record<string, number>;
+      session: Record<string, number>;
+      groups: { key: string; calls: number }[];
+    };
+    expect(sc.total.calls).toBe(3);
+    expect(sc.session.calls).toBe(3);
+    expect(sc.total.failed_calls).toBe(0);
+    expect(sc.total.cost_usd).toBeGreaterThan(0);
+    const groups = Object.fromEntries(sc.groups.map((g) => [g.key, g.calls]));
+    expect(groups).toMatchObject({ 'gpt-4o-mini': 2, 'claude-haiku-4-5': 1 });
+    expect(text(result)).toContain('claude-haiku-4-5');
+  });
+
+  it('logged to stderr and never leaked a key there', () => {
+    const stderr = stderrChunks.join('');
+    expect(stderr).toContain('serving over stdio');
+    expect(stderr).not.toContain(FAKE_OPENAI_KEY);
+    expect(stderr).not.toContain(FAKE_ANTHROPIC_KEY);
+  });
+});
+
+describe('over stdio with hand-written JSON-RPC lines', () => {
+  let child: ChildProcessWithoutNullStreams;
+  const stdoutLines: string[] = [];
+  let stdoutBuffer = '';
+  let stderr = '';
+  let exit: Promise<number | null>;
+
+  /** Resolves with the first stdout message whose id matches. */
+  async function response(id: number, timeoutMs = 10_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const line of stdoutLines) {
+        try {
+          const msg = JSON.parse(line);
+          if (msg.id === id) return msg;
+        } catch {
+          // checked separately
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`no response with id ${id}; stdout so far:\n${stdoutLines.join('\n')}\nstderr:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  function send(line: string): void {
+    child.stdin.write(`${line}\n`);
+  }
+  function request(id: number, method: string, params?: unknown): void {
+    send(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }));
+  }
+
+  beforeAll(() => {
+    child = spawn(process.execPath, [CLI], { env: serverEnv('raw-ledger.db'), cwd: tempDir, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => {
+      stdoutBuffer += d.toString('utf8');
+      let nl: number;
+      while ((nl = stdoutBuffer.indexOf('\n')) >= 0) {
+        stdoutLines.push(stdoutBuffer.slice(0, nl).replace(/\r$/, ''));
+        stdoutBuffer = stdoutBuffer.slice(nl + 1);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  });
+
+  afterAll(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  it('answers, survives bad input, keeps stdout pure JSON-RPC, and exits 0 when stdin closes', async () => {
+    request(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } });
+    const init = await response(1);
+    expect(init.result.serverInfo).toEqual({ name: 'llm-service-mcp', version: PKG.version });
+    send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+
+    request(2, 'tools/list');
+    expect((await response(2)).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
+
+    request(3, 'tools/call', { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'raw hello' } });
+    const chat = await response(3);
+    expect(chat.result.isError).toBeFalsy();
+    expect(chat.result.content[0].text).toBe('echo: raw hello');
+
+    // Malformed arguments: a number where a string belongs, and both prompt and messages missing.
+    request(4, 'tools/call', { name: 'chat', arguments: { prompt: 42 } });
+    const bad = await response(4);
+    const badText = bad.error ? String(bad.error.message) : String(bad.result.content[0].text);
+    if (!bad.error) expect(bad.result.isError).toBe(true);
+    expect(badText).toMatch(/prompt/);
+
+    request(5, 'tools/call', { name: 'chat', arguments: {} });
+    const empty = await response(5);
+    if (!empty.error) expect(empty.result.isError).toBe(true);
+
+    request(6, 'tools/call', { name: 'no_such_tool', arguments: {} });
+    const unknown = await response(6);
+    const unknownText = unknown.error ? String(unknown.error.message) : String(unknown.result.content[0].text);
+    if (!unknown.error) expect(unknown.result.isError).toBe(true);
+    expect(unknownText).toContain('no_such_tool');
+
+    // Not JSON at all, then valid JSON that is not JSON-RPC.
+    send('this is {not json');
+    send('[1, 2');
+    send('{"hello":"world"}');
+
+    // Still alive and answering.
+    request(7, 'tools/call', { name: 'get_cost', arguments: {} });
+    const cost = await response(7);
+    expect(cost.result.isError).toBeFalsy();
+    expect(cost.result.structuredContent.session.calls).toBe(1);
+    request(8, 'ping');
+    expect((await response(8)).result).toEqual({});
+    expect(child.exitCode).toBeNull();
+
+    // Closing stdin ends the server promptly and cleanly.
+    const closedAt = Date.now();
+    child.stdin.end();
+    const code = await Promise.race([exit, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5_000))]);
+    expect(code).toBe(0);
+    expect(Date.now() - closedAt).toBeLessThan(5_000);
+
+    // Every stdout line is one JSON-RPC 2.0 message; nothing else was ever written there.
+    if (stdoutBuffer.trim() !== '') stdoutLines.push(stdoutBuffer);
+    expect(stdoutLines.length).toBeGreaterThanOrEqual(8);
+    for (const line of stdoutLines) {
+      let msg: any;
+      expect(() => (msg = JSON.parse(line)), `stdout line is not JSON: ${line}`).not.toThrow();
+      expect(msg.jsonrpc, line).toBe('2.0');
+      expect('id' in msg || 'method' in msg, line).toBe(true);
+      expect('result' in msg || 'error' in msg || 'method' in msg, line).toBe(true);
+    }
+
+    // Logs went to stderr, without keys.
+    expect(stderr).toContain('serving over stdio');
+    expect(stderr).not.toContain(FAKE_OPENAI_KEY);
+    expect(stderr).not.toContain(FAKE_ANTHROPIC_KEY);
+  });
+});
+
+describe('command line', () => {
+  it('--version prints the package version', async () => {
+    const { stdout, code } = await runCli(['--version'], serverEnv('cli.db'));
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(PKG.version);
+  });
+
+  it('--help mentions doctor, cost and every environment variable of the spec', async () => {
+    const { stdout, code } = await runCli(['--help'], serverEnv('cli.db'));
+    expect(code).toBe(0);
+    expect(stdout).toContain('doctor');
+    expect(stdout).toContain('cost');
+    for (const name of SPEC_ENV_VARS) expect(stdout, name).toContain(name);
+  });
+
+  it('doctor lists providers with key yes/no and never prints a key', async () => {
+    const { stdout, stderr, code } = await runCli(['doctor'], serverEnv('doctor.db'));
+    expect(code).toBe(0);
+    for (const provider of ['openai', 'anthropic', 'deepseek', 'qwen']) expect(stdout).toContain(provider);
+    expect(stdout).toMatch(/OPENAI_API_KEY\S*\s+yes/);
+    expect(stdout).toMatch(/ANTHROPIC_API_KEY\S*\s+yes/);
+    expect(stdout).toMatch(/DEEPSEEK_API_KEY\S*\s+no/);
+    expect(stdout).toMatch(/DASHSCOPE_API_KEY\S*\s+no/);
+    expect(stdout).toContain(upstream.openaiBaseURL);
+    expect(stdout).toContain(join(tempDir, 'doctor.db'));
+    for (const out of [stdout, stderr]) {
+      expect(out).not.toContain(FAKE_OPENAI_KEY);
+      expect(out).not.toContain(FAKE_ANTHROPIC_KEY);
+      expect(out).not.toContain('PLANTED-KEY');
+    }
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Cancellation: the client's AbortSignal makes the SDK client send notifications/cancelled, the
+ * server's extra.signal aborts, and the provider request is aborted at once — mid-stream, before
+ * the first byte, or during a retry wait. Nothing more is relayed; the ledger says 'cancelled'
+ * with whatever usage was known.
+ */
+import Database from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../../src/config.js';
+import { startHarness, type Harness } from '../support/harness.js';
+import type { ReplySpec } from '../support/upstream.js';
+
+interface Notice {
+  progress: number;
+  message: string;
+}
+
+const harnesses: Harness[] = [];
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.close();
+});
+
+async function harness(config?: ConfigFile) {
+  const h = await startHarness({ config });
+  harnesses.push(h);
+  const clientErrors: Error[] = [];
+  h.client.onerror = (error) => void clientErrors.push(error);
+  return { h, clientErrors };
+}
+
+type Row = Record<string, any>;
+
+/** The ledger rows once `count` of them exist (the server records a cancelled call after the abort). */
+async function waitForRows(h: Harness, count: number, timeoutMs = 3000): Promise<Row[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const db = new Database(h.dbPath, { readonly: true, fileMustExist: true });
+    let rows: Row[];
+    try {
+      rows = db.prepare('SELECT * FROM calls ORDER BY id').all() as Row[];
+    } finally {
+      db.close();
+    }
+    if (rows.length >= count || Date.now() > deadline) return rows;
+    await sleep(10);
+  }
+}
+
+/**
+ * Starts a streamed chat call that aborts as soon as `shouldAbort` says so (checked on every
+ * notice), or when `abortNow()` is called.
+ */
+function cancellableCall(h: Harness, args: Record<string, unknown>, shouldAbort: (notices: Notice[]) => boolean = () => false) {
+  const controller = new AbortController();
+  const notices: Notice[] = [];
+  let abortedAt: number | undefined;
+  let noticesAtAbort = 0;
+  const abortNow = () => {
+    if (abortedAt !== undefined) return;
+    abortedAt = Date.now();
+    noticesAtAbort = notices.length;
+    controller.abort();
+  };
+  const outcome = h
+    .callTool('chat', args, {
+      signal: controller.signal,
+      onprogress: (p) => {
+        notices.push({ progress: p.progress, message: p.message ?? '' });
+        if (shouldAbort(notices)) abortNow();
+      },
+    })
+    .then(
+      (result) => ({ ok: true as const, result }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+  return {
+    outcome,
+    notices,
+    abortNow,
+    get abortedAt() {
+      return abortedAt;
+    },
+    get noticesAtAbort() {
+      return noticesAtAbort;
+    },
+  };
+}
+
+const words = Array.from({ length: 80 }, (_, i) => `word${i} `);
+
+describe.each(['openai', 'anthropic'] as const)('%s wire: cancellation', (wire) => {
+  const model = wire === 'openai' ? 'gpt-4o-mini' : 'claude-sonnet-4-5';
+
+  it('mid-stream: the upstream request closes within 100 ms, nothing more is relayed, the ledger says cancelled', async () => {
+    const { h, clientErrors } = await harness();
+    h.upstream.enqueue({
+      kind: wire,
+      chunks: words,
+      chunkDelayMs: 15,
+      ...(wire === 'anthropic'
+        ? { usage: { input_tokens: 500, output_tokens: 90, cache_read_input_tokens: 100 } }
+        : { usage: { prompt_tokens: 600, completion_tokens: 90 } }),
+    } as ReplySpec);
+    const call = cancellableCall(h, { prompt: 'Count words', model }, (notices) => notices.length >= 3);
+    const outcome = await call.outcome;
+
+    // The client sees its own cancellation, not a result.
+    expect(outcome.ok).toBe(false);
+    expect(call.abortedAt).toBeDefined();
+    const closedAt = await h.upstream.waitForClose(0, 2000);
+    expect(closedAt - call.abortedAt!).toBeLessThan(100);
+    expect(h.upstream.requests[0]!.closedBy).toBe('client');
+
+    await sleep(200);
+    expect(call.notices.length).toBe(call.noticesAtAbort);
+    expect(h.upstream.requests).toHaveLength(1);
+    // No progress notice for the dead request reached the client (it would be an 'unknown token' error).
+    expect(clientErrors).toEqual([]);
+
+    const rows = await waitForRows(h, 1);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'cancelled', model, attempts: 1 });
+    expect(String(rows[0]!.error)).toMatch(/cancel/i);
+    if (wire === 'anthropic') {
+      // message_start carried the input usage: it is recorded, and costed.
+      expect(rows[0]).toMatchObject({ prompt_tokens: 600, cached_tokens: 100 });
+      expect(rows[0]!.cost_micro_usd).toBeGreaterThan(0);
+      expect(JSON.parse(rows[0]!.raw_usage)).toMatchObject({ input_tokens: 500, cache_read_input_tokens: 100 });
+    }
+  });
+
+  it('before the first byte: the pending request is aborted within 100 ms', async () => {
+    const { h, clientErrors } = await harness();
+    h.upstream.enqueue({ kind: wire, chunks: ['never'], delayMs: 5000 } as ReplySpec);
+    const call = cancellableCall(h, { prompt: 'x', model });
+    await h.upstream.waitForRequests(1);
+    call.abortNow();
+    const outcome = await call.outcome;
+    expect(outcome.ok).toBe(false);
+    const closedAt = await h.upstream.waitForClose(0, 2000);
+    expect(closedAt - call.abortedAt!).toBeLessThan(100);
+    expect(call.notices).toEqual([]);
+    const rows = await waitForRows(h, 1);
+    expect(rows[0]).toMatchObject({ status: 'cancelled', attempts: 1 });
+    await sleep(100);
+    expect(h.upstream.requests).toHaveLength(1);
+    expect(clientErrors).toEqual([]);
+  });
+
+  it('during the retry wait: the wait ends at once and no further attempt is made', async () => {
+    const { h, clientErrors } = await harness({ retry: { retries: 2, minDelayMs: 5000, maxDelayMs: 10_000 } });
+    // A stream cut before any text is retried after a (long) backoff.
+    h.upstream.enqueue({ kind: wire, chunks: ['lost'], cutAfterChunks: 0 } as ReplySpec);
+    const started = Date.now();
+    const call = cancellableCall(h, { prompt: 'x', model }, (notices) => notices.some((n) => /retrying/.test(n.message)));
+    const outcome = await call.outcome;
+    expect(outcome.ok).toBe(false);
+    expect(call.notices).toHaveLength(1);
+    expect(call.notices[0]!.message).toMatch(/retrying .* in \d+(\.\d)? s \(attempt 2 of 3\)/);
+    const rows = await waitForRows(h, 1);
+    // Recorded promptly, not after the 5 s wait.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(rows[0]).toMatchObject({ status: 'cancelled', attempts: 1 });
+    await sleep(200);
+    expect(h.upstream.requests).toHaveLength(1);
+    expect(clientErrors).toEqual([]);
+  });
+});
