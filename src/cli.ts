@@ -149,7 +149,7 @@ function cost(argv: string[]): void {
     return;
   }
   const range = `since ${new Date(since!).toISOString()}${until === undefined ? '' : ` until ${new Date(until).toISOString()}`}`;
-  process.stdout.write(`Ledger ${settings.dbPath}, ${range}\n\n${formatCostReport(report, { groupBy: groupBy as GroupBy, barChart: groupBy === 'day' })}\n`);
+  process.stdout.write(`Ledger ${settings.dbPath}, ${range}\n\n${formatCostReport(report, { groupBy: groupBy as GroupBy, barChart: groupBy === 'day', session: false })}\n`);
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -124,6 +124,7 @@ function cancelledError(reason?: unknown, from?: LlmError): LlmError {
     requestId: from?.requestId,
     partialText: from?.partialText,
     usage: from?.usage,
+    usageUnknown: from?.usageUnknown,
     cause: from ?? reason,
   });
 }

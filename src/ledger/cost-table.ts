@@ -11,6 +11,8 @@ export interface CostTableOptions {
   groupBy?: GroupBy;
   /** Adds a bar per group, proportional to its cost (meant for `groupBy: 'day'`). */
   barChart?: boolean;
+  /** Adds the line of this server process's calls; off for the CLI, which is a process of its own. */
+  session?: boolean;
 }
 
 const BAR_WIDTH = 20;
@@ -20,7 +22,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
   const rows: Array<{ key: string } & Totals> = [
     ...report.groups,
     { key: 'total', ...report.total },
-    { key: 'session', ...report.session },
+    ...(options.session === false ? [] : [{ key: 'session', ...report.session }]),
   ];
   const showUnpriced = rows.some((row) => row.unpriced_calls > 0);
   const costDigits = costFractionDigits(rows.map((row) => row.cost_usd));
@@ -56,7 +58,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
     lines.push(`${render(body[index]!)}${bar}`.trimEnd());
   });
   if (report.groups.length > 0) lines.push(widths.map((width) => '-'.repeat(width)).join('  '));
-  lines.push(render(body[report.groups.length]!), render(body[report.groups.length + 1]!));
+  lines.push(...body.slice(report.groups.length).map(render));
   if (showUnpriced) lines.push('unpriced: calls whose model has no known price; their cost is not in cost $');
   if (report.budget) lines.push(budgetLine(report.budget));
   return lines.join('\n');

@@ -33,6 +33,8 @@ export interface LlmErrorFields {
   attempts?: number;
   /** Usage known when the call failed (a stream cut after message_start), for the ledger. */
   usage?: Usage;
+  /** The provider had accepted the request and was answering, but reported no usage: its bill is unknown. */
+  usageUnknown?: boolean;
   cause?: unknown;
 }
 
@@ -47,6 +49,7 @@ export class LlmError extends Error {
   partialText?: string;
   attempts?: number;
   usage?: Usage;
+  usageUnknown?: boolean;
 
   constructor(message: string, fields: LlmErrorFields) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -61,6 +64,7 @@ export class LlmError extends Error {
     this.partialText = fields.partialText;
     this.attempts = fields.attempts;
     this.usage = fields.usage;
+    this.usageUnknown = fields.usageUnknown;
   }
 }
 

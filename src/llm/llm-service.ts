@@ -274,7 +274,9 @@ export class LlmService {
     const usage = response?.usage ?? failure?.usage ?? null;
     // A call that failed before any usage cost nothing at a known price, but an unknown price is
     // never $0: costing empty usage gives 0 when priced and null (an unpriced call) when not.
-    const cost = response?.usageMissing ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
+    // A stream that broke after the provider began answering, with no usage reported, has an
+    // unknown bill: null, like a missing price.
+    const cost = response?.usageMissing || failure?.usageUnknown ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
     this.deps.ledger.record(
       {
         callId: call.callId,
@@ -363,6 +365,7 @@ async function streamOnce(
         requestId: error.requestId,
         partialText: relayed,
         usage: error.usage,
+        usageUnknown: error.usageUnknown,
         cause: error,
       });
     }

@@ -40,11 +40,13 @@ export class AnthropicAdapter implements ProviderAdapter {
   async *stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
     const control = new AttemptControl(callOptions.signal, callOptions.timeoutMs);
     const assembler = new AnthropicStreamAssembler();
+    let answering = false;
     try {
       const stream = await this.options.client.messages.create(
         { ...this.body(request), stream: true } as unknown as Anthropic.MessageCreateParamsStreaming,
         { signal: control.signal },
       );
+      answering = true;
       for await (const event of stream) {
         control.touch();
         const text = assembler.push(event as Parameters<AnthropicStreamAssembler['push']>[0]);
@@ -65,6 +67,8 @@ export class AnthropicAdapter implements ProviderAdapter {
       const failure = convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
       // Input tokens from message_start (and output tokens so far) still cost money: the ledger records them.
       failure.usage ??= assembler.partialUsage();
+      // The provider was generating (and billing) when the stream broke, but said nothing of usage.
+      if (answering && failure.usage === undefined) failure.usageUnknown = true;
       throw failure;
     } finally {
       control.dispose();

@@ -36,6 +36,7 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
   async *stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
     const control = new AttemptControl(callOptions.signal, callOptions.timeoutMs);
     const assembler = new OpenAIStreamAssembler();
+    let answering = false;
     try {
       const body = {
         ...convertToOpenAIRequest(request, this.options.maxTokensField),
@@ -47,6 +48,7 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
         body as unknown as OpenAI.ChatCompletionCreateParamsStreaming,
         { signal: control.signal },
       );
+      answering = true;
       for await (const chunk of stream) {
         control.touch();
         const text = assembler.push(chunk);
@@ -70,6 +72,8 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
       const failure = convertSdkError(error, this.options.providerId, control, this.options.errorClasses, callOptions.timeoutMs);
       // Tokens the provider reported before the failure still cost money: the ledger records them.
       failure.usage ??= assembler.partialUsage();
+      // The provider was generating (and billing) when the stream broke, but said nothing of usage.
+      if (answering && failure.usage === undefined) failure.usageUnknown = true;
       throw failure;
     } finally {
       control.dispose();
