@@ -10,6 +10,7 @@ import {
   type ModelDefinition,
   type ProviderDefinition,
 } from './registry/catalog.js';
+import { ModelRegistry } from './registry/registry.js';
 
 export interface RetrySettings {
   retries: number;
@@ -238,9 +239,17 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     throw new ConfigError(`retry.minDelayMs: expected at most retry.maxDelayMs (${retry.maxDelayMs})`);
   }
 
+  const defaultModel = env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || 'gpt-4o-mini';
+  try {
+    new ModelRegistry([...models.values()], [...providers.values()], aliases).resolve(defaultModel);
+  } catch (error) {
+    const source = env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : 'defaultModel';
+    throw new ConfigError(`${source}: ${(error as Error).message}`);
+  }
+
   const dbPath = env.LLM_SERVICE_DB || join(defaultDataDir(env), 'ledger.db');
   return {
-    defaultModel: env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || 'gpt-4o-mini',
+    defaultModel,
     timeoutMs: file.timeoutMs ?? 600_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,
     retry,

@@ -179,6 +179,14 @@ describe('the environment', () => {
     expect(buildSettings({ defaultModel: 'gpt-4o' }, { LLM_SERVICE_DEFAULT_MODEL: 'qwen-turbo' }).defaultModel).toBe('qwen-turbo');
   });
 
+  it('an unknown default model stops the start, naming where it came from and the closest names', () => {
+    expect(() => buildSettings({ defaultModel: 'gpt4o' }, {})).toThrow(/^defaultModel: Unknown model 'gpt4o'\. Did you mean: gpt-4o/);
+    expect(() => buildSettings({}, { LLM_SERVICE_DEFAULT_MODEL: 'claude-sonet-4-5' })).toThrow(/^LLM_SERVICE_DEFAULT_MODEL: Unknown model .*claude-sonnet-4-5/);
+    // An alias or any provider:model is fine.
+    expect(buildSettings({ defaultModel: 'fast', aliases: { fast: 'gpt-4o-mini' } }, {}).defaultModel).toBe('fast');
+    expect(buildSettings({}, { LLM_SERVICE_DEFAULT_MODEL: 'openai:gpt-4.1-nano' }).defaultModel).toBe('openai:gpt-4.1-nano');
+  });
+
   it('the ledger defaults to $XDG_DATA_HOME/llm-service-mcp/ledger.db; LLM_SERVICE_DB overrides it', () => {
     expect(defaultDataDir({ XDG_DATA_HOME: '/data/xdg' }, 'linux')).toBe('/data/xdg/llm-service-mcp');
     expect(defaultDataDir({}, 'linux')).toBe(join(homedir(), '.local', 'share', 'llm-service-mcp'));

@@ -125,7 +125,7 @@ export class LlmService {
         const resolved = candidates[index]!;
         const isLast = index === candidates.length - 1;
         if (index > 0) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
-        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay, attemptsBefore: attempts });
+        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay });
         attempts += outcome.attempts;
         if (outcome.ok) return { ...outcome.result, attempts, latency_ms: Math.round(this.now() - started) };
         const error = outcome.error;
@@ -227,7 +227,6 @@ export class LlmService {
       callId: string;
       hooks: ChatHooks;
       relay: ProgressRelay | undefined;
-      attemptsBefore: number;
     },
   ): Promise<
     | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number }
