@@ -1,0 +1,79 @@
+import { LlmError } from '../llm/errors.js';
+import type { CallOptions, ChatResponse, StreamPart, Usage } from '../llm/types.js';
+import { AttemptControl } from './attempt-control.js';
+import { convertSdkError, type SdkErrorClasses } from './convert-sdk-error.js';
+
+/** Who is being called: for error messages and for reading the SDK's error classes. */
+export interface SdkCallContext {
+  providerId: string;
+  errorClasses: SdkErrorClasses;
+}
+
+/** What each wire's stream assembler offers (see convert-*-response.ts). */
+export interface StreamAssembler<Event> {
+  /** Feeds one event; returns the text it added. */
+  push(event: Event): string;
+  /** Whether the stream carried its final event. */
+  readonly finished: boolean;
+  partialUsage(): Usage | undefined;
+  result(requestedModel: string): ChatResponse;
+}
+
+/** One non-streamed attempt: bounded by timeoutMs and the host's signal, errors classified once. */
+export async function sendOnce<T>(context: SdkCallContext, options: CallOptions, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const control = new AttemptControl(options.signal, options.timeoutMs);
+  try {
+    return await send(control.signal);
+  } catch (error) {
+    throw convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
+  } finally {
+    control.dispose();
+  }
+}
+
+/**
+ * One streamed attempt: yields text as it arrives and, last, the assembled answer. The silence
+ * timer restarts on every event. A stream without its final event (`finalEvent` names it in
+ * the error) is an incomplete answer, never a success.
+ */
+export async function* streamOnce<Event>(
+  context: SdkCallContext,
+  options: CallOptions & { requestedModel: string; finalEvent: string },
+  open: (signal: AbortSignal) => Promise<AsyncIterable<Event>>,
+  assembler: StreamAssembler<Event>,
+): AsyncIterable<StreamPart> {
+  const control = new AttemptControl(options.signal, options.timeoutMs);
+  let answering = false;
+  try {
+    const stream = await open(control.signal);
+    answering = true;
+    for await (const event of stream) {
+      control.touch();
+      const text = assembler.push(event);
+      if (text) yield { type: 'text-delta', text };
+    }
+    if (!assembler.finished) {
+      // The SDKs end a stream quietly when its signal aborts: that is our cancellation or
+      // silence timeout, which convertSdkError tells apart, not a truncated answer.
+      if (control.signal.aborted) throw control.signal.reason;
+      throw new LlmError(`${context.providerId} ended the stream before ${options.finalEvent}: the answer is incomplete`, {
+        kind: 'stream',
+        provider: context.providerId,
+        retryable: true,
+      });
+    }
+    const response = assembler.result(options.requestedModel);
+    // Servers that ignore stream_options send no usage: the cost is then unknown, never $0.
+    if (response.usage.raw === undefined) response.usageMissing = true;
+    yield { type: 'finish', response };
+  } catch (error) {
+    const failure = convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
+    // Tokens the provider reported before the failure (Anthropic's message_start) still cost money.
+    failure.usage ??= assembler.partialUsage();
+    // The provider was generating (and billing) when the stream broke, but said nothing of usage.
+    if (answering && failure.usage === undefined) failure.usageUnknown = true;
+    throw failure;
+  } finally {
+    control.dispose();
+  }
+}
