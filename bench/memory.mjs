@@ -3,21 +3,17 @@
  * Client over the SDK's InMemoryTransport, ledger in a temp SQLite file (as shipped: WAL + FULL),
  * upstream in a separate process (so its memory is not counted). Run by run.mjs as
  *
- *   node --expose-gc bench/memory.mjs CALLS SAMPLE_EVERY CONCURRENCY
+ *   node --expose-gc bench/memory.mjs CALLS SAMPLE_EVERY CONCURRENCY [server|sdk]
  *
- * Prints one JSON object: RSS/heap samples (after a forced GC) every SAMPLE_EVERY calls.
+ * `sdk` is the baseline: the same calls made directly with the `openai` SDK (maxRetries 0), no
+ * MCP, no server. Prints one JSON object: memory samples (after a forced GC) every SAMPLE_EVERY calls.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { buildSettings } from '../dist/config.js';
-import { Ledger } from '../dist/ledger/ledger.js';
-import { createLogger } from '../dist/logger.js';
-import { createServer } from '../dist/server.js';
 import { BENCH, now, serverEnv, tempDir } from './lib.mjs';
 
-const [calls = 100_000, every = 10_000, concurrency = 4] = process.argv.slice(2).map(Number);
+const [calls = 100_000, every = 10_000, concurrency = 4] = process.argv.slice(2, 5).map(Number);
+const mode = process.argv[5] ?? 'server';
 const gc = globalThis.gc ?? (() => undefined);
 
 const upstreamChild = spawn(process.execPath, [join(BENCH, 'upstream.mjs'), '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -31,24 +27,45 @@ const { baseURL } = await new Promise((resolve, reject) => {
 });
 
 const temp = tempDir();
-const env = serverEnv(temp.dir, baseURL);
-const settings = buildSettings({}, env);
-const ledger = Ledger.open(settings.dbPath);
-const created = createServer({ settings, ledger, logger: createLogger({ write: () => undefined }) });
-const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
-await created.server.connect(serverTransport);
-const client = new Client({ name: 'bench-memory', version: '0.0.0' });
-await client.connect(clientTransport);
-
-const call = async () => {
-  const result = await client.callTool({ name: 'chat', arguments: { prompt: 'ping' } });
-  if (result.isError) throw new Error(`chat failed: ${JSON.stringify(result.content)}`);
-};
+let call;
+let finish = async () => undefined;
+let rowsOf = () => undefined;
+if (mode === 'sdk') {
+  const { default: OpenAI } = await import('openai');
+  const sdk = new OpenAI({ apiKey: 'sk-bench-not-a-real-key', baseURL, maxRetries: 0 });
+  call = () => sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ping' }] });
+} else {
+  // Loaded only here, so the `sdk` baseline carries none of the server's modules.
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
+  const { buildSettings } = await import('../dist/config.js');
+  const { Ledger } = await import('../dist/ledger/ledger.js');
+  const { createLogger } = await import('../dist/logger.js');
+  const { createServer } = await import('../dist/server.js');
+  const env = serverEnv(temp.dir, baseURL);
+  const settings = buildSettings({}, env);
+  const ledger = Ledger.open(settings.dbPath);
+  const created = createServer({ settings, ledger, logger: createLogger({ write: () => undefined }) });
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await created.server.connect(serverTransport);
+  const client = new Client({ name: 'bench-memory', version: '0.0.0' });
+  await client.connect(clientTransport);
+  call = async () => {
+    const result = await client.callTool({ name: 'chat', arguments: { prompt: 'ping' } });
+    if (result.isError) throw new Error(`chat failed: ${JSON.stringify(result.content)}`);
+  };
+  rowsOf = () => ledger.stats().rows;
+  finish = async () => {
+    await client.close();
+    await created.close();
+    ledger.close();
+  };
+}
 
 const sample = (done) => {
   gc();
   const m = process.memoryUsage();
-  return { calls: done, rssMB: m.rss / 2 ** 20, heapUsedMB: m.heapUsed / 2 ** 20, externalMB: m.external / 2 ** 20 };
+  return { calls: done, rssMB: m.rss / 2 ** 20, heapTotalMB: m.heapTotal / 2 ** 20, heapUsedMB: m.heapUsed / 2 ** 20, externalMB: m.external / 2 ** 20 };
 };
 
 // Warm-up: JIT, SDK lazy load, SQLite page cache.
@@ -71,12 +88,9 @@ const worker = async () => {
 };
 await Promise.all(Array.from({ length: concurrency }, worker));
 const elapsedMs = now() - started;
-const rows = ledger.stats().rows;
-
-await client.close();
-await created.close();
-ledger.close();
+const rows = rowsOf();
+await finish();
 upstreamChild.stdin.end();
 temp.remove();
-process.stdout.write(`${JSON.stringify({ calls, concurrency, elapsedMs, rows, samples })}\n`);
+process.stdout.write(`${JSON.stringify({ mode, calls, concurrency, elapsedMs, rows, samples })}\n`);
 process.exit(0);

@@ -43,6 +43,10 @@ export function summarize(file, top = 25) {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
+  if (!process.argv[2]) {
+    process.stderr.write('usage: node bench/profile-summary.mjs FILE.cpuprofile [topN]\n');
+    process.exit(2);
+  }
   const s = summarize(process.argv[2], Number(process.argv[3] ?? 25));
   console.log(`total sampled ${s.totalMs.toFixed(0)} ms\n\nby package:\n${s.byPackage}\n\nby function:\n${s.byFunction}`);
 }

@@ -43,6 +43,9 @@ const CONFIG = {
   memoryCalls: envInt('BENCH_MEMORY_CALLS', 100_000),
   memoryEvery: envInt('BENCH_MEMORY_EVERY', 10_000),
   memoryConcurrency: envInt('BENCH_MEMORY_CONCURRENCY', 4),
+  memorySdkCalls: envInt('BENCH_MEMORY_SDK_CALLS', 30_000),
+  /** Extra node flags for the memory processes, e.g. "--max-old-space-size=64 --max-semi-space-size=1". */
+  memoryNodeFlags: process.env.BENCH_MEMORY_NODE_FLAGS ?? '',
 };
 const SECTIONS = ['startup', 'latency', 'inflight', 'streaming', 'ledger', 'cost', 'memory'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : SECTIONS;
@@ -54,6 +57,7 @@ const summary = [];
 const out = (text = '') => process.stdout.write(`${text}\n`);
 const heading = (text) => out(`\n## ${text}  (load average ${load()})\n`);
 const verdict = (ok) => (ok ? 'met' : 'MISSED');
+const signed = (ms, digits = 3) => `${ms >= 0 ? '+' : ''}${fmtMs(ms, digits)}`;
 
 // ---------------------------------------------------------------------------------------------
 // Sessions: the server under test and its comparisons, each a real child over stdio.
@@ -128,7 +132,7 @@ function latencyRows(samples, baseKind, labels) {
   const base = stats(samples[baseKind]);
   return Object.entries(samples).map(([kind, values]) => {
     const s = stats(values);
-    const added = kind === baseKind ? '' : `+${fmtMs(s.p50 - base.p50)} / +${fmtMs(s.p99 - base.p99)}`;
+    const added = kind === baseKind ? '' : `${signed(s.p50 - base.p50)} / ${signed(s.p99 - base.p99)}`;
     return [labels[kind] ?? kind, fmtMs(s.p50), fmtMs(s.p90), fmtMs(s.p99), fmtMs(s.max), fmtInt(1000 / s.mean), added];
   });
 }
@@ -188,8 +192,10 @@ async function sectionStartup() {
   let toolsLine;
   for (let r = 0; r < CONFIG.startupRuns + 1; r++) {
     for (const v of variants) {
-      const { initMs, toolsLine: line } = await rawStartup(v.args, { ...env, LLM_SERVICE_DB: join(temp.dir, `startup-${r}.db`) });
-      if (r > 0) times[v.key].push(initMs); // run 0 warms the OS file cache
+      // One ledger file for all runs: run 0 creates it (and warms the OS file cache), later runs
+      // open an existing ledger, as a host restarting the server does.
+      const { initMs, toolsLine: line } = await rawStartup(v.args, { ...env, LLM_SERVICE_DB: join(temp.dir, 'startup.db') });
+      if (r > 0) times[v.key].push(initMs);
       if (v.key === 'ours') toolsLine = line;
     }
   }
@@ -204,7 +210,7 @@ async function sectionStartup() {
   // Where the time goes: the same steps as cli.ts, timed in fresh processes.
   const stepRuns = [];
   for (let r = 0; r < Math.max(3, Math.ceil(CONFIG.startupRuns / 2)); r++) {
-    stepRuns.push(JSON.parse(await runNode([join(BENCH, 'startup-steps.mjs')], { env: { ...env, LLM_SERVICE_DB: join(temp.dir, `steps-${r}.db`) } })));
+    stepRuns.push(JSON.parse(await runNode([join(BENCH, 'startup-steps.mjs')], { env: { ...env, LLM_SERVICE_DB: join(temp.dir, 'startup.db') } })));
   }
   const stepRows = stepRuns[0].map(([name], i) => [name, fmtMs(median(stepRuns.map((run) => run[i][1])), 1)]);
   const stepTotal = stepRuns[0].reduce((sum, _, i) => sum + median(stepRuns.map((run) => run[i][1])), 0);
@@ -213,7 +219,7 @@ async function sectionStartup() {
 
   // A CPU profile of one real start, summarised by package.
   const profileDir = join(temp.dir, 'startup-prof');
-  await rawStartup(['--cpu-prof', `--cpu-prof-dir=${profileDir}`, CLI], { ...env, LLM_SERVICE_DB: join(temp.dir, 'prof.db') });
+  await rawStartup(['--cpu-prof', `--cpu-prof-dir=${profileDir}`, CLI], { ...env, LLM_SERVICE_DB: join(temp.dir, 'startup.db') });
   const profileFile = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   let profileText = '';
   if (profileFile) {
@@ -280,8 +286,8 @@ async function sectionLatency(upstream) {
   for (const session of sessions) await session.close();
   const addedP50 = s.chat.p50 - s.sdk.p50;
   const addedP99 = s.chat.p99 - s.sdk.p99;
-  summary.push(['added latency per chat, p50', '<= 0.5 ms', `+${fmtMs(addedP50)} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; NORMAL ledger +${fmtMs(s['chat-normal'].p50 - s.sdk.p50)}; MCP floor +${fmtMs(s.proxy.p50 - s.sdk.p50)}`, verdict(addedP50 <= 0.5)]);
-  summary.push(['added latency per chat, p99', '<= 2 ms', `+${fmtMs(addedP99)} ms`, `SDK p99 ${fmtMs(s.sdk.p99)} ms; NORMAL ledger +${fmtMs(s['chat-normal'].p99 - s.sdk.p99)}; MCP floor +${fmtMs(s.proxy.p99 - s.sdk.p99)}`, verdict(addedP99 <= 2)]);
+  summary.push(['added latency per chat, p50', '<= 0.5 ms', `${signed(addedP50)} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; NORMAL ledger ${signed(s['chat-normal'].p50 - s.sdk.p50)}; MCP floor ${signed(s.proxy.p50 - s.sdk.p50)}`, verdict(addedP50 <= 0.5)]);
+  summary.push(['added latency per chat, p99', '<= 2 ms', `${signed(addedP99)} ms`, `SDK p99 ${fmtMs(s.sdk.p99)} ms; NORMAL ledger ${signed(s['chat-normal'].p99 - s.sdk.p99)}; MCP floor ${signed(s.proxy.p99 - s.sdk.p99)}`, verdict(addedP99 <= 2)]);
   const perSec = (k) => 1000 / s[k].mean;
   summary.push(['sequential chat calls/s, zero-latency upstream', '>= 3,000/s', `${fmtInt(perSec('chat'))}/s`, `SDK ${fmtInt(perSec('sdk'))}/s; NORMAL ledger ${fmtInt(perSec('chat-normal'))}/s; MCP floor ${fmtInt(perSec('proxy'))}/s`, verdict(perSec('chat') >= 3000)]);
   results.sections.latency = { stats: s, serverRssMB: rss, serverCpuMsPerCall: cpuPerCall };
@@ -290,16 +296,30 @@ async function sectionLatency(upstream) {
 
 // ---------------------------------------------------------------------------------------------
 
-async function sectionInflight(upstream) {
-  heading(`Concurrency: ${fmtInt(CONFIG.inflight)} calls in flight in one session, upstream answers after ${CONFIG.inflightDelayMs} ms`);
+/** The upstream as a child process (so, like a real provider, it does not share the client's event loop). */
+async function upstreamProcess(delayMs) {
+  const child = spawn(process.execPath, [join(BENCH, 'upstream.mjs'), String(delayMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const info = await new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout.on('data', (d) => {
+      buffer += d;
+      if (buffer.includes('\n')) resolve(JSON.parse(buffer.split('\n')[0]));
+    });
+    child.once('exit', (code) => reject(new Error(`upstream child exited ${code}`)));
+  });
+  return { ...info, close: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
+}
+
+async function sectionInflight() {
+  heading(`Concurrency: ${fmtInt(CONFIG.inflight)} calls in flight in one session, upstream (own process) answers after ${CONFIG.inflightDelayMs} ms`);
   const temp = tempDir();
+  const upstream = await upstreamProcess(CONFIG.inflightDelayMs);
   const sdk = sdkClient(upstream);
   const sessions = [];
   for (const kind of ['proxy', 'chat', 'chat-normal']) sessions.push(await openSession(kind, upstream, temp.dir));
   const variants = [sdk, ...sessions];
-  upstream.mode.delayMs = 0;
-  for (const v of variants) await Promise.all(Array.from({ length: 100 }, () => v.call()));
-  upstream.mode.delayMs = CONFIG.inflightDelayMs;
+  // Warm-up: JIT, and a pool of keep-alive connections like a long-running session has.
+  for (const v of variants) await Promise.all(Array.from({ length: Math.min(CONFIG.inflight, 200) }, () => v.call()));
   const walls = Object.fromEntries(variants.map((v) => [v.kind, []]));
   for (let r = 0; r < CONFIG.inflightReps; r++) {
     for (const v of variants.map((_, i) => variants[(i + r) % variants.length])) {
@@ -308,14 +328,14 @@ async function sectionInflight(upstream) {
       walls[v.kind].push(now() - t0);
     }
   }
-  upstream.mode.delayMs = 0;
   for (const session of sessions) await session.close();
+  await upstream.close();
   const labels = { sdk: 'baseline: openai SDK direct', proxy: SERVERS.proxy.label, chat: SERVERS.chat.label, 'chat-normal': SERVERS['chat-normal'].label };
   out(table(
     ['variant', 'median wall ms', 'min ms', 'max ms', 'over the 200 ms floor'],
     Object.entries(walls).map(([k, v]) => {
       const s = stats(v);
-      return [labels[k], fmtMs(s.p50, 0), fmtMs(s.min, 0), fmtMs(s.max, 0), `+${fmtMs(s.p50 - CONFIG.inflightDelayMs, 0)}`];
+      return [labels[k], fmtMs(s.p50, 0), fmtMs(s.min, 0), fmtMs(s.max, 0), signed(s.p50 - CONFIG.inflightDelayMs, 0)];
     }),
   ));
   const chat = median(walls.chat);
@@ -352,7 +372,9 @@ async function sectionStreaming(upstream) {
   const variants = [{ kind: 'sdk' }, { kind: 'chat' }];
   await interleaved(variants, 50, 25, (v) => runs[v.kind]());
   Object.assign(firstDelta, await interleaved(variants, CONFIG.firstDeltaCalls, 50, (v) => runs[v.kind]()));
-  const fd = { sdk: stats(firstDelta.sdk), chat: stats(firstDelta.chat) };
+  // A call whose result came back with no progress notification before it has no delay to report.
+  const missing = { sdk: firstDelta.sdk.filter((x) => !(x >= 0)).length, chat: firstDelta.chat.filter((x) => !(x >= 0)).length };
+  const fd = { sdk: stats(firstDelta.sdk.filter((x) => x >= 0)), chat: stats(firstDelta.chat.filter((x) => x >= 0)) };
   out(`Upstream writes its first content delta, then pauses ${upstream.mode.streamGapMs} ms; clock read in the same process as the client. ${CONFIG.firstDeltaCalls} streams each.\n`);
   out(table(
     ['upstream first delta ->', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
@@ -361,6 +383,7 @@ async function sectionStreaming(upstream) {
       ['first notifications/progress at the MCP client', fmtMs(fd.chat.p50), fmtMs(fd.chat.p90), fmtMs(fd.chat.p99), fmtMs(fd.chat.max)],
     ],
   ));
+  if (missing.sdk + missing.chat > 0) out(`\n(no content delta / no progress before the result: SDK ${missing.sdk}, chat ${missing.chat} of ${CONFIG.firstDeltaCalls})`);
 
   // Relay throughput.
   upstream.mode.streamDeltas = CONFIG.streamDeltas;
@@ -375,18 +398,23 @@ async function sectionStreaming(upstream) {
     if (text !== expected) throw new Error('SDK stream text mismatch');
     let count = 0;
     let relayed = '';
+    let lastNotice;
+    let maxGap = 0;
     const doneMarks = upstream.state.streamDoneAt;
     const doneIndex = doneMarks.length;
     t0 = now();
     const result = await chat.call({ prompt: 'ping' }, {
       onprogress: (p) => {
+        const t = now();
+        if (lastNotice !== undefined) maxGap = Math.max(maxGap, t - lastNotice);
+        lastNotice = t;
         count++;
         relayed += p.message ?? '';
       },
       resetTimeoutOnProgress: true,
     });
     const end = now();
-    relay.chat.push({ ms: end - t0, notices: count, lagAfterUpstreamMs: end - doneMarks[doneIndex], resultOk: result.structuredContent?.content === expected, relayOk: relayed === expected });
+    relay.chat.push({ ms: end - t0, notices: count, maxGapMs: maxGap, lagAfterUpstreamMs: end - doneMarks[doneIndex], resultOk: result.structuredContent?.content === expected, relayOk: relayed === expected });
     notices.push(count);
   }
   const sdkMs = median(relay.sdk.map((x) => x.ms));
@@ -400,12 +428,12 @@ async function sectionStreaming(upstream) {
       ['chat over stdio, relayed as progress', fmtMs(chatMs, 0), fmtInt(CONFIG.streamDeltas / (chatMs / 1000)), fmtInt(median(notices)), relay.chat.every((x) => x.resultOk && x.relayOk) ? 'yes' : 'NO'],
     ],
   ));
-  out(`\nResult at the client ${fmtMs(lag, 1)} ms (median) after the upstream wrote its last byte.`);
+  out(`\nLongest gap between two progress notifications ${fmtMs(median(relay.chat.map((x) => x.maxGapMs)), 1)} ms (relay interval: progressIntervalMs, default 50 ms); result at the client ${fmtMs(lag, 1)} ms after the upstream handed its last byte to the socket.`);
   upstream.mode.streamDeltas = 3;
   await chat.close();
-  summary.push(['streaming: upstream first delta -> first progress (p50)', '<= 2 ms', `${fmtMs(fd.chat.p50)} ms (+${fmtMs(fd.chat.p50 - fd.sdk.p50)} vs SDK)`, `SDK first chunk ${fmtMs(fd.sdk.p50)} ms; p99 ${fmtMs(fd.chat.p99)} vs ${fmtMs(fd.sdk.p99)}`, verdict(fd.chat.p50 <= 2)]);
+  summary.push(['streaming: upstream first delta -> first progress (p50)', '<= 2 ms', `${fmtMs(fd.chat.p50)} ms (${signed(fd.chat.p50 - fd.sdk.p50)} vs SDK)`, `SDK first chunk ${fmtMs(fd.sdk.p50)} ms; p99 ${fmtMs(fd.chat.p99)} vs ${fmtMs(fd.sdk.p99)}`, verdict(fd.chat.p50 <= 2)]);
   summary.push([`streaming: relay of ${fmtInt(CONFIG.streamDeltas)} deltas`, 'keeps up, coalesces', `${fmtInt(CONFIG.streamDeltas / (chatMs / 1000))} deltas/s, ${fmtInt(median(notices))} notifications`, `SDK alone ${fmtInt(CONFIG.streamDeltas / (sdkMs / 1000))} deltas/s`, relay.chat.every((x) => x.resultOk && x.relayOk) ? 'met' : 'MISSED']);
-  results.sections.streaming = { firstDelta: fd, relay };
+  results.sections.streaming = { firstDelta: fd, firstDeltaMissing: missing, relay };
   temp.remove();
 }
 
@@ -454,6 +482,9 @@ async function sectionLedger() {
   results.sections.ledger = { rates };
   temp.remove();
 }
+
+const ROLLUP_SUMS = `COUNT(*) AS calls, SUM(status <> 'ok') AS failed_calls, SUM(prompt_tokens) AS prompt_tokens,
+  SUM(completion_tokens) AS completion_tokens, COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd, SUM(cost_micro_usd IS NULL) AS unpriced_calls`;
 
 /** Fills `calls` with `rows` synthetic rows spread over the last 30 days, in one statement. */
 function bulkFill(file, rows) {
@@ -528,31 +559,89 @@ async function sectionCost() {
   out(table(['get_cost arguments', 'calls matched', 'median ms', 'min ms', 'max ms'], rows));
   await client.close();
   await created.close();
+
+  // The budget check every chat call makes when a cap is set: sums this day's / month's spend
+  // under the write lock, so it scales with the rows of the period.
+  const reserveRows = [];
+  for (const [label, budget] of [['no budget (default)', undefined], ['dailyUsd set', { dailyUsd: 1e9 }], ['monthlyUsd set', { monthlyUsd: 1e9 }]]) {
+    const times = [];
+    for (let r = 0; r < CONFIG.costReps + 1; r++) {
+      t0 = now();
+      const held = ledger.reserve(1000, budget);
+      if (r > 0) times.push(now() - t0);
+      if (held.ok && held.reservationId !== undefined) ledger.release(held.reservationId);
+    }
+    reserveRows.push([label, fmtMs(median(times), 2)]);
+  }
+  out('\nPer-call budget check on the same ledger (Ledger.reserve(), run before every chat call):\n');
+  out(table(['budget', 'median ms per call'], reserveRows));
   ledger.close();
+
+  // What-if, not in the product: an hourly rollup (hour, model, provider) kept beside `calls`.
+  const db = new Database(file);
+  t0 = now();
+  db.exec(`CREATE TABLE rollup AS SELECT substr(started_at, 1, 13) AS hour, model, provider, ${ROLLUP_SUMS} FROM calls GROUP BY 1, 2, 3`);
+  const rollupBuildMs = now() - t0;
+  const rollupRows = db.prepare('SELECT COUNT(*) AS n FROM rollup').get().n;
+  const rollupQuery = db.prepare(`SELECT model AS key, SUM(calls) AS calls, SUM(failed_calls), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_micro_usd) AS cost, SUM(unpriced_calls) FROM rollup GROUP BY key ORDER BY cost DESC, calls DESC, key`);
+  const rollupTimes = [];
+  for (let r = 0; r < CONFIG.costReps + 1; r++) {
+    t0 = now();
+    rollupQuery.all();
+    if (r > 0) rollupTimes.push(now() - t0);
+  }
+  db.close();
+  const rollupMs = median(rollupTimes);
+  out(`\nWhat-if (bench only, not in the product): an hourly rollup table (hour, model, provider) of the same rows has ${fmtInt(rollupRows)} rows (built in ${fmtMs(rollupBuildMs, 0)} ms); the by-model report from it takes ${fmtMs(rollupMs, 2)} ms.`);
   const byModel = timings[JSON.stringify({ group_by: 'model' })].p50;
   const worst = Math.max(...Object.values(timings).map((s) => s.p50));
-  summary.push([`get_cost grouped, ${fmtInt(CONFIG.costRows)}-row ledger`, '<= 50 ms', `${fmtMs(byModel, 0)} ms by model; worst ${fmtMs(worst, 0)} ms`, '', verdict(worst <= 50)]);
-  results.sections.cost = { buildMs, timings };
+  summary.push([`get_cost grouped, ${fmtInt(CONFIG.costRows)}-row ledger`, '<= 50 ms', `${fmtMs(byModel, 0)} ms by model; worst ${fmtMs(worst, 0)} ms`, `what-if hourly rollup: ${fmtMs(rollupMs, 1)} ms`, verdict(worst <= 50)]);
+  results.sections.cost = { buildMs, timings, reserve: reserveRows, rollup: { rows: rollupRows, buildMs: rollupBuildMs, queryMs: rollupMs } };
   temp.remove();
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function sectionMemory() {
-  heading(`Memory: RSS over ${fmtInt(CONFIG.memoryCalls)} chat calls through the in-process server (${CONFIG.memoryConcurrency} in flight), forced GC before each sample`);
-  const stdout = await runNode(['--expose-gc', join(BENCH, 'memory.mjs'), String(CONFIG.memoryCalls), String(CONFIG.memoryEvery), String(CONFIG.memoryConcurrency)], { timeoutMs: 600_000 });
-  const m = JSON.parse(stdout.trim().split('\n').pop());
+  heading(`Memory: RSS over ${fmtInt(CONFIG.memoryCalls)} chat calls through the in-process server (${CONFIG.memoryConcurrency} in flight), forced GC before each sample${CONFIG.memoryNodeFlags ? `; node ${CONFIG.memoryNodeFlags}` : ''}`);
+  const run = async (mode) => {
+    const calls = mode === 'sdk' ? Math.min(CONFIG.memoryCalls, CONFIG.memorySdkCalls) : CONFIG.memoryCalls;
+    const args = ['--expose-gc', ...CONFIG.memoryNodeFlags.split(' ').filter(Boolean), join(BENCH, 'memory.mjs'), String(calls), String(CONFIG.memoryEvery), String(CONFIG.memoryConcurrency), mode];
+    const stdout = await runNode(args, { timeoutMs: 600_000 });
+    return JSON.parse(stdout.trim().split('\n').pop());
+  };
+  const server = await run('server');
+  const sdk = await run('sdk');
+  out('Each in its own process; upstream in a third. "server" = MCP SDK Client + InMemoryTransport + dist/server.js + ledger file;');
+  out(`"SDK" = the same calls made directly with the openai SDK in a process that loads nothing else (first ${fmtInt(sdk.calls)} calls, BENCH_MEMORY_SDK_CALLS).\n`);
   out(table(
-    ['calls', 'RSS MB', 'heap used MB', 'external MB'],
-    m.samples.map((s) => [fmtInt(s.calls), s.rssMB.toFixed(1), s.heapUsedMB.toFixed(1), s.externalMB.toFixed(1)]),
+    ['calls', 'server RSS MB', 'heap total', 'heap used', 'SDK-only RSS MB', 'heap total', 'heap used'],
+    server.samples.map((s, i) => {
+      const b = sdk.samples[i];
+      return [fmtInt(s.calls), s.rssMB.toFixed(1), s.heapTotalMB.toFixed(1), s.heapUsedMB.toFixed(1), b ? b.rssMB.toFixed(1) : '-', b ? b.heapTotalMB.toFixed(1) : '-', b ? b.heapUsedMB.toFixed(1) : '-'];
+    }),
   ));
-  const rss = m.samples.map((s) => s.rssMB);
-  const half = m.samples.slice(Math.floor(m.samples.length / 2));
-  const drift = half.length > 1 ? (half[half.length - 1].rssMB - half[0].rssMB) / ((half[half.length - 1].calls - half[0].calls) / 10_000) : 0;
-  out(`\n${fmtInt(m.calls)} calls in ${fmtMs(m.elapsedMs / 1000, 1)} s (${fmtInt(m.calls / (m.elapsedMs / 1000))}/s); ledger rows ${fmtInt(m.rows)}; RSS drift over the second half ${drift >= 0 ? '+' : ''}${drift.toFixed(2)} MB per 10k calls.`);
+  // Slope of RSS over the second half of the samples, MB per 10k calls (NaN with too few samples).
+  const drift = (m) => {
+    const half = m.samples.slice(Math.floor(m.samples.length / 2));
+    if (half.length < 3) return NaN;
+    return (half[half.length - 1].rssMB - half[0].rssMB) / ((half[half.length - 1].calls - half[0].calls) / 10_000);
+  };
+  const fmtDrift = (x) => (Number.isNaN(x) ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`);
+  const heapDrift = (m) => m.samples[m.samples.length - 1].heapUsedMB - m.samples[0].heapUsedMB;
+  out(`\nserver: ${fmtInt(server.calls)} calls in ${fmtMs(server.elapsedMs / 1000, 1)} s (${fmtInt(server.calls / (server.elapsedMs / 1000))}/s), ledger rows ${fmtInt(server.rows)}; RSS drift over the second half ${fmtDrift(drift(server))} MB per 10k calls; heap used ${heapDrift(server) >= 0 ? '+' : ''}${heapDrift(server).toFixed(1)} MB first to last sample.`);
+  out(`SDK:    ${fmtInt(sdk.calls)} calls in ${fmtMs(sdk.elapsedMs / 1000, 1)} s (${fmtInt(sdk.calls / (sdk.elapsedMs / 1000))}/s); RSS max ${Math.max(...sdk.samples.map((x) => x.rssMB)).toFixed(1)} MB; heap used ${heapDrift(sdk) >= 0 ? '+' : ''}${heapDrift(sdk).toFixed(1)} MB.`);
+  const rss = server.samples.map((s) => s.rssMB);
+  const sdkRss = sdk.samples.map((s) => s.rssMB);
   const last = rss[rss.length - 1];
-  summary.push([`RSS after ${fmtInt(m.calls)} calls (server + client in one process)`, '<= 80 MB, flat', `${last.toFixed(1)} MB (max ${Math.max(...rss).toFixed(1)})`, `after warm-up ${rss[0].toFixed(1)} MB; drift ${drift.toFixed(2)} MB/10k`, verdict(Math.max(...rss) <= 80 && Math.abs(drift) < 1)]);
-  results.sections.memory = m;
+  summary.push([
+    `RSS after ${fmtInt(server.calls)} calls (server + client, one process)`,
+    '<= 80 MB, flat',
+    `${last.toFixed(1)} MB (max ${Math.max(...rss).toFixed(1)}); heap used ${server.samples[server.samples.length - 1].heapUsedMB.toFixed(1)} MB`,
+    `SDK-only process ${sdkRss[sdkRss.length - 1].toFixed(1)} MB (max ${Math.max(...sdkRss).toFixed(1)}); server drift ${fmtDrift(drift(server))} MB/10k`,
+    verdict(Math.max(...rss) <= 80 && !(Math.abs(drift(server)) >= 1)),
+  ]);
+  results.sections.memory = { server, sdk };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +661,7 @@ async function main() {
     for (const section of only) {
       if (section === 'startup') await sectionStartup();
       else if (section === 'latency') await sectionLatency(upstream);
-      else if (section === 'inflight') await sectionInflight(upstream);
+      else if (section === 'inflight') await sectionInflight();
       else if (section === 'streaming') await sectionStreaming(upstream);
       else if (section === 'ledger') await sectionLedger();
       else if (section === 'cost') await sectionCost();
