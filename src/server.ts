@@ -41,6 +41,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
     ledger,
     secrets,
     now: deps.now,
+    logger,
   });
   const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
   registerChatTool(server, service, logger);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
+import type { Logger } from '../logger.js';
 import { costMicroUsd, microToUsd } from '../ledger/cost.js';
 import type { CallRecord, CostReport, GroupBy, ReportFilter, Reservation } from '../ledger/ledger.js';
 import { parseTimeBound } from '../ledger/time-span.js';
@@ -95,6 +96,7 @@ export interface LlmServiceDeps {
   ledger: CallLedger;
   secrets: string[];
   now?: () => number;
+  logger?: Logger;
 }
 
 // Anthropic requires max_tokens; this is used only when neither caller nor catalog gives one.
@@ -276,7 +278,7 @@ export class LlmService {
     // A stream that broke after the provider began answering, with no usage reported, has an
     // unknown bill: null, like a missing price.
     const cost = response?.usageMissing || failure?.usageUnknown ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
-    this.deps.ledger.record(
+    const recordError = this.recordCall(
       {
         callId: call.callId,
         startedAt: started,
@@ -294,6 +296,7 @@ export class LlmService {
       },
       reservation.reservationId,
     );
+    if (recordError && response) notes.push(`the cost ledger could not record this call (${recordError}); see the server's log`);
 
     if (!response) {
       return { ok: false, error: failure!, attempts, elapsedMs: latencyMs };
@@ -321,6 +324,22 @@ export class LlmService {
         ...(notes.length > 0 ? { notes } : {}),
       },
     };
+  }
+
+  /**
+   * Writes the call's ledger row. The provider has answered (and billed) by now, so a ledger that
+   * fails here (disk full, file damaged after start) must not cost the host its answer: the
+   * failure is logged and returned for a note instead of thrown.
+   */
+  private recordCall(record: CallRecord, reservationId: number | undefined): string | undefined {
+    try {
+      this.deps.ledger.record(record, reservationId);
+      return undefined;
+    } catch (error) {
+      const message = this.scrub(error instanceof Error ? error.message : String(error));
+      this.deps.logger?.error(`ledger: could not record call ${record.callId} (${record.model}, ${record.status}): ${message}`);
+      return message;
+    }
   }
 
   /** Removes every known API key from text bound for the host, a log or the ledger. */
