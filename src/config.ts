@@ -46,71 +46,77 @@ export class ConfigError extends Error {
   }
 }
 
-const nonNegative = z.number().nonnegative();
-const positiveInt = z.number().int().positive();
+// Built on first use: most starts have no config file, and building the zod schema costs about
+// 20 ms of start-up.
+function buildConfigFileSchema() {
+  const nonNegative = z.number().nonnegative();
+  const positiveInt = z.number().int().positive();
 
-const pricingSchema = z.strictObject({
-  inputPerMTok: nonNegative.nullable(),
-  outputPerMTok: nonNegative.nullable(),
-  cachedInputPerMTok: nonNegative.nullable().optional(),
-  cacheWritePerMTok: nonNegative.nullable().optional(),
-});
+  const pricingSchema = z.strictObject({
+    inputPerMTok: nonNegative.nullable(),
+    outputPerMTok: nonNegative.nullable(),
+    cachedInputPerMTok: nonNegative.nullable().optional(),
+    cacheWritePerMTok: nonNegative.nullable().optional(),
+  });
 
-const configFileSchema = z.strictObject({
-  $schema: z.string().optional(),
-  defaultModel: z.string().min(1).optional(),
-  timeoutMs: positiveInt.optional(),
-  progressIntervalMs: z.number().int().nonnegative().optional(),
-  retry: z
-    .strictObject({
-      retries: z.number().int().min(0).max(10).optional(),
-      minDelayMs: z.number().int().nonnegative().optional(),
-      maxDelayMs: z.number().int().nonnegative().optional(),
-      factor: z.number().min(1).optional(),
-    })
-    .optional(),
-  budget: z
-    .strictObject({
-      dailyUsd: z.number().positive().optional(),
-      monthlyUsd: z.number().positive().optional(),
-    })
-    .optional(),
-  providers: z
-    .record(
-      z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a lower-case provider id without ":"'),
-      z.strictObject({
-        type: z.enum(['openai', 'anthropic', 'openai-compatible']),
-        baseURL: z.url().optional(),
-        apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
-      }),
-    )
-    .optional(),
-  models: z
-    .record(
-      z.string().min(1),
-      z.strictObject({
-        provider: z.string().min(1).optional(),
-        providerModel: z.string().min(1).optional(),
-        contextWindow: positiveInt.optional(),
-        maxOutputTokens: positiveInt.optional(),
-        pricing: pricingSchema.optional(),
-        priceCheckedAt: z.string().optional(),
-        capabilities: z
-          .strictObject({
-            tools: z.boolean().optional(),
-            vision: z.boolean().optional(),
-            temperature: z.boolean().optional(),
-            reasoning: z.boolean().optional(),
-          })
-          .optional(),
-        fallbacks: z.array(z.string().min(1)).optional(),
-      }),
-    )
-    .optional(),
-  aliases: z.record(z.string().min(1), z.string().min(1)).optional(),
-});
+  return z.strictObject({
+    $schema: z.string().optional(),
+    defaultModel: z.string().min(1).optional(),
+    timeoutMs: positiveInt.optional(),
+    progressIntervalMs: z.number().int().nonnegative().optional(),
+    retry: z
+      .strictObject({
+        retries: z.number().int().min(0).max(10).optional(),
+        minDelayMs: z.number().int().nonnegative().optional(),
+        maxDelayMs: z.number().int().nonnegative().optional(),
+        factor: z.number().min(1).optional(),
+      })
+      .optional(),
+    budget: z
+      .strictObject({
+        dailyUsd: z.number().positive().optional(),
+        monthlyUsd: z.number().positive().optional(),
+      })
+      .optional(),
+    providers: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a lower-case provider id without ":"'),
+        z.strictObject({
+          type: z.enum(['openai', 'anthropic', 'openai-compatible']),
+          baseURL: z.url().optional(),
+          apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+        }),
+      )
+      .optional(),
+    models: z
+      .record(
+        z.string().min(1),
+        z.strictObject({
+          provider: z.string().min(1).optional(),
+          providerModel: z.string().min(1).optional(),
+          contextWindow: positiveInt.optional(),
+          maxOutputTokens: positiveInt.optional(),
+          pricing: pricingSchema.optional(),
+          priceCheckedAt: z.string().optional(),
+          capabilities: z
+            .strictObject({
+              tools: z.boolean().optional(),
+              vision: z.boolean().optional(),
+              temperature: z.boolean().optional(),
+              reasoning: z.boolean().optional(),
+            })
+            .optional(),
+          fallbacks: z.array(z.string().min(1)).optional(),
+        }),
+      )
+      .optional(),
+    aliases: z.record(z.string().min(1), z.string().min(1)).optional(),
+  });
+}
 
-export type ConfigFile = z.infer<typeof configFileSchema>;
+let configFileSchema: ReturnType<typeof buildConfigFileSchema> | undefined;
+
+export type ConfigFile = z.infer<ReturnType<typeof buildConfigFileSchema>>;
 
 /** One line per problem, naming the key path and what was expected. */
 function describeIssues(error: z.ZodError): string {
@@ -134,6 +140,7 @@ export function parseConfigFile(text: string, path: string): ConfigFile {
   } catch (error) {
     throw new ConfigError(`Config file ${path} is not valid JSON: ${(error as Error).message}`);
   }
+  configFileSchema ??= buildConfigFileSchema();
   const result = configFileSchema.safeParse(data);
   if (!result.success) {
     throw new ConfigError(`Config file ${path}: ${describeIssues(result.error)}`);
