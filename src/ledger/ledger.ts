@@ -2,9 +2,18 @@
  * The cost ledger: one SQLite file (or `:memory:`) that every server process sharing it appends
  * to. Schema and column meanings: see migrations.ts.
  *
- * Durability: WAL with `synchronous = FULL`, so a row is on disk when `record()` returns, even if
- * the machine loses power right after (NORMAL only survives a crash of the process, not of the
- * OS). A call costs seconds; one fsync per call is noise.
+ * Durability: WAL with `synchronous = NORMAL`. The contract is that every call the host got an
+ * answer for survives a kill of the server at any moment (SIGKILL included): `record()` returns
+ * only once its transaction is committed, i.e. written to the `-wal` file, which the OS keeps even
+ * if the process dies the next instant. What NORMAL does not promise is surviving an OS crash or a
+ * power cut: the last commits before one can be lost (the file stays consistent), since NORMAL
+ * fsyncs only at checkpoints. FULL would fsync every commit, for ~4x fewer writes per second and
+ * ~0.3 ms more per call (BENCHMARKS.md): a guarantee users did not ask for, at a price they pay on
+ * every call.
+ *
+ * Reports: `report()` and the budget sums read `hourly_totals` (per-hour sums kept by triggers,
+ * see migrations.ts) for the whole hours of a range and `calls` only for the partial hours at its
+ * edges, so their cost does not grow with the size of the ledger.
  *
  * Budgets: `reserve()` holds a call's worst-case cost in `reservations` inside a
  * BEGIN IMMEDIATE transaction, so processes sharing the file see each other's calls in flight;
@@ -96,6 +105,8 @@ export interface LedgerOptions {
   now?: () => number;
   /** How long a hold counts when its process dies before recording; default 1 hour. */
   reservationTtlMs?: number;
+  /** Largest file that gets a full `quick_check` at open; default 32 MiB (tests lower it). */
+  integrityCheckMaxBytes?: number;
 }
 
 /** A ledger that cannot be opened or written; the message names the file and the remedy. */
@@ -110,9 +121,12 @@ export class LedgerError extends Error {
   }
 }
 
+const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
+// quick_check reads every page (~185 ms per 100 MB): run it at open only up to this size.
+const INTEGRITY_CHECK_MAX_BYTES = 32 * 2 ** 20;
 // Error text is for people; a provider that echoes a whole prompt back must not bloat the file.
 const MAX_ERROR_CHARS = 4_000;
 
@@ -133,16 +147,33 @@ const TOTALS_COLUMNS = `
   COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd,
   COALESCE(SUM(cost_micro_usd IS NULL), 0) AS unpriced_calls`;
 
-// The unary + keeps SQLite from grouping by walking calls_model_started_at (or
-// calls_provider_started_at) and fetching every row through it, which on a large ledger is
-// several times slower than one table scan and a sort; a `since` filter can then use the
-// started_at index instead (bench/run.mjs, get_cost section).
-const GROUP_KEYS: Record<Exclude<GroupBy, 'none'>, { key: string; order: string }> = {
-  model: { key: '+model', order: 'cost_micro_usd DESC, calls DESC, key' },
-  provider: { key: '+provider', order: 'cost_micro_usd DESC, calls DESC, key' },
-  // started_at is ISO 8601 UTC, so its first ten characters are the UTC day.
-  day: { key: 'substr(started_at, 1, 10)', order: 'key' },
+const HOURLY_COLUMNS = 'calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls';
+
+const SUMMED_COLUMNS = `
+  SUM(calls) AS calls,
+  SUM(failed_calls) AS failed_calls,
+  SUM(prompt_tokens) AS prompt_tokens,
+  SUM(completion_tokens) AS completion_tokens,
+  SUM(cost_micro_usd) AS cost_micro_usd,
+  SUM(unpriced_calls) AS unpriced_calls`;
+
+/** How a grouping reads its key from `calls` and from `hourly_totals`, and orders the groups. */
+interface GroupKey {
+  calls: string;
+  hourly: string;
+  order: string;
+}
+
+// The unary + keeps SQLite from grouping the partial hours through an index on model or provider
+// (older files had them) and fetching every row through it: the started_at range is what narrows
+// them down.
+const GROUP_KEYS: Record<Exclude<GroupBy, 'none'>, GroupKey> = {
+  model: { calls: '+model', hourly: 'model', order: 'cost_micro_usd DESC, calls DESC, key' },
+  provider: { calls: '+provider', hourly: 'provider', order: 'cost_micro_usd DESC, calls DESC, key' },
+  // started_at is ISO 8601 UTC, so its first ten characters are the UTC day, and so are an hour's.
+  day: { calls: 'substr(started_at, 1, 10)', hourly: 'substr(hour, 1, 10)', order: 'key' },
 };
+const NO_GROUP: GroupKey = { calls: "''", hourly: "''", order: 'key' };
 
 /** The SQLite cost ledger. */
 export class Ledger {
@@ -158,6 +189,7 @@ export class Ledger {
   private readonly insertReservation: Database.Statement<[string, number, string]>;
   private readonly deleteExpiredReservations: Database.Statement<[string]>;
   private readonly sumCostBetween: Database.Statement<[string, string], { micro: number }>;
+  private readonly sumHourlyCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHeld: Database.Statement<[string], { micro: number }>;
   private readonly sessionTotals: Database.Statement<[string], TotalsRow>;
   private readonly countRows: Database.Statement<[], { rows: number }>;
@@ -209,10 +241,12 @@ export class Ledger {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Reading the header here is what turns a non-SQLite file into an error now, not mid-call.
     enableWal(db);
-    db.pragma('synchronous = FULL');
+    // Commits reach the WAL file before record() returns, so they survive the process being
+    // killed; only an OS crash or power cut can lose the last ones (see the top of this file).
+    db.pragma('synchronous = NORMAL');
     // A damaged page would otherwise surface mid-call, after the provider was paid; checked before
     // the migration writes anything.
-    assertIntact(db);
+    assertIntact(db, options.integrityCheckMaxBytes ?? INTEGRITY_CHECK_MAX_BYTES);
     migrate(db);
 
     this.insertCall = db.prepare(`
@@ -235,6 +269,9 @@ export class Ledger {
     this.sumCostBetween = db.prepare(
       'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM calls WHERE started_at >= ? AND started_at < ?',
     );
+    this.sumHourlyCostBetween = db.prepare(
+      'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM hourly_totals WHERE hour >= ? AND hour < ?',
+    );
     this.sumHeld = db.prepare(
       'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE expires_at > ?',
     );
@@ -251,7 +288,10 @@ export class Ledger {
     db.transaction(() => this.deleteExpiredReservations.run(isoTime(this.now()))).immediate();
   }
 
-  /** Appends one call and drops its budget hold in one transaction; committed to disk on return. Returns the row id. */
+  /**
+   * Appends one call and drops its budget hold in one transaction; committed on return (survives
+   * a kill of the process; see the top of this file). Returns the row id.
+   */
   record(rec: CallRecord, reservationId?: number): number {
     const usage = rec.usage;
     // A bad clock value must not cost us the row: the spend is real either way.
@@ -302,7 +342,7 @@ export class Ledger {
         const held = this.sumHeld.get(nowIso)?.micro ?? 0;
         for (const cap of caps) {
           const { start, end } = cap.period(now);
-          const spent = this.sumCostBetween.get(isoTime(start), isoTime(end))?.micro ?? 0;
+          const spent = this.spentBetween(start, end);
           if (spent + held >= cap.capMicro) return { ok: false, message: budgetMessage(cap, spent, held) };
         }
         const id = this.insertReservation.run(nowIso, amount, isoTime(now + this.reservationTtlMs)).lastInsertRowid;
@@ -318,44 +358,19 @@ export class Ledger {
 
   /** Totals and groups of the calls matching `filter`, plus this session's totals and the budget. */
   report(filter: ReportFilter, budget?: Budget): CostReport {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.since !== undefined) {
-      where.push('started_at >= ?');
-      params.push(isoTime(filter.since));
+    const groupBy = filter.groupBy;
+    if (groupBy !== 'none' && !Object.hasOwn(GROUP_KEYS, groupBy)) {
+      throw new Error(`Unknown group_by '${String(groupBy)}': use model, provider, day or none`);
     }
-    if (filter.until !== undefined) {
-      where.push('started_at < ?');
-      params.push(isoTime(filter.until));
-    }
-    if (filter.model !== undefined) {
-      where.push('model = ?');
-      params.push(filter.model);
-    }
-    if (filter.provider !== undefined) {
-      where.push('provider = ?');
-      params.push(filter.provider);
-    }
-    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const { sql, params } = reportQuery(filter);
     // Read everything from one snapshot so the total always equals the sum of the groups.
     return this.db.transaction((): CostReport => {
-      let total: TotalsRow | undefined;
-      let groups: CostReport['groups'] = [];
-      if (filter.groupBy === 'none') {
-        total = this.reportStatement(`SELECT '' AS key, ${TOTALS_COLUMNS} FROM calls ${whereSql}`).get(...params);
-      } else {
-        const group = GROUP_KEYS[filter.groupBy];
-        if (!group) throw new Error(`Unknown group_by '${String(filter.groupBy)}': use model, provider, day or none`);
-        const rows = this.reportStatement(
-          `SELECT ${group.key} AS key, ${TOTALS_COLUMNS} FROM calls ${whereSql} GROUP BY key ORDER BY ${group.order}`,
-        ).all(...params);
-        // The groups partition the matching calls, so their sum is the total: one scan, not two.
-        total = sumTotalsRows(rows);
-        groups = rows.map((row) => ({ key: row.key, ...toTotals(row) }));
-      }
+      const rows = this.reportStatement(sql).all(...params);
+      // The groups partition the matching calls, so their sum is the total.
+      const total = sumTotalsRows(rows);
       return {
         total: toTotals(total),
-        groups,
+        groups: groupBy === 'none' ? [] : rows.map((row) => ({ key: row.key, ...toTotals(row) })),
         session: toTotals(this.sessionTotals.get(this.sessionId)),
         budget: this.budgetStatus(budget),
       };
@@ -369,8 +384,8 @@ export class Ledger {
     const now = this.now();
     const day = dayPeriod(now);
     const month = monthPeriod(now);
-    const today = this.sumCostBetween.get(isoTime(day.start), isoTime(day.end))?.micro ?? 0;
-    const thisMonth = this.sumCostBetween.get(isoTime(month.start), isoTime(month.end))?.micro ?? 0;
+    const today = this.spentBetween(day.start, day.end);
+    const thisMonth = this.spentBetween(month.start, month.end);
     return {
       daily_usd: caps.find((cap) => cap.label === 'Daily')?.capUsd ?? null,
       monthly_usd: caps.find((cap) => cap.label === 'Monthly')?.capUsd ?? null,
@@ -389,6 +404,19 @@ export class Ledger {
   /** Closes the file; safe to call twice. */
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Recorded cost of the calls started in [start, end), both on whole UTC hours (a day or a month):
+   * read from hourly_totals, at most one row per hour, model and provider instead of every call.
+   */
+  private spentBetween(start: number, end: number): number {
+    const from = hourKey(start);
+    const to = hourKey(end);
+    if (from !== undefined && to !== undefined && start % HOUR_MS === 0 && end % HOUR_MS === 0) {
+      return this.sumHourlyCostBetween.get(from, to)?.micro ?? 0;
+    }
+    return this.sumCostBetween.get(isoTime(start), isoTime(end))?.micro ?? 0;
   }
 
   private reportStatement(sql: string): Database.Statement<unknown[], TotalsRow & { key: string }> {
@@ -432,10 +460,24 @@ function enableWal(db: Database.Database): void {
 }
 
 /**
- * Refuses a file whose pages are damaged even though its header is fine. quick_check reads every
- * page (about 0.2 s per 100 MB, once per start), skipping only the index-content cross-check.
+ * Refuses a file whose pages are damaged even though its header is fine: at start, not mid-call
+ * after the provider was paid. `quick_check` reads every page (~185 ms per 100 MB), so it runs
+ * only on files up to `maxBytes` (32 MiB by default, ~60 ms at most), which keeps a start with a
+ * big ledger within its budget. A larger file is not fully checked; what opening it still proves:
+ * the header and the schema are readable (a non-SQLite file fails in enableWal, a damaged schema
+ * in the migration check or the statements prepared after it), the right edge of `calls` and of
+ * its started_at index, where new rows go, is readable (read below), and a real write commits
+ * (the expired-holds cleanup at the end of the constructor). Damage elsewhere in a big file
+ * surfaces as SQLITE_CORRUPT from the query that meets it.
  */
-function assertIntact(db: Database.Database): void {
+function assertIntact(db: Database.Database, maxBytes: number): void {
+  const pageCount = db.pragma('page_count', { simple: true }) as number;
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  if (pageCount * pageSize > maxBytes) {
+    const hasCalls = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'calls'").get();
+    if (hasCalls) db.prepare('SELECT MAX(id), (SELECT MAX(started_at) FROM calls) FROM calls').get();
+    return;
+  }
   const result = String(db.pragma('quick_check(1)', { simple: true }));
   if (result === 'ok') return;
   // SQLite's report spans lines; the start-up error must be one.
@@ -480,6 +522,89 @@ function budgetMessage(cap: Cap, spentMicro: number, heldMicro: number): string 
   const spent = `${formatUsd(microToUsd(spentMicro))} spent`;
   const held = heldMicro > 0 ? `, ${formatUsd(microToUsd(heldMicro))} held by calls in flight` : '';
   return `${cap.label} budget of ${formatUsd(cap.capUsd)} reached (${spent}${held})`;
+}
+
+/**
+ * The SQL of a report: the calls started in [since, until) matching the model/provider filter,
+ * summed per group key. The whole UTC hours of the range come from `hourly_totals`; the partial
+ * hours at its edges (under an hour of rows each) from `calls` through the started_at index; the
+ * parts are disjoint and re-grouped together, so the sums are exactly those of a scan of `calls`.
+ * For ISO strings of the documented form, `started_at >= '2026-11-26T04:00:00.000Z'` holds exactly
+ * when `substr(started_at, 1, 13) >= '2026-11-26T04'`, which is what makes the split exact.
+ */
+function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
+  const group = filter.groupBy === 'none' ? NO_GROUP : GROUP_KEYS[filter.groupBy];
+  const params: unknown[] = [];
+  const parts: string[] = [];
+  const match = (): string => {
+    let sql = '';
+    if (filter.model !== undefined) {
+      sql += ' AND model = ?';
+      params.push(filter.model);
+    }
+    if (filter.provider !== undefined) {
+      sql += ' AND provider = ?';
+      params.push(filter.provider);
+    }
+    return sql;
+  };
+  const fromCalls = (since: number | undefined, until: number | undefined): void => {
+    let where = '1 = 1';
+    if (since !== undefined) {
+      where += ' AND started_at >= ?';
+      params.push(isoTime(since));
+    }
+    if (until !== undefined) {
+      where += ' AND started_at < ?';
+      params.push(isoTime(until));
+    }
+    where += match();
+    parts.push(`SELECT ${group.calls} AS key, ${TOTALS_COLUMNS} FROM calls WHERE ${where} GROUP BY key`);
+  };
+  const fromHours = (fromHour: string | undefined, toHour: string | undefined): void => {
+    let where = '1 = 1';
+    if (fromHour !== undefined) {
+      where += ' AND hour >= ?';
+      params.push(fromHour);
+    }
+    if (toHour !== undefined) {
+      where += ' AND hour < ?';
+      params.push(toHour);
+    }
+    where += match();
+    parts.push(`SELECT ${group.hourly} AS key, ${HOURLY_COLUMNS} FROM hourly_totals WHERE ${where}`);
+  };
+
+  // Bounds as the Date the ISO strings are made of (a fraction of a ms is dropped the same way).
+  const since = filter.since === undefined ? undefined : new Date(filter.since).getTime();
+  const until = filter.until === undefined ? undefined : new Date(filter.until).getTime();
+  // The whole hours inside [since, until); undefined = unbounded on that side.
+  const firstHour = since === undefined ? undefined : Math.ceil(since / HOUR_MS) * HOUR_MS;
+  const endHour = until === undefined ? undefined : Math.floor(until / HOUR_MS) * HOUR_MS;
+  const firstKey = firstHour === undefined ? undefined : hourKey(firstHour);
+  const endKey = endHour === undefined ? undefined : hourKey(endHour);
+  const wholeHours =
+    (firstHour === undefined || firstKey !== undefined) &&
+    (endHour === undefined || endKey !== undefined) &&
+    (firstHour === undefined || endHour === undefined || firstHour < endHour);
+  if (!wholeHours) {
+    // Less than one whole hour: the rows are few, read them. (A bound outside years 0000-9999 has
+    // ISO strings of another shape; such a range is a plain scan, as it always was.)
+    fromCalls(since, until);
+  } else {
+    if (since !== undefined && since < firstHour!) fromCalls(since, firstHour);
+    fromHours(firstKey, endKey);
+    if (until !== undefined && endHour! < until) fromCalls(endHour, until);
+  }
+  const sql = `SELECT key, ${SUMMED_COLUMNS} FROM (${parts.join(' UNION ALL ')}) GROUP BY key ORDER BY ${group.order}`;
+  return { sql, params };
+}
+
+/** The hour key of `hourly_totals` (`2026-11-26T04`) of an instant; undefined outside years 0000-9999. */
+function hourKey(epochMs: number): string | undefined {
+  const iso = isoTime(epochMs);
+  // Years outside 0000-9999 are written +010000-... / -000001-...: not comparable as strings.
+  return iso.length === 24 ? iso.slice(0, 13) : undefined;
 }
 
 function sumTotalsRows(rows: TotalsRow[]): TotalsRow {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -387,6 +387,40 @@ describe('Ledger open errors', () => {
 
   it('an empty path is refused', () => {
     expect(() => Ledger.open('')).toThrow(LedgerError);
+  });
+});
+
+describe('Ledger start-up integrity check', () => {
+  /** A closed ledger whose first or last `calls` leaf page (in key order) is overwritten with junk. */
+  function damagedLedger(which: 'first' | 'last'): string {
+    const path = join(dir, `damaged-${which}.db`);
+    const ledger = Ledger.open(path);
+    for (let i = 0; i < 500; i++) ledger.record(callRecord({ callId: `c${i}`, startedAt: at('2026-11-26T04:00:00.000Z') + i * 1000, error: 'x'.repeat(300) }));
+    ledger.close();
+    const db = new Database(path);
+    const leaves = db.prepare("SELECT pageno FROM dbstat WHERE name = 'calls' AND pagetype = 'leaf' ORDER BY path").pluck().all() as number[];
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.close();
+    expect(leaves.length).toBeGreaterThan(10);
+    const page = which === 'first' ? leaves[0]! : leaves.at(-1)!;
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(pageSize, 0xab), 0, pageSize, (page - 1) * pageSize);
+    closeSync(fd);
+    return path;
+  }
+
+  it('a file within the size bound gets a full quick_check: damage anywhere is refused at open', () => {
+    const path = damagedLedger('first');
+    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged (SQLITE_CORRUPT: quick_check: `);
+  });
+
+  it('above the bound, open skips quick_check (bounded start-up) but still reads where new rows go', () => {
+    // Damage away from the right edge is not looked for: the price of a start-up that does not read the whole file.
+    const inside = open(damagedLedger('first'), { integrityCheckMaxBytes: 0 });
+    expect(inside.record(callRecord({ callId: 'after' }))).toBeGreaterThan(0);
+    // The last page of `calls`, where the next record() would write, is read at open.
+    const path = damagedLedger('last');
+    expect(() => Ledger.open(path, { integrityCheckMaxBytes: 0 })).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
   });
 });
 
