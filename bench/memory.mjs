@@ -1,7 +1,8 @@
 /**
  * Memory over many calls, in one process: the real server (dist/server.js) behind the MCP SDK
- * Client over the SDK's InMemoryTransport, ledger in a temp SQLite file (as shipped: WAL + FULL),
- * upstream in a separate process (so its memory is not counted). Run by run.mjs as
+ * Client over the SDK's InMemoryTransport, ledger in a temp SQLite file opened by the shipped
+ * `Ledger.open` (WAL + `synchronous = NORMAL`, `hourly_totals` triggers), upstream in a separate
+ * process (so its memory is not counted). Run by run.mjs as
  *
  *   node --expose-gc bench/memory.mjs CALLS SAMPLE_EVERY CONCURRENCY [server|sdk]
  *
