@@ -8,16 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { harnessPerTest } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { childEnv, ensureBuilt, readRows, spawnServer, structured, textOf, type ChildServer } from './fixtures/helpers.js';
 
-const harnesses: Harness[] = [];
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
+const startHarness = harnessPerTest();
 
 /**
  * A model whose only price is output, so a call's worst case is exactly max_tokens x price
@@ -37,7 +34,6 @@ describe('budget caps through chat', () => {
     let now = Date.parse('2026-03-15T12:00:00.000Z');
     // $1000/MTok output and 1000 output tokens: each call costs (and may cost at most) $1.
     const h = await startHarness({ config: meteredConfig(1000, { dailyUsd: 2.5, monthlyUsd: 4 }), now: () => now });
-    harnesses.push(h);
     h.upstream.setDefault({ kind: 'openai', usage: { prompt_tokens: 50, completion_tokens: 1000 } });
     const chat = (): Promise<CallToolResult> => h.callTool('chat', { prompt: 'spend', model: 'metered', max_tokens: 1000 });
 
@@ -75,7 +71,6 @@ describe('budget caps through chat', () => {
   it('100 concurrent calls against a cap worth 10: exactly 10 reach the provider, no overspend', async () => {
     const worstMicro = 10_000;
     const h = await startHarness({ config: meteredConfig(10, { dailyUsd: 0.1 }) });
-    harnesses.push(h);
     // Actual = worst case, and slow enough that all 100 are in flight together.
     h.upstream.setDefault({ kind: 'openai', delayMs: 200, usage: { prompt_tokens: 30, completion_tokens: 1000 } });
     const results = await Promise.all(
@@ -97,7 +92,6 @@ describe('budget caps through chat', () => {
   it('100 calls in waves of 10, each costing 40% of its worst case: the cap is used up, overspend stays under one call', async () => {
     const worstMicro = 10_000;
     const h = await startHarness({ config: meteredConfig(10, { dailyUsd: 0.1 }) });
-    harnesses.push(h);
     h.upstream.setDefault({ kind: 'openai', delayMs: 20, usage: { prompt_tokens: 30, completion_tokens: 400 } });
     // Each wave is 10 calls at once; waiting for it lets its holds turn into (smaller) real costs,
     // so whatever the machine's speed the next wave sees the room they left.

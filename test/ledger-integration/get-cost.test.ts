@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { harnessPerTest, type Harness } from '../support/harness.js';
 import { startUpstream, type Reply, type Upstream } from '../support/upstream.js';
 import { openServerOn, readRows, structured, textOf } from './fixtures/helpers.js';
 
@@ -23,15 +23,11 @@ function movableClock(): { now: () => number; set: (offsetMs: number) => void } 
   return { now: () => BASE + offset + (Date.now() - t0), set: (value) => void (offset = value) };
 }
 
-const harnesses: Harness[] = [];
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
+const startHarness = harnessPerTest();
 
 async function harness(config?: ConfigFile): Promise<{ h: Harness; clock: ReturnType<typeof movableClock> }> {
   const clock = movableClock();
   const h = await startHarness({ config, now: clock.now });
-  harnesses.push(h);
   return { h, clock };
 }
 

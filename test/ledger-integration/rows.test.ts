@@ -2,20 +2,12 @@
  * Every chat call through the MCP client becomes a ledger row, whatever its outcome: ok, error,
  * cancelled, fallback (one row per model, sharing call_id), streamed or not, priced or not.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { FAKE_KEYS, startHarness, type Harness } from '../support/harness.js';
+import { describe, expect, it } from 'vitest';
+import { FAKE_KEYS, harnessPerTest, type Harness } from '../support/harness.js';
 import { readRows, structured, textOf, waitForRows, type CallRow } from './fixtures/helpers.js';
 
-const harnesses: Harness[] = [];
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
-
-async function harness(): Promise<Harness> {
-  const h = await startHarness();
-  harnesses.push(h);
-  return h;
-}
+const startHarness = harnessPerTest();
+const harness = (): Promise<Harness> => startHarness();
 
 function onlyRow(h: Harness, callId: string): CallRow {
   const rows = readRows(h.dbPath, 'call_id = ?', callId);

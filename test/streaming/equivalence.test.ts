@@ -20,8 +20,7 @@ let clientErrors: Error[];
 
 beforeEach(async () => {
   h = await startHarness();
-  clientErrors = [];
-  h.client.onerror = (error) => void clientErrors.push(error);
+  clientErrors = h.clientErrors;
 });
 afterEach(async () => {
   await h.close();

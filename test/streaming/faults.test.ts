@@ -6,9 +6,9 @@
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { startHarness, resultText, type Harness } from '../support/harness.js';
+import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
 import type { ReplySpec } from '../support/upstream.js';
 
 interface Notice {
@@ -16,17 +16,11 @@ interface Notice {
   message: string;
 }
 
-const harnesses: Harness[] = [];
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
+const startHarness = harnessPerTest();
 
 async function harness(config?: ConfigFile) {
   const h = await startHarness({ config });
-  harnesses.push(h);
-  const clientErrors: Error[] = [];
-  h.client.onerror = (error) => void clientErrors.push(error);
-  return { h, clientErrors };
+  return { h, clientErrors: h.clientErrors };
 }
 
 const ANNOUNCEMENT = /; retrying \S+ in [\d.]+ s \(attempt \d+ of \d+\)$/;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { startHarness, resultText, type Harness } from '../support/harness.js';
+import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
 
 interface Notice {
   progress: number;
@@ -27,19 +27,15 @@ interface Run {
   resultAt: number;
 }
 
-const harnesses: Harness[] = [];
+const startHarness = harnessPerTest();
 const rawServers: RawSse[] = [];
 afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
   for (const s of rawServers.splice(0)) await s.close();
 });
 
 async function harness(options: { config?: ConfigFile; env?: Record<string, string> } = {}) {
   const h = await startHarness(options);
-  harnesses.push(h);
-  const clientErrors: Error[] = [];
-  h.client.onerror = (error) => void clientErrors.push(error);
-  return { h, clientErrors };
+  return { h, clientErrors: h.clientErrors };
 }
 
 async function callStreamed(h: Harness, args: Record<string, unknown>): Promise<Run> {

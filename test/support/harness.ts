@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterEach } from 'vitest';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { buildSettings, type ConfigFile, type Settings } from '../../src/config.js';
@@ -27,6 +28,8 @@ export interface Harness {
   dbPath: string;
   /** Every line the server logged (stderr in production). */
   logLines: string[];
+  /** Errors the client reported (e.g. a progress notification for a request that had ended). */
+  clientErrors: Error[];
   callTool(name: string, args: Record<string, unknown>, options?: Parameters<Client['callTool']>[2]): Promise<CallToolResult>;
   close(): Promise<void>;
 }
@@ -70,6 +73,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await created.server.connect(serverTransport);
   const client = new Client({ name: 'test-client', version: '1.0.0' });
+  const clientErrors: Error[] = [];
+  client.onerror = (error) => void clientErrors.push(error);
   await client.connect(clientTransport);
   return {
     upstream,
@@ -79,6 +84,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ledger,
     dbPath,
     logLines,
+    clientErrors,
     callTool: async (name, args, callOptions) => (await client.callTool({ name, arguments: args }, undefined, callOptions)) as CallToolResult,
     close: async () => {
       await client.close();
@@ -87,6 +93,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       if (!options.upstream) await upstream.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** For a test file: a starter of harnesses that are all closed after each test. */
+export function harnessPerTest(): (options?: HarnessOptions) => Promise<Harness> {
+  const open: Harness[] = [];
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close();
+  });
+  return async (options) => {
+    const h = await startHarness(options);
+    open.push(h);
+    return h;
   };
 }
 
