@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { microToUsd } from '../../src/ledger/cost.js';
 import { Ledger, type CallRecord, type GroupBy, type ReportFilter, type Totals } from '../../src/ledger/ledger.js';
 import { SCHEMA_VERSION } from '../../src/ledger/migrations.js';
+import { SCHEMA_V2_SQL } from './fixtures/frozen-schemas.js';
 import { callRecord, tempDir } from './helpers.js';
 
 const HOUR = 3_600_000;
@@ -350,31 +351,8 @@ describe('migration from schema version 2', () => {
     const { dir, cleanup } = tempDir();
     try {
       const path = join(dir, 'ledger.db');
-      // Frozen copy of what version 2 wrote: migrations must work on real old files, not on today's code.
       const old = new Database(path);
-      old.exec(`
-        CREATE TABLE calls (
-          id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, session_id TEXT NOT NULL, started_at TEXT NOT NULL,
-          model TEXT NOT NULL, provider TEXT NOT NULL, provider_model TEXT NOT NULL,
-          prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
-          cached_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-          reasoning_tokens INTEGER NOT NULL DEFAULT 0, cost_micro_usd INTEGER,
-          input_price_per_mtok REAL, output_price_per_mtok REAL, cached_input_price_per_mtok REAL,
-          cache_write_price_per_mtok REAL, latency_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
-          status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
-          finish_reason TEXT, error TEXT, raw_usage TEXT
-        );
-        CREATE INDEX calls_started_at ON calls (started_at, cost_micro_usd);
-        CREATE INDEX calls_model_started_at ON calls (model, started_at);
-        CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
-        CREATE INDEX calls_session_id ON calls (session_id);
-        CREATE TABLE reservations (
-          id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,
-          amount_micro_usd INTEGER NOT NULL CHECK (amount_micro_usd >= 0), expires_at TEXT NOT NULL
-        );
-        CREATE INDEX reservations_expires_at ON reservations (expires_at);
-        PRAGMA user_version = 2;
-      `);
+      old.exec(SCHEMA_V2_SQL);
       const rows = randomRows(1_500, 2);
       const insert = old.transaction(() => rows.forEach((row, i) => insertDirectly(old, row, i)));
       insert();

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { costMicroUsd } from '../../src/ledger/cost.js';
 import { Ledger, LedgerError, type CallRecord, type Totals } from '../../src/ledger/ledger.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/ledger/migrations.js';
+import { SCHEMA_V1_SQL } from './fixtures/frozen-schemas.js';
 import { parseTimeBound } from '../../src/ledger/time-span.js';
 import { callRecord, tempDir } from './helpers.js';
 
@@ -431,28 +432,12 @@ describe('Ledger migrations', () => {
 
   it('opens a file left at schema version 1 and brings it up to date, keeping its rows', () => {
     const path = join(dir, 'ledger.db');
-    // Frozen copy of what version 1 wrote: migrations must work on real old files, not on today's code.
     const old = new Database(path);
+    old.exec(SCHEMA_V1_SQL);
     old.exec(`
-      CREATE TABLE calls (
-        id INTEGER PRIMARY KEY, call_id TEXT NOT NULL, session_id TEXT NOT NULL, started_at TEXT NOT NULL,
-        model TEXT NOT NULL, provider TEXT NOT NULL, provider_model TEXT NOT NULL,
-        prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
-        cached_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-        reasoning_tokens INTEGER NOT NULL DEFAULT 0, cost_micro_usd INTEGER,
-        input_price_per_mtok REAL, output_price_per_mtok REAL, cached_input_price_per_mtok REAL,
-        cache_write_price_per_mtok REAL, latency_ms INTEGER NOT NULL, attempts INTEGER NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
-        finish_reason TEXT, error TEXT, raw_usage TEXT
-      );
-      CREATE INDEX calls_started_at ON calls (started_at, cost_micro_usd);
-      CREATE INDEX calls_model_started_at ON calls (model, started_at);
-      CREATE INDEX calls_provider_started_at ON calls (provider, started_at);
-      CREATE INDEX calls_session_id ON calls (session_id);
       INSERT INTO calls (call_id, session_id, started_at, model, provider, provider_model, prompt_tokens,
         completion_tokens, cost_micro_usd, latency_ms, attempts, status)
       VALUES ('old-call', 'old-session', '2026-11-26T03:00:00.000Z', 'gpt-4o', 'openai', 'gpt-4o', 100, 10, 350, 900, 1, 'ok');
-      PRAGMA user_version = 1;
     `);
     old.close();
 
