@@ -1,6 +1,5 @@
 import type { ProviderDefinition } from '../registry/catalog.js';
-import { formatSeconds } from '../providers/convert-sdk-error.js';
-import { isRetryableStatus, type LlmError } from './errors.js';
+import { formatSeconds, isRetryableStatus, type LlmError } from './errors.js';
 
 export interface FailureContext {
   provider?: ProviderDefinition;

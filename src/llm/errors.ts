@@ -174,3 +174,11 @@ function redactFragments(text: string, secret: string, min: number): string {
   }
   return out;
 }
+
+/** A duration for messages: `12 s`, `2.5 s`, `0.3 s`, `0.15 s` (below 1 s two significant digits, never a misleading `0 s`). */
+export function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds >= 10) return `${seconds.toFixed(0)} s`;
+  if (seconds >= 1) return `${seconds.toFixed(1).replace(/\.0$/, '')} s`;
+  return `${Number(seconds.toPrecision(2))} s`;
+}

@@ -1,4 +1,4 @@
-import { LlmError, parseRetryAfterMs, shouldRetryResponse } from '../llm/errors.js';
+import { formatSeconds, LlmError, parseRetryAfterMs, shouldRetryResponse } from '../llm/errors.js';
 import type { AttemptControl } from './attempt-control.js';
 
 // The constructor types of each SDK's error classes; both SDKs share these names and fields.
@@ -95,12 +95,4 @@ export function convertSdkError(error: unknown, provider: string, control: Attem
   const code = causeCode(error);
   const detail = error instanceof Error && error.message ? `: ${error.message}` : '';
   return new LlmError(`The connection to ${provider} broke${code ? ` (${code})` : ''}${detail}`, { kind: 'connection', provider, retryable: true, cause: error });
-}
-
-/** A duration for messages: `12 s`, `2.5 s`, `0.3 s`, `0.15 s` (below 1 s two significant digits, never a misleading `0 s`). */
-export function formatSeconds(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds >= 10) return `${seconds.toFixed(0)} s`;
-  if (seconds >= 1) return `${seconds.toFixed(1).replace(/\.0$/, '')} s`;
-  return `${Number(seconds.toPrecision(2))} s`;
 }
