@@ -1,0 +1,113 @@
+/** Pure steps from the `chat` tool's input to the request an adapter sends. */
+import { costMicroUsd } from '../ledger/cost.js';
+import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
+import { LlmError } from './errors.js';
+import type { ChatInput } from './llm-service.js';
+import type { ChatMessage, ChatRequest, ToolChoice, ToolDefinition } from './types.js';
+
+// Anthropic requires max_tokens; this is used only when neither caller nor catalog gives one.
+const FALLBACK_MAX_TOKENS = 4096;
+
+/** The conversation as our messages: `system` first, then `prompt` or `messages`. */
+export function buildMessages(input: ChatInput): ChatMessage[] {
+  const hasPrompt = input.prompt !== undefined;
+  const hasMessages = input.messages !== undefined;
+  if (hasPrompt === hasMessages) {
+    throw new LlmError('Give exactly one of `prompt` (a string) or `messages` (an array of {role, content}).', {
+      kind: 'invalid-request',
+      retryable: false,
+    });
+  }
+  const messages: ChatMessage[] = [];
+  if (input.system) messages.push({ role: 'system', content: input.system });
+  if (hasPrompt) {
+    messages.push({ role: 'user', content: input.prompt! });
+  } else {
+    messages.push(...input.messages!);
+  }
+  if (!messages.some((m) => m.role !== 'system')) {
+    throw new LlmError('`messages` needs at least one user message besides system messages.', { kind: 'invalid-request', retryable: false });
+  }
+  const callIds = new Set(messages.flatMap((m) => (m.role === 'assistant' ? (m.tool_calls ?? []).map((c) => c.id) : [])));
+  for (const [index, message] of messages.entries()) {
+    if (message.role === 'tool' && !callIds.has(message.tool_call_id)) {
+      throw new LlmError(
+        `messages[${index}]: tool_call_id '${message.tool_call_id}' matches no tool_calls id of an earlier assistant message.`,
+        { kind: 'invalid-request', retryable: false },
+      );
+    }
+  }
+  return messages;
+}
+
+/** tool_choice as our spec type; a name must be one of the tools given. */
+export function normalizeToolChoice(choice: ChatInput['tool_choice'], tools: ToolDefinition[] | undefined): ToolChoice | undefined {
+  if (choice === undefined) return undefined;
+  const name = typeof choice === 'object' ? choice.name : choice;
+  if (name === 'auto' || name === 'none' || name === 'required') {
+    if (name === 'required' && !tools) {
+      throw new LlmError("tool_choice 'required' needs `tools`.", { kind: 'invalid-request', retryable: false });
+    }
+    return name;
+  }
+  const known = (tools ?? []).map((t) => t.name);
+  if (!known.includes(name)) {
+    throw new LlmError(
+      `tool_choice names unknown tool '${name}'. ${known.length > 0 ? `Tools given: ${known.join(', ')}.` : 'No tools were given.'} Use auto, none, required or one of the tool names.`,
+      { kind: 'invalid-request', retryable: false },
+    );
+  }
+  return { name };
+}
+
+/** Fits the request to the model: drops what it does not accept, with a note, and fixes max_tokens. */
+export function adaptRequest(
+  model: ModelDefinition,
+  provider: ProviderDefinition,
+  call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput },
+): { request: ChatRequest; notes: string[] } {
+  const notes: string[] = [];
+  const { input } = call;
+  let temperature = input.temperature;
+  if (temperature !== undefined && !model.capabilities.temperature) {
+    notes.push(`${model.id} does not accept temperature; it was not sent`);
+    temperature = undefined;
+  } else if (temperature !== undefined && provider.type === 'anthropic' && temperature > 1) {
+    notes.push(`anthropic accepts temperature up to 1; ${temperature} was sent as 1`);
+    temperature = 1;
+  }
+  if (call.tools && !model.capabilities.tools) {
+    throw new LlmError(`${model.id} does not accept tools; choose a model with tools in list_models.`, { kind: 'invalid-request', retryable: false });
+  }
+  const maxTokens =
+    input.max_tokens ?? (provider.type === 'anthropic' ? (model.maxOutputTokens ?? FALLBACK_MAX_TOKENS) : undefined);
+  const stop = input.stop === undefined ? undefined : Array.isArray(input.stop) ? input.stop : [input.stop];
+  return {
+    notes,
+    request: {
+      providerModel: model.providerModel,
+      messages: call.messages,
+      temperature,
+      maxTokens,
+      stop,
+      tools: call.tools,
+      toolChoice: call.tools ? call.toolChoice : undefined,
+    },
+  };
+}
+
+/**
+ * The most a call can cost, held against the budget while it runs so concurrent calls cannot
+ * all slip under the cap: the prompt (about 3 characters a token, generously) plus the full
+ * output allowance at the output price.
+ */
+export function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest): number {
+  const promptChars = request.messages.reduce((sum, m) => sum + m.content.length, 0) + JSON.stringify(request.tools ?? []).length;
+  const promptTokens = Math.ceil(promptChars / 3) + 16 * request.messages.length;
+  const outputTokens = request.maxTokens ?? model.maxOutputTokens ?? FALLBACK_MAX_TOKENS;
+  const cost = costMicroUsd(
+    { promptTokens, completionTokens: outputTokens, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: promptTokens + outputTokens },
+    model.pricing,
+  );
+  return cost ?? 0;
+}
