@@ -12,7 +12,8 @@ const HELP = `llm-service-mcp — an MCP server that calls many LLMs: chat, list
 
 Usage:
   llm-service-mcp                 serve MCP over stdio (what an MCP host runs)
-  llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry
+  llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry;
+                                  exits 1 when the config file is broken (and says why)
   llm-service-mcp cost [options]  print the cost ledger as a table
       --since <when>              ISO 8601 date/time or a span back from now (24h, 7d); default 30d
       --until <when>              same forms; default now
@@ -82,8 +83,18 @@ async function serve(): Promise<void> {
 }
 
 function doctor(): void {
-  const settings = settingsOrExit();
   const lines: string[] = [`llm-service-mcp ${packageVersion()} on Node.js ${process.versions.node}`, ''];
+  let settings: Settings;
+  try {
+    settings = loadSettings();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // A doctor that stops at the first problem hides the rest: report it, then carry on without
+    // the config file, and exit 1 so scripts notice.
+    lines.push(`PROBLEM: ${error.message}`, 'The rest is shown without the config file.', '');
+    process.exitCode = 1;
+    settings = loadSettings({ ...process.env, LLM_SERVICE_CONFIG: undefined, LLM_SERVICE_DEFAULT_MODEL: undefined });
+  }
   const rows = settings.providers.map((p) => [
     p.id,
     p.type,
@@ -92,7 +103,8 @@ function doctor(): void {
     p.baseURL ?? '(SDK default)',
   ]);
   lines.push(formatTable(['provider', 'type', 'key set', 'configured', 'base URL'], rows), '');
-  lines.push(`config file:   ${settings.configPath ?? '(none; set LLM_SERVICE_CONFIG)'}`);
+  const configFile = process.exitCode === 1 ? `${process.env.LLM_SERVICE_CONFIG} (not loaded: see PROBLEM above)` : settings.configPath;
+  lines.push(`config file:   ${configFile ?? '(none; set LLM_SERVICE_CONFIG)'}`);
   lines.push(`default model: ${settings.defaultModel}`);
   lines.push(`registry:      ${settings.models.length} models, ${Object.keys(settings.aliases).length} aliases`);
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);

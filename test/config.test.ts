@@ -245,11 +245,20 @@ describe('the CLI (dist/cli.js)', () => {
 
   it('stops on invalid JSON the same way', async () => {
     const path = writeConfig('broken.json', '{ "models": ');
-    const { code, stdout, stderr } = await runCli(['doctor'], { LLM_SERVICE_CONFIG: path });
+    const { code, stdout, stderr } = await runCli(['cost'], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DB: join(dir, 'cli.db') });
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain('not valid JSON');
+  });
+
+  it('doctor reports a broken config file, shows the rest without it, and exits 1', async () => {
+    const path = writeConfig('broken-doctor.json', '{ "retry": { "retries": "x" } }');
+    const { code, stdout } = await runCli(['doctor'], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DB: join(dir, 'doctor-broken.db') });
+    expect(code).toBe(1);
+    expect(stdout).toContain(`PROBLEM: Config file ${path}: retry.retries: expected number`);
+    expect(stdout).toContain(`config file:   ${path} (not loaded: see PROBLEM above)`);
+    expect(stdout).toMatch(/^openai\s+openai\s+OPENAI_API_KEY: no/m);
   });
 
   it('doctor says whether each key is set, never the key itself, and exits 0', async () => {
