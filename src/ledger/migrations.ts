@@ -81,6 +81,19 @@ export interface Migration {
   sql: string;
 }
 
+// Takes a removed or changed row (OLD) back out of its hour, and drops an hour left empty; shared
+// by the delete and update triggers of migration 3 (the SQL it yields must never change).
+const SUBTRACT_OLD_ROW = `        UPDATE hourly_totals SET
+          calls = calls - 1,
+          failed_calls = failed_calls - (OLD.status <> 'ok'),
+          prompt_tokens = prompt_tokens - OLD.prompt_tokens,
+          completion_tokens = completion_tokens - OLD.completion_tokens,
+          cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
+          unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL)
+        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
+        DELETE FROM hourly_totals
+        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;`;
+
 /** Every schema step, oldest first. Never edit a shipped step: append a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -172,31 +185,13 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The app only appends; these keep the totals exact when rows are pruned or fixed by hand.
       CREATE TRIGGER calls_hourly_totals_delete AFTER DELETE ON calls
       BEGIN
-        UPDATE hourly_totals SET
-          calls = calls - 1,
-          failed_calls = failed_calls - (OLD.status <> 'ok'),
-          prompt_tokens = prompt_tokens - OLD.prompt_tokens,
-          completion_tokens = completion_tokens - OLD.completion_tokens,
-          cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
-          unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL)
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
-        DELETE FROM hourly_totals
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;
+${SUBTRACT_OLD_ROW}
       END;
 
       CREATE TRIGGER calls_hourly_totals_update
       AFTER UPDATE OF started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd ON calls
       BEGIN
-        UPDATE hourly_totals SET
-          calls = calls - 1,
-          failed_calls = failed_calls - (OLD.status <> 'ok'),
-          prompt_tokens = prompt_tokens - OLD.prompt_tokens,
-          completion_tokens = completion_tokens - OLD.completion_tokens,
-          cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
-          unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL)
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
-        DELETE FROM hourly_totals
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;
+${SUBTRACT_OLD_ROW}
         INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
         VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
           NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
