@@ -81,6 +81,19 @@ export interface Migration {
   sql: string;
 }
 
+// Adds a new or changed row (NEW) into its hour; shared by the insert and update triggers of
+// migration 3 (the SQL it yields must never change).
+const ADD_NEW_ROW = `        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
+        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
+          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
+        ON CONFLICT (hour, model, provider) DO UPDATE SET
+          calls = calls + excluded.calls,
+          failed_calls = failed_calls + excluded.failed_calls,
+          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = completion_tokens + excluded.completion_tokens,
+          cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
+          unpriced_calls = unpriced_calls + excluded.unpriced_calls;`;
+
 // Takes a removed or changed row (OLD) back out of its hour, and drops an hour left empty; shared
 // by the delete and update triggers of migration 3 (the SQL it yields must never change).
 const SUBTRACT_OLD_ROW = `        UPDATE hourly_totals SET
@@ -170,16 +183,7 @@ export const MIGRATIONS: readonly Migration[] = [
 
       CREATE TRIGGER calls_hourly_totals_insert AFTER INSERT ON calls
       BEGIN
-        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
-        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
-          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
-        ON CONFLICT (hour, model, provider) DO UPDATE SET
-          calls = calls + excluded.calls,
-          failed_calls = failed_calls + excluded.failed_calls,
-          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-          completion_tokens = completion_tokens + excluded.completion_tokens,
-          cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-          unpriced_calls = unpriced_calls + excluded.unpriced_calls;
+${ADD_NEW_ROW}
       END;
 
       -- The app only appends; these keep the totals exact when rows are pruned or fixed by hand.
@@ -192,16 +196,7 @@ ${SUBTRACT_OLD_ROW}
       AFTER UPDATE OF started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd ON calls
       BEGIN
 ${SUBTRACT_OLD_ROW}
-        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
-        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
-          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
-        ON CONFLICT (hour, model, provider) DO UPDATE SET
-          calls = calls + excluded.calls,
-          failed_calls = failed_calls + excluded.failed_calls,
-          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-          completion_tokens = completion_tokens + excluded.completion_tokens,
-          cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-          unpriced_calls = unpriced_calls + excluded.unpriced_calls;
+${ADD_NEW_ROW}
       END;
     `,
   },
