@@ -68,16 +68,31 @@ async function serve(): Promise<void> {
   const created = createServer({ settings, ledger });
   const logger = createLogger();
   let closing = false;
-  const shutdown = async (): Promise<void> => {
-    if (closing) return;
+  // SIGTERM, SIGINT and stdin EOF (the host closed the pipe) all drain: no new calls, the calls
+  // in flight finish for up to drainMs, the rest are cancelled; each is answered if stdout is
+  // still open, recorded, and its budget hold settled. A second signal cuts the drain short.
+  const shutdown = (why: string): void => {
+    if (closing) {
+      created.service.cancelInFlight();
+      return;
+    }
     closing = true;
-    await created.close().catch(() => undefined);
-    ledger.close();
-    process.exit(0);
+    logger.info(`${why}: finishing calls in flight (up to ${settings.drainMs} ms), then exiting`);
+    // Bounded whatever happens: past the drain, the cancel and the ledger writes, exit anyway.
+    setTimeout(() => process.exit(1), settings.drainMs + 10_000).unref();
+    void (async () => {
+      await created.close({ drainMs: settings.drainMs }).catch((error: unknown) => logger.error(`shutdown: ${String(error)}`));
+      ledger.close();
+      // Results written just before exit must reach the host: wait for stdout to take them.
+      await new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.write('', () => resolve())));
+      process.exit(0);
+    })();
   };
-  process.on('SIGINT', () => void shutdown());
-  process.on('SIGTERM', () => void shutdown());
-  process.stdin.on('end', () => void shutdown());
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.stdin.on('end', () => shutdown('stdin closed'));
+  // A host that closed our stdout can no longer be answered; the calls are still recorded.
+  process.stdout.on('error', () => shutdown('stdout closed'));
   await created.server.connect(new StdioServerTransport());
   logger.info(`serving over stdio; ledger ${settings.dbPath}; default model ${settings.defaultModel}`);
 }

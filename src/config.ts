@@ -28,6 +28,8 @@ export interface BudgetSettings {
 export interface Settings {
   defaultModel: string;
   timeoutMs: number;
+  /** How long shutdown over stdio lets calls in flight finish before cancelling them. */
+  drainMs: number;
   progressIntervalMs: number;
   retry: RetrySettings;
   budget?: BudgetSettings;
@@ -63,6 +65,7 @@ function buildConfigFileSchema() {
     $schema: z.string().optional(),
     defaultModel: z.string().min(1).optional(),
     timeoutMs: positiveInt.optional(),
+    drainMs: z.number().int().nonnegative().optional(),
     progressIntervalMs: z.number().int().nonnegative().optional(),
     retry: z
       .strictObject({
@@ -258,6 +261,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   return {
     defaultModel,
     timeoutMs: file.timeoutMs ?? 600_000,
+    drainMs: file.drainMs ?? 10_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,
     retry,
     budget: file.budget,

@@ -24,7 +24,12 @@ export interface CreatedServer {
   server: McpServer;
   service: LlmService;
   ledger: Ledger;
-  close: () => Promise<void>;
+  /**
+   * Stops taking calls, lets the calls in flight finish for up to `drainMs` (default 0: cancel at
+   * once), records every call and settles its budget hold, then closes the MCP server (and the
+   * ledger when createServer opened it). Any transport's shutdown goes through here.
+   */
+  close: (options?: { drainMs?: number }) => Promise<void>;
 }
 
 /** Builds the MCP server and everything behind it; knows nothing of the transport. */
@@ -52,7 +57,10 @@ export function createServer(deps: ServerDeps): CreatedServer {
     server,
     service,
     ledger,
-    close: async () => {
+    close: async (options = {}) => {
+      await service.drain(options.drainMs ?? 0);
+      // The last results are on their way out through the transport: let them be written first.
+      await new Promise((resolve) => setImmediate(resolve));
       await server.close();
       if (!deps.ledger) ledger.close();
     },

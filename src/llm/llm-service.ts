@@ -10,6 +10,7 @@ import { withRetry } from '../retry.js';
 import { describeFailure, isContextLengthMessage } from './describe-error.js';
 import { formatSeconds, isRetryableStatus, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
+import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
@@ -102,12 +103,43 @@ export interface LlmServiceDeps {
 /** Resolves the model, sends the call through the one retry loop, streams it, records it. */
 export class LlmService {
   private readonly now: () => number;
+  private readonly inFlight = new InFlightCalls();
 
   constructor(private readonly deps: LlmServiceDeps) {
     this.now = deps.now ?? Date.now;
   }
 
+  /**
+   * Graceful shutdown, whatever the transport: refuses new calls, lets the calls in flight finish
+   * for up to `timeoutMs`, then cancels the rest. Every call is recorded (`cancelled` where cut)
+   * and its budget hold settled before this resolves (bounded: an adapter that ignores its abort
+   * gets a few more seconds).
+   */
+  drain(timeoutMs: number): Promise<DrainOutcome> {
+    return this.inFlight.drain(timeoutMs);
+  }
+
+  /** Cuts a drain in progress short: the calls still running are cancelled (and recorded) now. */
+  cancelInFlight(): void {
+    this.inFlight.cancelNow();
+  }
+
   async chat(input: ChatInput, hooks: ChatHooks = {}): Promise<ChatResult> {
+    if (this.inFlight.draining) {
+      throw new LlmError('The server is shutting down and takes no new calls: send the call again once it has restarted', {
+        kind: 'cancelled',
+        retryable: false,
+      });
+    }
+    const call = this.inFlight.start(hooks.signal);
+    try {
+      return await this.runChat(input, { ...hooks, signal: call.signal }, call);
+    } finally {
+      call.done();
+    }
+  }
+
+  private async runChat(input: ChatInput, hooks: ChatHooks, call: InFlightCall): Promise<ChatResult> {
     const messages = buildMessages(input);
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
     const toolChoice = normalizeToolChoice(input.tool_choice, tools);
@@ -124,10 +156,19 @@ export class LlmService {
         const resolved = candidates[index]!;
         const isLast = index === candidates.length - 1;
         if (index > 0) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
-        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay });
+        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay, inFlight: call });
         attempts += outcome.attempts;
         if (outcome.ok) return { ...outcome.result, attempts, latency_ms: Math.round(this.now() - started) };
         const error = outcome.error;
+        if (call.cutByShutdown) {
+          throw new LlmError(`${SHUTDOWN_CUT} (${resolved.model.id}, ${resolved.provider.id}); send it again once the server has restarted`, {
+            kind: 'cancelled',
+            provider: error.provider,
+            retryable: false,
+            attempts,
+            partialText: error.partialText,
+          });
+        }
         if (isLast || !fallbackWorthy(error) || hooks.signal?.aborted || (error.partialText ?? '') !== '') {
           throw new LlmError(
             this.scrub(
@@ -226,6 +267,7 @@ export class LlmService {
       callId: string;
       hooks: ChatHooks;
       relay: ProgressRelay | undefined;
+      inFlight: InFlightCall;
     },
   ): Promise<
     | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number }
@@ -289,7 +331,7 @@ export class LlmService {
         attempts,
         status: response ? 'ok' : failure?.kind === 'cancelled' ? 'cancelled' : 'error',
         finishReason: response?.finishReason ?? null,
-        error: failure ? this.scrub(failure.message) : null,
+        error: failure ? (call.inFlight.cutByShutdown ? SHUTDOWN_CUT : this.scrub(failure.message)) : null,
       },
       reservation.reservationId,
     );
@@ -346,6 +388,8 @@ export class LlmService {
     return this.scrubber(text);
   }
 }
+
+const SHUTDOWN_CUT = 'The server shut down before the answer came: the call was cancelled when the drain time ran out';
 
 /**
  * One streamed attempt: text goes to the relay as it arrives. Once any text has been relayed a
