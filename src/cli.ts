@@ -31,6 +31,11 @@ Environment (all optional):
   LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed)
   LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
 
+chat extras (see README, "Files, reasoning effort and JSON answers"):
+  files              local paths under the allowed roots (client roots, else files.roots, else cwd):
+                     text inlined with its path, PNG/JPEG/GIF/WebP as images, PDFs as documents
+                     e.g. {"prompt": "Review this", "files": ["src/app.ts", "shot.png"]}
+
 Docs: README.md in the package.`;
 
 /** Prints one line to stderr and exits: the only way settings problems are reported. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Pricing } from './llm/types.js';
 import {
@@ -11,6 +11,7 @@ import {
   type ProviderDefinition,
 } from './registry/catalog.js';
 import { ModelRegistry } from './registry/registry.js';
+import { DEFAULT_FILE_LIMITS } from './llm/files.js';
 
 export interface RetrySettings {
   retries: number;
@@ -24,6 +25,14 @@ export interface BudgetSettings {
   monthlyUsd?: number;
 }
 
+export interface FileSettings {
+  /** Used when the MCP client offers no roots; undefined = the server's working directory. */
+  roots?: string[];
+  maxFileBytes: number;
+  maxCallBytes: number;
+  maxFiles: number;
+}
+
 /** Everything the server needs to know, merged from built-ins, the config file and the environment. */
 export interface Settings {
   defaultModel: string;
@@ -33,6 +42,8 @@ export interface Settings {
   progressIntervalMs: number;
   retry: RetrySettings;
   budget?: BudgetSettings;
+  /** Where `chat`'s `files` may be read from, and how much (see src/llm/files.ts). */
+  files: FileSettings;
   providers: ProviderDefinition[];
   models: ModelDefinition[];
   aliases: Record<string, string>;
@@ -79,6 +90,13 @@ function buildConfigFileSchema() {
       .strictObject({
         dailyUsd: z.number().positive().optional(),
         monthlyUsd: z.number().positive().optional(),
+      })
+      .optional(),
+    files: z
+      .strictObject({
+        roots: z.array(z.string().min(1)).optional(),
+        maxFileBytes: positiveInt.optional(),
+        maxCallBytes: positiveInt.optional(),
       })
       .optional(),
     providers: z
@@ -265,6 +283,12 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     progressIntervalMs: file.progressIntervalMs ?? 50,
     retry,
     budget: file.budget,
+    files: {
+      roots: file.files?.roots?.map((root) => resolve(root)),
+      maxFileBytes: file.files?.maxFileBytes ?? DEFAULT_FILE_LIMITS.maxFileBytes,
+      maxCallBytes: file.files?.maxCallBytes ?? DEFAULT_FILE_LIMITS.maxCallBytes,
+      maxFiles: DEFAULT_FILE_LIMITS.maxFiles,
+    },
     providers: [...providers.values()],
     models: [...models.values()],
     aliases,

@@ -1,6 +1,7 @@
 /** Pure steps from the `chat` tool's input to the request an adapter sends. */
 import { costMicroUsd } from '../ledger/cost.js';
 import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
+import { attachmentTokens, CHARS_PER_TOKEN } from './attachment-tokens.js';
 import { LlmError } from './errors.js';
 import type { ChatInput } from './llm-service.js';
 import type { ChatMessage, ChatRequest, ToolChoice, ToolDefinition } from './types.js';
@@ -76,6 +77,7 @@ export function adaptRequest(
     notes.push(`anthropic accepts temperature up to 1; ${temperature} was sent as 1`);
     temperature = 1;
   }
+  checkAttachments(model, provider, call.messages);
   if (call.tools && !model.capabilities.tools) {
     throw new LlmError(`${model.id} does not accept tools; choose a model with tools in list_models.`, { kind: 'invalid-request', retryable: false });
   }
@@ -97,13 +99,44 @@ export function adaptRequest(
 }
 
 /**
+ * Images and PDFs need a model that reads them: refused here, before the provider is contacted,
+ * rather than after a 400 (or, worse, an answer from a model that never saw the file).
+ */
+function checkAttachments(model: ModelDefinition, provider: ProviderDefinition, messages: ChatMessage[]): void {
+  for (const message of messages) {
+    if (message.role !== 'user') continue;
+    for (const attachment of message.attachments ?? []) {
+      if (attachment.kind === 'text') continue;
+      const what = attachment.kind === 'image' ? 'an image' : 'a PDF';
+      if (!model.capabilities.vision) {
+        throw new LlmError(
+          `${attachment.path} is ${what}, and ${model.id} has no vision: choose a model with vision in list_models (e.g. gpt-4o-mini, claude-sonnet-4-5).`,
+          { kind: 'invalid-request', retryable: false },
+        );
+      }
+      if (attachment.kind === 'pdf' && provider.type === 'openai-compatible') {
+        throw new LlmError(
+          `${attachment.path} is a PDF; only OpenAI and Anthropic models take PDFs natively, not ${model.id} (${provider.id}). Choose an OpenAI or Anthropic model, or send the text of the PDF.`,
+          { kind: 'invalid-request', retryable: false },
+        );
+      }
+    }
+  }
+}
+
+/**
  * The most a call can cost, held against the budget while it runs so concurrent calls cannot
  * all slip under the cap: the prompt (about 3 characters a token, generously) plus the full
  * output allowance at the output price.
  */
-export function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest): number {
+export function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest, wire: 'openai' | 'anthropic' = 'openai'): number {
   const promptChars = request.messages.reduce((sum, m) => sum + m.content.length, 0) + JSON.stringify(request.tools ?? []).length;
-  const promptTokens = Math.ceil(promptChars / 3) + 16 * request.messages.length;
+  // Files count too: text by the same rule, images and PDFs by the provider's image-token rule.
+  const fileTokens = request.messages.reduce(
+    (sum, m) => sum + (m.role === 'user' ? (m.attachments ?? []).reduce((s, a) => s + attachmentTokens(a, wire, request.providerModel), 0) : 0),
+    0,
+  );
+  const promptTokens = Math.ceil(promptChars / CHARS_PER_TOKEN) + fileTokens + 16 * request.messages.length;
   const outputTokens = request.maxTokens ?? model.maxOutputTokens ?? FALLBACK_MAX_TOKENS;
   const cost = costMicroUsd(
     { promptTokens, completionTokens: outputTokens, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: promptTokens + outputTokens },

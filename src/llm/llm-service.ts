@@ -11,6 +11,7 @@ import { describeFailure, isContextLengthMessage } from './describe-error.js';
 import { formatSeconds, isRetryableStatus, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
+import { readAttachments } from './files.js';
 import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
@@ -27,6 +28,8 @@ export interface ChatInput {
   tools?: ToolDefinition[];
   tool_choice?: ToolChoice | string;
   fallback_models?: string[];
+  /** Local paths sent with the last user message (see files.ts). */
+  files?: string[];
 }
 
 /** The `chat` tool's structured result (SPEC §4). */
@@ -50,6 +53,8 @@ export interface ChatHooks {
   signal?: AbortSignal;
   /** Present when the host asked for progress: the answer is then streamed and relayed. */
   progress?: (notice: ProgressNotice) => void | Promise<void>;
+  /** The roots the MCP client offers, when it has the roots capability (else undefined). */
+  roots?: () => Promise<string[] | undefined>;
 }
 
 export interface ModelInfo {
@@ -141,6 +146,7 @@ export class LlmService {
 
   private async runChat(input: ChatInput, hooks: ChatHooks, call: InFlightCall): Promise<ChatResult> {
     const messages = buildMessages(input);
+    if (input.files && input.files.length > 0) await this.attachFiles(messages, input.files, hooks);
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
     const toolChoice = normalizeToolChoice(input.tool_choice, tools);
     const candidates = this.candidates(input);
@@ -248,6 +254,26 @@ export class LlmService {
     );
   }
 
+  /**
+   * Reads `files` into the last user message. The client's roots win over files.roots in the
+   * config, which wins over the working directory; a client whose roots/list fails or offers
+   * none falls back the same way.
+   */
+  private async attachFiles(messages: ChatMessage[], paths: string[], hooks: ChatHooks): Promise<void> {
+    const { files } = this.deps.settings;
+    let roots: string[] | undefined;
+    try {
+      roots = await hooks.roots?.();
+    } catch (error) {
+      this.deps.logger?.warn(`files: the client's roots/list failed (${this.scrub(error instanceof Error ? error.message : String(error))}); using the configured roots`);
+    }
+    if (!roots || roots.length === 0) roots = files.roots ?? [process.cwd()];
+    const attachments = await readAttachments(paths, roots, files);
+    const last = messages.findLastIndex((m) => m.role === 'user');
+    const target = messages[last] as Extract<ChatMessage, { role: 'user' }>;
+    messages[last] = { ...target, attachments: [...(target.attachments ?? []), ...attachments] };
+  }
+
   /** The model and its fallbacks, all resolved before anything is sent (a typo fails at once). */
   private candidates(input: ChatInput): ResolvedModel[] {
     const primary = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel);
@@ -276,7 +302,8 @@ export class LlmService {
     const { model, provider } = resolved;
     const { request, notes } = adaptRequest(model, provider, call);
     const started = this.now();
-    const reservation = this.deps.ledger.reserve(worstCaseMicroUsd(model, request), this.deps.settings.budget);
+    const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
+    const reservation = this.deps.ledger.reserve(worstCaseMicroUsd(model, request, wire), this.deps.settings.budget);
     if (!reservation.ok) {
       throw new LlmError(reservation.message, { kind: 'budget', retryable: false });
     }

@@ -10,9 +10,21 @@ export interface ToolCall {
   arguments: Record<string, unknown>;
 }
 
+/** An image type both wires accept. */
+export type ImageMediaType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp';
+
+/**
+ * A local file read for the model (see files.ts): text goes as a text block headed by its path,
+ * images as image parts, PDFs as documents. `path` is the path as the caller wrote it.
+ */
+export type Attachment =
+  | { kind: 'text'; path: string; text: string }
+  | { kind: 'image'; path: string; mediaType: ImageMediaType; base64: string; width?: number; height?: number }
+  | { kind: 'pdf'; path: string; base64: string; pages: number };
+
 export type ChatMessage =
   | { role: 'system'; content: string }
-  | { role: 'user'; content: string }
+  | { role: 'user'; content: string; attachments?: Attachment[] }
   | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
   | { role: 'tool'; content: string; tool_call_id: string };
 

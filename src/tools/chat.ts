@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
@@ -33,6 +34,7 @@ export const chatInputSchema = {
     .optional(),
   tool_choice: z.string().min(1).optional().describe('auto, none, required or a tool name'),
   fallback_models: z.array(z.string().min(1)).optional(),
+  files: z.array(z.string().min(1)).optional().describe('Local paths: text, images, PDFs'),
 };
 
 // prompt_tokens, completion_tokens, cached_tokens, total_tokens
@@ -85,6 +87,16 @@ function resultText(result: ChatResult): string {
   return parts.length > 0 ? parts.join('\n\n') : '(empty answer)';
 }
 
+// A client that never answers roots/list must not hold the call up for long.
+const ROOTS_TIMEOUT_MS = 5000;
+
+/** The client's roots as local paths, or undefined when it has no roots capability. */
+async function clientRoots(server: McpServer, signal: AbortSignal): Promise<string[] | undefined> {
+  if (!server.server.getClientCapabilities()?.roots) return undefined;
+  const { roots } = await server.server.listRoots(undefined, { signal, timeout: ROOTS_TIMEOUT_MS });
+  return roots.filter((root) => root.uri.startsWith('file://')).map((root) => fileURLToPath(root.uri));
+}
+
 /** Registers `chat`: one call to one model (with fallbacks), streamed as progress when asked. */
 export function registerChatTool(server: McpServer, service: LlmService, logger: Logger): void {
   server.registerTool(
@@ -102,6 +114,7 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
         const progressToken = extra._meta?.progressToken;
         const result = await service.chat(toChatInput(args), {
           signal: extra.signal,
+          roots: () => clientRoots(server, extra.signal),
           progress:
             progressToken === undefined
               ? undefined

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach } from 'vitest';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { pathToFileURL } from 'node:url';
 import { buildSettings, type ConfigFile, type Settings } from '../../src/config.js';
 import { Ledger } from '../../src/ledger/ledger.js';
 import { createLogger } from '../../src/logger.js';
@@ -42,6 +43,8 @@ export interface HarnessOptions {
   /** Reuse a running upstream instead of starting one. */
   upstream?: Upstream;
   now?: () => number;
+  /** Give the client the roots capability, offering these directories from roots/list. */
+  clientRoots?: string[];
 }
 
 /**
@@ -72,7 +75,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const created = createServer({ settings, ledger, logger, now: options.now });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await created.server.connect(serverTransport);
-  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  const client = new Client({ name: 'test-client', version: '1.0.0' }, options.clientRoots ? { capabilities: { roots: {} } } : undefined);
+  if (options.clientRoots) {
+    const roots = options.clientRoots.map((dir) => ({ uri: pathToFileURL(dir).href }));
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots }));
+  }
   const clientErrors: Error[] = [];
   client.onerror = (error) => void clientErrors.push(error);
   await client.connect(clientTransport);

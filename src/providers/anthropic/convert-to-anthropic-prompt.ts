@@ -1,12 +1,27 @@
-import type { ChatRequest, ToolChoice } from '../../llm/types.js';
+import { textAttachmentBlock } from '../../llm/attachment-tokens.js';
+import type { Attachment, ChatRequest, ImageMediaType, ToolChoice } from '../../llm/types.js';
 
 type TextBlock = { type: 'text'; text: string };
+type ImageBlock = { type: 'image'; source: { type: 'base64'; media_type: ImageMediaType; data: string } };
+type DocumentBlock = { type: 'document'; source: { type: 'base64'; media_type: 'application/pdf'; data: string }; title: string };
 type ToolUseBlock = { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 type ToolResultBlock = { type: 'tool_result'; tool_use_id: string; content: string };
-export type AnthropicBlock = TextBlock | ToolUseBlock | ToolResultBlock;
+export type AnthropicBlock = TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock;
 export interface AnthropicMessage {
   role: 'user' | 'assistant';
   content: AnthropicBlock[];
+}
+
+/** A file as a Messages content block: images as base64 `image`, PDFs as base64 `document`. */
+export function convertAttachmentToAnthropicBlock(attachment: Attachment): AnthropicBlock {
+  switch (attachment.kind) {
+    case 'text':
+      return { type: 'text', text: textAttachmentBlock(attachment.path, attachment.text) };
+    case 'image':
+      return { type: 'image', source: { type: 'base64', media_type: attachment.mediaType, data: attachment.base64 } };
+    case 'pdf':
+      return { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: attachment.base64 }, title: attachment.path };
+  }
 }
 
 /**
@@ -29,7 +44,11 @@ export function convertToAnthropicPrompt(messages: ChatRequest['messages']): { s
         systemParts.push(message.content);
         break;
       case 'user':
-        append('user', [{ type: 'text', text: message.content }]);
+        // Files first, then the question about them (Anthropic's advice for long documents).
+        append('user', [
+          ...(message.attachments ?? []).map(convertAttachmentToAnthropicBlock),
+          ...(message.content === '' && message.attachments?.length ? [] : [{ type: 'text' as const, text: message.content }]),
+        ]);
         break;
       case 'assistant': {
         const blocks: AnthropicBlock[] = [];

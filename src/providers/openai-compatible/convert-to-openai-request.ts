@@ -1,17 +1,39 @@
-import type { ChatRequest, ToolChoice } from '../../llm/types.js';
+import { textAttachmentBlock } from '../../llm/attachment-tokens.js';
+import type { Attachment, ChatRequest, ToolChoice } from '../../llm/types.js';
 
 /** Which field carries the output limit: OpenAI's reasoning models reject `max_tokens`. */
 export type MaxTokensField = 'max_tokens' | 'max_completion_tokens';
 
 export type OpenAIMessage =
   | { role: 'system'; content: string }
-  | { role: 'user'; content: string }
+  | { role: 'user'; content: string | OpenAIContentPart[] }
   | {
       role: 'assistant';
       content: string | null;
       tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
     }
   | { role: 'tool'; content: string; tool_call_id: string };
+
+export type OpenAIContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string } }
+  | { type: 'file'; file: { filename: string; file_data: string } };
+
+/** A file as a Chat Completions content part: images and PDFs as base64 data URLs. */
+export function convertAttachmentToOpenAIPart(attachment: Attachment): OpenAIContentPart {
+  switch (attachment.kind) {
+    case 'text':
+      return { type: 'text', text: textAttachmentBlock(attachment.path, attachment.text) };
+    case 'image':
+      return { type: 'image_url', image_url: { url: `data:${attachment.mediaType};base64,${attachment.base64}` } };
+    case 'pdf':
+      return { type: 'file', file: { filename: baseName(attachment.path), file_data: `data:application/pdf;base64,${attachment.base64}` } };
+  }
+}
+
+function baseName(path: string): string {
+  return path.split(/[\\/]/).pop() || 'document.pdf';
+}
 
 /** Our messages in Chat Completions form: tool call arguments go back to JSON strings. */
 export function convertToOpenAIMessages(messages: ChatRequest['messages']): OpenAIMessage[] {
@@ -32,6 +54,13 @@ export function convertToOpenAIMessages(messages: ChatRequest['messages']): Open
         return { role: 'assistant', content: message.content };
       case 'tool':
         return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
+      case 'user':
+        if (!message.attachments || message.attachments.length === 0) return { role: 'user', content: message.content };
+        // Files first, then the question about them.
+        return {
+          role: 'user',
+          content: [...message.attachments.map(convertAttachmentToOpenAIPart), ...(message.content === '' ? [] : [{ type: 'text' as const, text: message.content }])],
+        };
       default:
         return { role: message.role, content: message.content };
     }
