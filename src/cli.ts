@@ -17,8 +17,9 @@ Usage:
   llm-service-mcp cost [options]  print the cost ledger as a table
       --since <when>              ISO 8601 date/time or a span back from now (24h, 7d); default 30d
       --until <when>              same forms; default now
-      --group-by <key>            model | provider | day | none (default model; day adds a bar chart)
+      --group-by <key>            model | provider | day | principal | none (default model; day adds a bar chart)
       --model <id>, --provider <id>  filter
+      --principal <name>          only this gateway principal's calls (token name or JWT claim)
       --json                      print the report as JSON
   llm-service-mcp --help | --version
 
@@ -151,6 +152,7 @@ function cost(argv: string[]): void {
         'group-by': { type: 'string' },
         model: { type: 'string' },
         provider: { type: 'string' },
+        principal: { type: 'string' },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -159,7 +161,9 @@ function cost(argv: string[]): void {
     fail(`${(error as Error).message}; see llm-service-mcp --help`);
   }
   const groupBy = (values['group-by'] as string | undefined) ?? 'model';
-  if (!['model', 'provider', 'day', 'none'].includes(groupBy)) fail(`--group-by must be model, provider, day or none, not '${groupBy}'`);
+  if (!['model', 'provider', 'day', 'principal', 'none'].includes(groupBy)) {
+    fail(`--group-by must be model, provider, day, principal or none, not '${groupBy}'`);
+  }
   const settings = settingsOrExit();
   const now = Date.now();
   let since: number | undefined;
@@ -172,8 +176,16 @@ function cost(argv: string[]): void {
   }
   const ledger = openLedgerOrExit(settings);
   const report = ledger.report(
-    { since, until, model: values.model as string | undefined, provider: values.provider as string | undefined, groupBy: groupBy as GroupBy },
-    settings.budget,
+    {
+      since,
+      until,
+      model: values.model as string | undefined,
+      provider: values.provider as string | undefined,
+      principal: values.principal as string | undefined,
+      groupBy: groupBy as GroupBy,
+    },
+    // A principal's own caps live in the http section; the global ones are for the whole ledger.
+    values.principal === undefined ? settings.budget : undefined,
   );
   ledger.close();
   if (values.json) {

@@ -18,6 +18,20 @@
  * Budgets: `reserve()` holds a call's worst-case cost in `reservations` inside a
  * BEGIN IMMEDIATE transaction, so processes sharing the file see each other's calls in flight;
  * `record()` writes the real cost and drops the hold in one transaction.
+ *
+ * Principals (the HTTP gateway's callers), store-neutral so every store behind this interface
+ * does the same:
+ * - `CallRecord.principal` is stored on the call's row (`calls.principal`); absent/null = a local
+ *   (stdio) call, which belongs to no principal.
+ * - `reserve(amount, budget, principal)` checks the global caps against everyone's spend and holds,
+ *   and `principal.budget`'s caps against that principal's recorded spend and holds only, all in
+ *   the one atomic check-and-hold (BEGIN IMMEDIATE here); the hold is tagged with the principal.
+ * - `ReportFilter.principal` narrows everything a report shows to that principal's calls: totals,
+ *   groups, the session totals, and the budget status (its spend against the budget passed in,
+ *   which the caller sets to the principal's own). `groupBy: 'principal'` groups by
+ *   `calls.principal`, local calls under the key `(local)`.
+ * Per-principal sums read `calls` (index `calls_principal_started_at`), not `hourly_totals`, which
+ * has no principal.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -46,6 +60,15 @@ export interface CallRecord {
   status: 'ok' | 'error' | 'cancelled';
   finishReason: string | null;
   error: string | null;
+  /** Who made the call over the HTTP gateway; absent or null for a local (stdio) call. */
+  principal?: string | null;
+}
+
+/** A caller of the HTTP gateway as the ledger needs it: the name on its rows and its own caps. */
+export interface PrincipalBudget {
+  name: string;
+  /** The principal's own caps, checked besides the global ones; none = only the global ones. */
+  budget?: Budget;
 }
 
 /** Spending caps in USD, per UTC day and UTC calendar month. */
@@ -85,7 +108,10 @@ export interface CostReport {
   budget: BudgetStatus | null;
 }
 
-export type GroupBy = 'model' | 'provider' | 'day' | 'none';
+export type GroupBy = 'model' | 'provider' | 'day' | 'principal' | 'none';
+
+/** The `principal` group key of local (stdio) calls, which have no principal. */
+export const LOCAL_PRINCIPAL_KEY = '(local)';
 
 /** Which calls a report covers: `since` inclusive, `until` exclusive, both epoch ms. */
 export interface ReportFilter {
@@ -93,6 +119,8 @@ export interface ReportFilter {
   until?: number;
   model?: string;
   provider?: string;
+  /** Only this principal's calls, everywhere in the report (see the top of this file). */
+  principal?: string;
   groupBy: GroupBy;
 }
 
@@ -172,6 +200,8 @@ const GROUP_KEYS: Record<Exclude<GroupBy, 'none'>, GroupKey> = {
   provider: { calls: '+provider', hourly: 'provider', order: 'cost_micro_usd DESC, calls DESC, key' },
   // started_at is ISO 8601 UTC, so its first ten characters are the UTC day, and so are an hour's.
   day: { calls: 'substr(started_at, 1, 10)', hourly: 'substr(hour, 1, 10)', order: 'key' },
+  // hourly_totals has no principal: a principal report reads calls only (see reportQuery).
+  principal: { calls: `COALESCE(principal, '${LOCAL_PRINCIPAL_KEY}')`, hourly: 'NULL', order: 'cost_micro_usd DESC, calls DESC, key' },
 };
 const NO_GROUP: GroupKey = { calls: "''", hourly: "''", order: 'key' };
 
@@ -186,12 +216,15 @@ export class Ledger {
   private readonly reservationTtlMs: number;
   private readonly insertCall: Database.Statement;
   private readonly deleteReservation: Database.Statement<[number]>;
-  private readonly insertReservation: Database.Statement<[string, number, string]>;
+  private readonly insertReservation: Database.Statement<[string, number, string, string | null]>;
   private readonly deleteExpiredReservations: Database.Statement<[string]>;
   private readonly sumCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHourlyCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHeld: Database.Statement<[string], { micro: number }>;
+  private readonly sumPrincipalCostBetween: Database.Statement<[string, string, string], { micro: number }>;
+  private readonly sumPrincipalHeld: Database.Statement<[string, string], { micro: number }>;
   private readonly sessionTotals: Database.Statement<[string], TotalsRow>;
+  private readonly sessionPrincipalTotals: Database.Statement<[string, string], TotalsRow>;
   private readonly countRows: Database.Statement<[], { rows: number }>;
   private readonly reportStatements = new Map<string, Database.Statement<unknown[], TotalsRow & { key: string }>>();
   private readonly recordTransaction: Database.Transaction<
@@ -254,16 +287,16 @@ export class Ledger {
         call_id, session_id, started_at, model, provider, provider_model,
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
         cost_micro_usd, input_price_per_mtok, output_price_per_mtok, cached_input_price_per_mtok,
-        cache_write_price_per_mtok, latency_ms, attempts, status, finish_reason, error, raw_usage
+        cache_write_price_per_mtok, latency_ms, attempts, status, finish_reason, error, raw_usage, principal
       ) VALUES (
         @call_id, @session_id, @started_at, @model, @provider, @provider_model,
         @prompt_tokens, @completion_tokens, @cached_tokens, @cache_write_tokens, @reasoning_tokens,
         @cost_micro_usd, @input_price_per_mtok, @output_price_per_mtok, @cached_input_price_per_mtok,
-        @cache_write_price_per_mtok, @latency_ms, @attempts, @status, @finish_reason, @error, @raw_usage
+        @cache_write_price_per_mtok, @latency_ms, @attempts, @status, @finish_reason, @error, @raw_usage, @principal
       )`);
     this.deleteReservation = db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = db.prepare(
-      'INSERT INTO reservations (created_at, amount_micro_usd, expires_at) VALUES (?, ?, ?)',
+      'INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal) VALUES (?, ?, ?, ?)',
     );
     this.deleteExpiredReservations = db.prepare('DELETE FROM reservations WHERE expires_at <= ?');
     this.sumCostBetween = db.prepare(
@@ -275,7 +308,14 @@ export class Ledger {
     this.sumHeld = db.prepare(
       'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE expires_at > ?',
     );
+    this.sumPrincipalCostBetween = db.prepare(
+      'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM calls WHERE principal = ? AND started_at >= ? AND started_at < ?',
+    );
+    this.sumPrincipalHeld = db.prepare(
+      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE principal = ? AND expires_at > ?',
+    );
     this.sessionTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ?`);
+    this.sessionPrincipalTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ? AND principal = ?`);
     this.countRows = db.prepare('SELECT COUNT(*) AS rows FROM calls');
 
     this.recordTransaction = db.transaction((row: Record<string, unknown>, reservationId: number | undefined) => {
@@ -320,6 +360,7 @@ export class Ledger {
         finish_reason: rec.finishReason,
         error: rec.error === null ? null : rec.error.slice(0, MAX_ERROR_CHARS),
         raw_usage: rawUsageJson(usage?.raw),
+        principal: typeof rec.principal === 'string' ? rec.principal : null,
       },
       reservationId,
     );
@@ -327,11 +368,13 @@ export class Ledger {
 
   /**
    * Holds `amountMicroUsd` (the call's worst case) against the budget, or refuses when today's or
-   * this month's spend plus holds has reached its cap. Without caps, holds nothing.
+   * this month's spend plus holds has reached its cap: the global `budget` against everyone's,
+   * `principal.budget` against that principal's own. Without any cap, holds nothing.
    */
-  reserve(amountMicroUsd: number, budget: Budget | undefined): Reservation {
+  reserve(amountMicroUsd: number, budget: Budget | undefined, principal?: PrincipalBudget): Reservation {
     const caps = budgetCaps(budget);
-    if (caps.length === 0) return { ok: true, reservationId: undefined };
+    const principalCaps = principal ? budgetCaps(principal.budget) : [];
+    if (caps.length === 0 && principalCaps.length === 0) return { ok: true, reservationId: undefined };
     const amount = Number.isFinite(amountMicroUsd) && amountMicroUsd > 0 ? Math.round(amountMicroUsd) : 0;
     // IMMEDIATE takes the write lock before reading, so no other process can slip in between
     // our sums and our insert.
@@ -345,7 +388,18 @@ export class Ledger {
           const spent = this.spentBetween(start, end);
           if (spent + held >= cap.capMicro) return { ok: false, message: budgetMessage(cap, spent, held) };
         }
-        const id = this.insertReservation.run(nowIso, amount, isoTime(now + this.reservationTtlMs)).lastInsertRowid;
+        if (principal && principalCaps.length > 0) {
+          const principalHeld = this.sumPrincipalHeld.get(principal.name, nowIso)?.micro ?? 0;
+          for (const cap of principalCaps) {
+            const { start, end } = cap.period(now);
+            const spent = this.principalSpentBetween(principal.name, start, end);
+            if (spent + principalHeld >= cap.capMicro) {
+              return { ok: false, message: budgetMessage(cap, spent, principalHeld, principal.name) };
+            }
+          }
+        }
+        const expires = isoTime(now + this.reservationTtlMs);
+        const id = this.insertReservation.run(nowIso, amount, expires, principal?.name ?? null).lastInsertRowid;
         return { ok: true, reservationId: Number(id) };
       })
       .immediate();
@@ -360,7 +414,7 @@ export class Ledger {
   report(filter: ReportFilter, budget?: Budget): CostReport {
     const groupBy = filter.groupBy;
     if (groupBy !== 'none' && !Object.hasOwn(GROUP_KEYS, groupBy)) {
-      throw new Error(`Unknown group_by '${String(groupBy)}': use model, provider, day or none`);
+      throw new Error(`Unknown group_by '${String(groupBy)}': use model, provider, day, principal or none`);
     }
     const { sql, params } = reportQuery(filter);
     // Read everything from one snapshot so the total always equals the sum of the groups.
@@ -371,21 +425,30 @@ export class Ledger {
       return {
         total: toTotals(total),
         groups: groupBy === 'none' ? [] : rows.map((row) => ({ key: row.key, ...toTotals(row) })),
-        session: toTotals(this.sessionTotals.get(this.sessionId)),
-        budget: this.budgetStatus(budget),
+        session: toTotals(
+          filter.principal === undefined
+            ? this.sessionTotals.get(this.sessionId)
+            : this.sessionPrincipalTotals.get(this.sessionId, filter.principal),
+        ),
+        budget: this.budgetStatus(budget, filter.principal),
       };
     })();
   }
 
-  /** Caps and recorded spend for the current UTC day and month; `null` when no cap is set. */
-  budgetStatus(budget: Budget | undefined): BudgetStatus | null {
+  /**
+   * Caps and recorded spend for the current UTC day and month; `null` when no cap is set. With
+   * `principal`, the spend is that principal's only (pass the principal's own budget).
+   */
+  budgetStatus(budget: Budget | undefined, principal?: string): BudgetStatus | null {
     const caps = budgetCaps(budget);
     if (caps.length === 0) return null;
     const now = this.now();
     const day = dayPeriod(now);
     const month = monthPeriod(now);
-    const today = this.spentBetween(day.start, day.end);
-    const thisMonth = this.spentBetween(month.start, month.end);
+    const spent = (period: Period): number =>
+      principal === undefined ? this.spentBetween(period.start, period.end) : this.principalSpentBetween(principal, period.start, period.end);
+    const today = spent(day);
+    const thisMonth = spent(month);
     return {
       daily_usd: caps.find((cap) => cap.label === 'Daily')?.capUsd ?? null,
       monthly_usd: caps.find((cap) => cap.label === 'Monthly')?.capUsd ?? null,
@@ -417,6 +480,11 @@ export class Ledger {
       return this.sumHourlyCostBetween.get(from, to)?.micro ?? 0;
     }
     return this.sumCostBetween.get(isoTime(start), isoTime(end))?.micro ?? 0;
+  }
+
+  /** Recorded cost of one principal's calls started in [start, end). */
+  private principalSpentBetween(principal: string, start: number, end: number): number {
+    return this.sumPrincipalCostBetween.get(principal, isoTime(start), isoTime(end))?.micro ?? 0;
   }
 
   private reportStatement(sql: string): Database.Statement<unknown[], TotalsRow & { key: string }> {
@@ -518,10 +586,11 @@ function monthPeriod(now: number): Period {
   return { start: Date.UTC(year, month, 1), end: Date.UTC(year, month + 1, 1) };
 }
 
-function budgetMessage(cap: Cap, spentMicro: number, heldMicro: number): string {
+function budgetMessage(cap: Cap, spentMicro: number, heldMicro: number, principal?: string): string {
   const spent = `${formatUsd(microToUsd(spentMicro))} spent`;
   const held = heldMicro > 0 ? `, ${formatUsd(microToUsd(heldMicro))} held by calls in flight` : '';
-  return `${cap.label} budget of ${formatUsd(cap.capUsd)} reached (${spent}${held})`;
+  const whose = principal === undefined ? '' : ` for ${principal}`;
+  return `${cap.label} budget${whose} of ${formatUsd(cap.capUsd)} reached (${spent}${held})`;
 }
 
 /**
@@ -545,6 +614,10 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
     if (filter.provider !== undefined) {
       sql += ' AND provider = ?';
       params.push(filter.provider);
+    }
+    if (filter.principal !== undefined) {
+      sql += ' AND principal = ?';
+      params.push(filter.principal);
     }
     return sql;
   };
@@ -587,7 +660,10 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
     (firstHour === undefined || firstKey !== undefined) &&
     (endHour === undefined || endKey !== undefined) &&
     (firstHour === undefined || endHour === undefined || firstHour < endHour);
-  if (!wholeHours) {
+  // hourly_totals has no principal: a report on or by principal reads the calls of the range
+  // (through calls_principal_started_at when narrowed to one principal).
+  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal';
+  if (!wholeHours || perPrincipal) {
     // Less than one whole hour: the rows are few, read them. (A bound outside years 0000-9999 has
     // ISO strings of another shape; such a range is a plain scan, as it always was.)
     fromCalls(since, until);

@@ -38,6 +38,7 @@
  * | `finish_reason`               | TEXT NULL    | `stop`, `length`, `tool_calls`, `content_filter` or `other`; NULL when the call failed |
  * | `error`                       | TEXT NULL    | what failed (the provider's error, API keys removed); NULL when `ok` |
  * | `raw_usage`                   | TEXT NULL    | the provider's own usage object as JSON, to recompute costs later |
+ * | `principal`                   | TEXT NULL    | who made the call over the HTTP gateway (static token name or JWT claim); NULL over stdio (migration 5) |
  *
  * Table `reservations`: budget held by calls in flight, so that processes sharing the file cannot
  * all slip under a cap at once. A row lives from just before a call to its `calls` row; rows left
@@ -49,6 +50,7 @@
  * | `created_at`       | TEXT       | ISO 8601 UTC |
  * | `amount_micro_usd` | INTEGER    | worst-case cost of the call, in micro-dollars |
  * | `expires_at`       | TEXT       | ISO 8601 UTC; ignored after this instant |
+ * | `principal`        | TEXT NULL  | whose call holds it (HTTP gateway), for the per-principal caps; NULL over stdio (migration 5) |
  *
  * Table `hourly_totals` (WITHOUT ROWID, primary key `(hour, model, provider)`): the sums of
  * `calls` per UTC hour, model and provider, so the cost report and the budget checks read a few
@@ -208,6 +210,18 @@ ${ADD_NEW_ROW}
     sql: `
       DROP INDEX IF EXISTS calls_model_started_at;
       DROP INDEX IF EXISTS calls_provider_started_at;
+    `,
+  },
+  {
+    version: 5,
+    description: 'principal on calls and reservations: who made the call over the HTTP gateway',
+    // hourly_totals stays keyed by (hour, model, provider): per-principal sums (a principal's
+    // budget, a principal's get_cost) read calls through this index, which covers the budget
+    // sums; stdio rows (principal NULL) stay out of it.
+    sql: `
+      ALTER TABLE calls ADD COLUMN principal TEXT;
+      CREATE INDEX calls_principal_started_at ON calls (principal, started_at, cost_micro_usd) WHERE principal IS NOT NULL;
+      ALTER TABLE reservations ADD COLUMN principal TEXT;
     `,
   },
 ];

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
 import type { Logger } from '../logger.js';
-import { costMicroUsd, microToUsd } from '../ledger/cost.js';
-import type { CallRecord, CostReport, GroupBy, ReportFilter, Reservation } from '../ledger/ledger.js';
+import { costMicroUsd, formatUsd, microToUsd } from '../ledger/cost.js';
+import type { CallRecord, CostReport, GroupBy, PrincipalBudget, ReportFilter, Reservation } from '../ledger/ledger.js';
+import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
@@ -55,6 +56,8 @@ export interface ChatHooks {
   progress?: (notice: ProgressNotice) => void | Promise<void>;
   /** The roots the MCP client offers, when it has the roots capability (else undefined). */
   roots?: () => Promise<string[] | undefined>;
+  /** Who is calling (HTTP gateway); recorded on the ledger row, held to its own caps. */
+  principal?: Principal;
 }
 
 export interface ModelInfo {
@@ -76,7 +79,7 @@ export interface ModelListing {
 
 /** What the service needs of the ledger. */
 export interface CallLedger {
-  reserve(amountMicroUsd: number, budget: Settings['budget']): Reservation;
+  reserve(amountMicroUsd: number, budget: Settings['budget'], principal?: PrincipalBudget): Reservation;
   release(reservationId: number): void;
   record(record: CallRecord, reservationId?: number): number;
   report(filter: ReportFilter, budget?: Settings['budget']): CostReport;
@@ -231,8 +234,18 @@ export class LlmService {
     return { models, default_model: settings.defaultModel };
   }
 
-  /** Spend from the ledger, filtered and grouped, with this process's totals and the budget. */
-  costReport(query: CostQuery = {}): CostReport {
+  /**
+   * Spend from the ledger, filtered and grouped, with this process's totals and the budget. A
+   * principal who is not an admin sees only their own calls and their own budget.
+   */
+  costReport(query: CostQuery = {}, principal?: Principal): CostReport {
+    const ownOnly = principal !== undefined && !principal.admin;
+    if (ownOnly && query.group_by === 'principal') {
+      throw new LlmError(`group_by 'principal' needs the admin role; ${principal.name} sees only their own calls (use model, provider, day or none)`, {
+        kind: 'invalid-request',
+        retryable: false,
+      });
+    }
     const now = this.now();
     const bound = (name: string, value: string | undefined): number | undefined => {
       if (value === undefined) return undefined;
@@ -248,9 +261,10 @@ export class LlmService {
         until: bound('until', query.until),
         model: query.model,
         provider: query.provider,
+        ...(ownOnly ? { principal: principal.name } : {}),
         groupBy: query.group_by ?? 'model',
       },
-      this.deps.settings.budget,
+      ownOnly ? principal.budget : this.deps.settings.budget,
     );
   }
 
@@ -303,7 +317,12 @@ export class LlmService {
     const { request, notes } = adaptRequest(model, provider, call);
     const started = this.now();
     const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
-    const reservation = this.deps.ledger.reserve(worstCaseMicroUsd(model, request, wire), this.deps.settings.budget);
+    const principal = call.hooks.principal;
+    const reservation = this.deps.ledger.reserve(
+      worstCaseMicroUsd(model, request, wire),
+      this.deps.settings.budget,
+      principal ? { name: principal.name, budget: principal.budget } : undefined,
+    );
     if (!reservation.ok) {
       throw new LlmError(reservation.message, { kind: 'budget', retryable: false });
     }
@@ -359,6 +378,7 @@ export class LlmService {
         status: response ? 'ok' : failure?.kind === 'cancelled' ? 'cancelled' : 'error',
         finishReason: response?.finishReason ?? null,
         error: failure ? (call.inFlight.cutByShutdown ? SHUTDOWN_CUT : this.scrub(failure.message)) : null,
+        principal: principal?.name ?? null,
       },
       reservation.reservationId,
     );
@@ -398,6 +418,12 @@ export class LlmService {
    * failure is logged and returned for a note instead of thrown.
    */
   private recordCall(record: CallRecord, reservationId: number | undefined): string | undefined {
+    // One line per call at info (a gateway's request log); never a prompt, token or key.
+    this.deps.logger?.info(
+      `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
+        `status=${record.status} latency=${record.latencyMs}ms attempts=${record.attempts} ` +
+        `cost=${record.costMicroUsd === null ? 'unknown' : formatUsd(microToUsd(record.costMicroUsd), 6)}`,
+    );
     try {
       this.deps.ledger.record(record, reservationId);
       return undefined;

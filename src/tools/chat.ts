@@ -3,6 +3,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
 import type { ChatMessage } from '../llm/types.js';
+import { principalOf } from './principal-of.js';
 import { toolFailure, UserInputError } from './tool-failure.js';
 import type { Logger } from '../logger.js';
 
@@ -115,6 +116,7 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
         const result = await service.chat(toChatInput(args), {
           signal: extra.signal,
           roots: () => clientRoots(server, extra.signal),
+          principal: principalOf(extra.authInfo),
           progress:
             progressToken === undefined
               ? undefined

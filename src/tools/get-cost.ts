@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { formatCostReport } from '../ledger/cost-table.js';
 import type { LlmService } from '../llm/llm-service.js';
 import type { Logger } from '../logger.js';
+import { principalOf } from './principal-of.js';
 import { toolFailure } from './tool-failure.js';
 
 export const getCostInputSchema = {
@@ -10,7 +11,7 @@ export const getCostInputSchema = {
   until: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
   provider: z.string().min(1).optional(),
-  group_by: z.enum(['model', 'provider', 'day', 'none']).optional(),
+  group_by: z.enum(['model', 'provider', 'day', 'principal', 'none']).optional(),
 };
 
 // calls, failed_calls, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_calls:
@@ -36,9 +37,9 @@ export function registerGetCostTool(server: McpServer, service: LlmService, logg
       outputSchema: getCostOutputSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async (args) => {
+    async (args, extra) => {
       try {
-        const report = service.costReport(args);
+        const report = service.costReport(args, principalOf(extra.authInfo));
         const text = formatCostReport(report, { groupBy: args.group_by ?? 'model' });
         return { content: [{ type: 'text', text }], structuredContent: { ...report } };
       } catch (error) {

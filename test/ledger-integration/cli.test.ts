@@ -52,7 +52,7 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<CliRun
 /** Lines of the table proper: header, group rows, separator and total (the CLI has no session line). */
 function tableLines(stdout: string): string[] {
   const lines = stdout.split('\n');
-  const start = lines.findIndex((line) => /^(model|provider|day|group)\s+calls\s/.test(line));
+  const start = lines.findIndex((line) => /^(model|provider|day|principal|group)\s+calls\s/.test(line));
   const end = lines.findIndex((line, i) => i > start && line.startsWith('total'));
   expect(start, stdout).toBeGreaterThanOrEqual(0);
   expect(end, stdout).toBeGreaterThan(start);
@@ -123,11 +123,34 @@ describe('llm-service-mcp cost', () => {
     expect(run.stdout).toMatch(/^budget: today \$0\.00 of \$5\.00, this month \$0\.\d\d of \$50\.00$/m);
   });
 
+  it('--principal shows one gateway principal; --group-by principal shows each', async () => {
+    const dbPath = join(dir, 'principals.db');
+    const ledger = Ledger.open(dbPath);
+    const row = (callId: string, principal: string | null, costMicroUsd: number) =>
+      ledger.record({
+        callId, startedAt: Date.now() - 1000, model: 'gpt-4o-mini', provider: 'openai', providerModel: 'gpt-4o-mini',
+        usage: null, pricing: null, costMicroUsd, latencyMs: 1, attempts: 1, status: 'ok', finishReason: 'stop', error: null, principal,
+      });
+    row('a1', 'alice', 1_000_000);
+    row('a2', 'alice', 500_000);
+    row('b1', 'bob', 250_000);
+    row('l1', null, 2_000_000);
+    ledger.close();
+    const env = { LLM_SERVICE_DB: dbPath };
+    const alice = JSON.parse((await cli(['cost', '--principal', 'alice', '--json'], env)).stdout);
+    expect(alice.total).toMatchObject({ calls: 2, cost_usd: 1.5 });
+    const byPrincipal = await cli(['cost', '--group-by', 'principal'], env);
+    expect(byPrincipal.code, byPrincipal.stderr).toBe(0);
+    const lines = tableLines(byPrincipal.stdout);
+    expect(lines[0]).toMatch(/^principal\s+calls\s/);
+    expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual(['(local)', 'alice', 'bob']);
+  });
+
   it.each([
     [['cost', '--since', '7x'], /^llm-service-mcp: Invalid time '7x': use an ISO 8601 date or time, or a span such as 24h or 7d$/],
     [['cost', '--since', '2026-02-30'], /^llm-service-mcp: Invalid time '2026-02-30'/],
     [['cost', '--until', 'tomorrow'], /^llm-service-mcp: Invalid time 'tomorrow'/],
-    [['cost', '--group-by', 'week'], /^llm-service-mcp: --group-by must be model, provider, day or none, not 'week'$/],
+    [['cost', '--group-by', 'week'], /^llm-service-mcp: --group-by must be model, provider, day, principal or none, not 'week'$/],
     [['cost', '--sinse', '7d'], /^llm-service-mcp: .*sinse.*--help$/],
   ])('%j exits 1 with one clear stderr line', async (args, message) => {
     const run = await cli(args);

@@ -21,6 +21,8 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 const MODELS = ['gpt-4o-mini', 'gpt-4.1', 'claude-sonnet-4-5', 'deepseek-chat', 'ollama:qwen2.5'];
 const PROVIDERS = ['openai', 'anthropic', 'deepseek', 'ollama', 'openrouter'];
+// null = a local (stdio) call.
+const PRINCIPALS = ['alice', 'bob', 'carol', null] as const;
 // The rows span four months, from a month's start to the next year.
 const FIRST = at('2026-09-01T00:00:00.000Z');
 const LAST = at('2027-01-01T00:00:00.000Z');
@@ -45,6 +47,7 @@ interface Row {
   promptTokens: number;
   completionTokens: number;
   costMicroUsd: number | null;
+  principal: string | null;
 }
 
 function randomRows(count: number, seed: number): Row[] {
@@ -68,6 +71,7 @@ function randomRows(count: number, seed: number): Row[] {
       promptTokens: Math.floor(random() * 200_000),
       completionTokens: Math.floor(random() * 20_000),
       costMicroUsd: costShape < 0.1 ? null : costShape < 0.15 ? 0 : Math.floor(random() * 50_000_000),
+      principal: pick(PRINCIPALS),
     };
   });
 }
@@ -84,6 +88,7 @@ function toRecord(row: Row, i: number): CallRecord {
     status: row.status,
     finishReason: row.status === 'ok' ? 'stop' : null,
     error: row.status === 'ok' ? null : 'failed',
+    principal: row.principal,
   });
 }
 
@@ -143,10 +148,14 @@ function bruteForceReport(db: Database.Database, filter: ReportFilter): { total:
     where.push('provider = ?');
     params.push(filter.provider);
   }
+  if (filter.principal !== undefined) {
+    where.push('principal = ?');
+    params.push(filter.principal);
+  }
   const whereSql = where.join(' AND ');
   const total = db.prepare(`SELECT ${BRUTE_SUMS} FROM calls WHERE ${whereSql}`).get(...params) as SumsRow;
   if (filter.groupBy === 'none') return { total: totalsOf(total), groups: [] };
-  const key = { model: 'model', provider: 'provider', day: 'substr(started_at, 1, 10)' }[filter.groupBy];
+  const key = { model: 'model', provider: 'provider', day: 'substr(started_at, 1, 10)', principal: "COALESCE(principal, '(local)')" }[filter.groupBy];
   const order = filter.groupBy === 'day' ? 'key' : 'cost_micro_usd DESC, calls DESC, key';
   const groups = db.prepare(`SELECT ${key} AS key, ${BRUTE_SUMS} FROM calls WHERE ${whereSql} GROUP BY key ORDER BY ${order}`).all(...params) as Array<SumsRow & { key: string }>;
   return { total: totalsOf(total), groups: groups.map((group) => ({ key: group.key, ...totalsOf(group) })) };
@@ -170,7 +179,7 @@ function expectRollupMatchesCalls(db: Database.Database): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const GROUPS: GroupBy[] = ['model', 'provider', 'day', 'none'];
+const GROUPS: GroupBy[] = ['model', 'provider', 'day', 'principal', 'none'];
 
 /** A bound anywhere around the data, on hour or day boundaries, or a millisecond off them. */
 function boundArbitrary(rows: Row[]): fc.Arbitrary<number | undefined> {
@@ -196,6 +205,7 @@ function filterArbitrary(rows: Row[]): fc.Arbitrary<ReportFilter> {
       until: bound,
       model: fc.option(fc.constantFrom(...MODELS, 'no-such-model'), { nil: undefined }),
       provider: fc.option(fc.constantFrom(...PROVIDERS), { nil: undefined }),
+      principal: fc.option(fc.constantFrom('alice', 'bob', 'nobody'), { nil: undefined }),
       groupBy: fc.constantFrom(...GROUPS),
     })
     .map((filter) => {
@@ -205,6 +215,7 @@ function filterArbitrary(rows: Row[]): fc.Arbitrary<ReportFilter> {
       if (filter.until !== undefined) clean.until = filter.until;
       if (filter.model !== undefined) clean.model = filter.model;
       if (filter.provider !== undefined) clean.provider = filter.provider;
+      if (filter.principal !== undefined) clean.principal = filter.principal;
       return clean;
     });
 }

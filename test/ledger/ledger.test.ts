@@ -172,6 +172,7 @@ describe('Ledger totals', () => {
       finish_reason: 'length',
       error: null,
       raw_usage: '{"input_tokens":1000,"cache_read_input_tokens":50000}',
+      principal: null,
     });
     expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
     reader.close();
@@ -309,6 +310,59 @@ describe('Ledger budget', () => {
     // The hold just taken was never recorded (its process "died"): two hours later it is gone.
     expect(ledger.reserve(950_000, budget).ok).toBe(true);
     expect(ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.10 spent, $0.95 held by calls in flight)' });
+  });
+
+  it("a principal's caps count only that principal's spend and holds; the global cap counts everyone's", () => {
+    const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
+    const alice = { name: 'alice', budget: { dailyUsd: 1, monthlyUsd: 3 } };
+    const bob = { name: 'bob', budget: { dailyUsd: 1 } };
+    const global = { dailyUsd: 10 };
+    ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 900_000, principal: 'alice' }));
+    // Local (stdio) calls and other principals' calls do not count against alice.
+    ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 1000, costMicroUsd: 5_000_000 }));
+    ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 1000, costMicroUsd: 800_000, principal: 'bob' }));
+    const held = ledger.reserve(100_000, global, alice);
+    expect(held.ok).toBe(true);
+    expect(ledger.reserve(1, global, alice)).toEqual({
+      ok: false,
+      message: 'Daily budget for alice of $1.00 reached ($0.90 spent, $0.10 held by calls in flight)',
+    });
+    // bob is under his own cap whatever alice holds.
+    expect(ledger.reserve(100_000, global, bob).ok).toBe(true);
+    // No caps of its own: only the global one applies.
+    expect(ledger.reserve(1, global, { name: 'carol' }).ok).toBe(true);
+    // The global cap still counts every principal's spend and holds.
+    ledger.record(callRecord({ callId: 'l2', startedAt: NOW - 500, costMicroUsd: 3_500_000 }));
+    expect(ledger.reserve(1, global, { name: 'carol' })).toMatchObject({ ok: false, message: expect.stringMatching(/^Daily budget of \$10\.00 reached \(\$10\.20 spent/) });
+    // The hold is tagged with the principal, so the cap sees it after a restart of the process.
+    const reader = new Database(join(dir, 'ledger.db'), { readonly: true });
+    expect(reader.prepare('SELECT principal, amount_micro_usd FROM reservations ORDER BY id').all()).toEqual([
+      { principal: 'alice', amount_micro_usd: 100_000 },
+      { principal: 'bob', amount_micro_usd: 100_000 },
+      { principal: 'carol', amount_micro_usd: 1 },
+    ]);
+    reader.close();
+    // A principal's budget status reads that principal's spend only.
+    expect(ledger.budgetStatus(alice.budget, 'alice')).toEqual({ daily_usd: 1, monthly_usd: 3, spent_today_usd: 0.9, spent_month_usd: 0.9 });
+  });
+
+  it("a principal's report shows only that principal's calls, session totals included", () => {
+    const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
+    ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 100, principal: 'alice' }));
+    ledger.record(callRecord({ callId: 'a2', startedAt: NOW - 900, costMicroUsd: 200, model: 'gpt-4o', principal: 'alice' }));
+    ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 800, costMicroUsd: 400, principal: 'bob' }));
+    ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 700, costMicroUsd: 800 }));
+    const mine = ledger.report({ groupBy: 'model', principal: 'alice' });
+    expect(mine.total).toMatchObject({ calls: 2, cost_usd: 0.0003 });
+    expect(mine.session).toMatchObject({ calls: 2, cost_usd: 0.0003 });
+    expect(mine.groups.map((g) => g.key)).toEqual(['gpt-4o', 'gpt-4o-mini']);
+    const all = ledger.report({ groupBy: 'principal' });
+    expect(all.groups.map((g) => [g.key, g.calls, g.cost_usd])).toEqual([
+      ['(local)', 1, 0.0008],
+      ['bob', 1, 0.0004],
+      ['alice', 2, 0.0003],
+    ]);
+    expect(all.session).toMatchObject({ calls: 4 });
   });
 
   it('a zero cap refuses everything', () => {
