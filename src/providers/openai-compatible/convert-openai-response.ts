@@ -88,22 +88,78 @@ interface OpenAIChunk {
     delta?: {
       content?: string | null;
       refusal?: string | null;
-      tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }> | null;
+      tool_calls?: ToolCallDelta[] | null;
     };
   }>;
   usage?: OpenAIUsage | null;
 }
 
+type ToolCallDelta = { index?: number; id?: string; function?: { name?: string; arguments?: string } };
+
+/**
+ * Tool calls whose pieces arrive across stream chunks. OpenAI keys each piece by `index` and sends
+ * the id and name once; compatible servers differ: some omit `index` (parallel calls would merge
+ * into one), some repeat the id or the name in every piece (names would read `get_weatherget_weather`).
+ * A piece belongs to the call with its `index` when it has one, else to the call with its `id`,
+ * else to the latest call (order of appearance) unless it names another function; a name equal to the call's name so far is a
+ * repeat and taken once. A piece whose id differs from the id of the call at its index starts a
+ * new call (servers that send index 0 for every call).
+ */
+export class StreamedToolCalls {
+  private readonly calls: Array<{ id?: string; name: string; arguments: string }> = [];
+  private readonly byIndex = new Map<number, number>();
+  private readonly byId = new Map<string, number>();
+
+  push(delta: ToolCallDelta): void {
+    const position = this.positionOf(delta);
+    const call = this.calls[position]!;
+    if (delta.id && !call.id) {
+      call.id = delta.id;
+      this.byId.set(delta.id, position);
+    }
+    if (typeof delta.index === 'number') this.byIndex.set(delta.index, position);
+    const name = delta.function?.name;
+    if (name && name !== call.name) call.name += name;
+    if (delta.function?.arguments) call.arguments += delta.function.arguments;
+  }
+
+  /** The assembled calls in the order they began; ids default by position as in a non-streamed answer. */
+  result(): ToolCall[] {
+    return this.calls
+      .filter((call) => call.name !== '')
+      .map((call, position) => ({ id: call.id ?? `call_${position}`, name: call.name, arguments: parseToolArguments(call.arguments) }));
+  }
+
+  private positionOf(delta: ToolCallDelta): number {
+    const index = typeof delta.index === 'number' ? delta.index : undefined;
+    let position: number | undefined;
+    if (index !== undefined) position = this.byIndex.get(index);
+    if (position !== undefined && delta.id && this.calls[position]!.id && this.calls[position]!.id !== delta.id) position = undefined;
+    if (position === undefined && delta.id) position = this.byId.get(delta.id);
+    if (position === undefined && index === undefined && !delta.id && this.calls.length > 0) {
+      // Nothing to key by: a piece continues the latest call, unless it names another function.
+      const latest = this.calls[this.calls.length - 1]!;
+      const name = delta.function?.name;
+      if (!name || latest.name === '' || name === latest.name) position = this.calls.length - 1;
+    }
+    if (position === undefined) {
+      this.calls.push({ name: '', arguments: '' });
+      position = this.calls.length - 1;
+    }
+    return position;
+  }
+}
+
 /**
  * Assembles a Chat Completions stream: text deltas, tool calls whose arguments arrive in
- * pieces keyed by `index`, the finish reason, and the usage chunk that comes after it.
+ * pieces (see StreamedToolCalls), the finish reason, and the usage chunk that comes after it.
  */
 export class OpenAIStreamAssembler {
   private content = '';
   private model: string | undefined;
   private finish: string | null | undefined;
   private usage: OpenAIUsage | null | undefined;
-  private readonly calls = new Map<number, { id?: string; name: string; arguments: string }>();
+  private readonly toolCalls = new StreamedToolCalls();
 
   /** Feeds one chunk; returns the text it added (possibly ''). */
   push(chunk: OpenAIChunk): string {
@@ -114,14 +170,7 @@ export class OpenAIStreamAssembler {
       const delta = choice.delta;
       if (delta?.content) text += delta.content;
       else if (delta?.refusal) text += delta.refusal;
-      for (const call of delta?.tool_calls ?? []) {
-        const index = call.index ?? 0;
-        const entry = this.calls.get(index) ?? { name: '', arguments: '' };
-        if (call.id) entry.id = call.id;
-        if (call.function?.name) entry.name += call.function.name;
-        if (call.function?.arguments) entry.arguments += call.function.arguments;
-        this.calls.set(index, entry);
-      }
+      for (const call of delta?.tool_calls ?? []) this.toolCalls.push(call);
       if (choice.finish_reason) this.finish = choice.finish_reason;
     }
     this.content += text;
@@ -143,12 +192,9 @@ export class OpenAIStreamAssembler {
   }
 
   result(requestedModel: string): ChatResponse {
-    const toolCalls = [...this.calls.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([index, call]) => ({ id: call.id ?? `call_${index}`, name: call.name, arguments: parseToolArguments(call.arguments) }));
     return {
       content: this.content,
-      toolCalls,
+      toolCalls: this.toolCalls.result(),
       finishReason: mapOpenAIFinishReason(this.finish),
       usage: convertOpenAIUsage(this.usage),
       providerModel: this.model || requestedModel,
