@@ -32,6 +32,16 @@
  *   `calls.principal`, local calls under the key `(local)`.
  * Per-principal sums read `calls` (index `calls_principal_started_at`), not `hourly_totals`, which
  * has no principal.
+ *
+ * Hold lifetime: a hold lives exactly as long as its call. A call may run for any time (retries
+ * x timeoutMs, a long stream that keeps talking), so no fixed expiry fits it; instead each hold
+ * row carries `expires_at`, and the process running the call pushes it forward with `renew()`
+ * every `reservationTtlMs / 3` until `record()` deletes the row. Budget sums count only unexpired
+ * holds, so a hold whose process died (SIGKILL, power cut) stops counting within one TTL, while a
+ * live call's hold never lapses. The same design fits a PostgreSQL store unchanged: the same
+ * `reservations(id, amount, expires_at)` table, `UPDATE reservations SET expires_at = now() + ttl
+ * WHERE id = $1` to renew, `WHERE expires_at > now()` in the sums (the database's clock, so
+ * instances with skewed clocks agree), and the row deleted in the transaction that records the call.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -131,7 +141,10 @@ export interface LedgerOptions {
   sessionId?: string;
   /** Clock, epoch ms; injected so tests can stand on a day or month boundary. */
   now?: () => number;
-  /** How long a hold counts when its process dies before recording; default 1 hour. */
+  /**
+   * How long a hold counts without being renewed, i.e. after its process died; default 10 minutes.
+   * A running call renews its hold every third of this (see the top of this file).
+   */
   reservationTtlMs?: number;
   /** Largest file that gets a full `quick_check` at open; default 32 MiB (tests lower it). */
   integrityCheckMaxBytes?: number;
@@ -152,7 +165,7 @@ export class LedgerError extends Error {
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 const BUSY_TIMEOUT_MS = 5_000;
-const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
+const DEFAULT_RESERVATION_TTL_MS = 600_000;
 // quick_check reads every page (~185 ms per 100 MB): run it at open only up to this size.
 const INTEGRITY_CHECK_MAX_BYTES = 32 * 2 ** 20;
 // Error text is for people; a provider that echoes a whole prompt back must not bloat the file.
@@ -212,12 +225,14 @@ export class Ledger {
   /** Tags the rows this instance writes. */
   readonly sessionId: string;
   private readonly db: Database.Database;
+  /** How long a hold lasts unless renewed; a running call renews it every third of this. */
+  readonly reservationTtlMs: number;
   private readonly now: () => number;
-  private readonly reservationTtlMs: number;
   private readonly insertCall: Database.Statement;
   private readonly deleteReservation: Database.Statement<[number]>;
   private readonly insertReservation: Database.Statement<[string, number, string, string | null]>;
   private readonly deleteExpiredReservations: Database.Statement<[string]>;
+  private readonly extendReservation: Database.Statement<[string, number]>;
   private readonly sumCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHourlyCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHeld: Database.Statement<[string], { micro: number }>;
@@ -299,6 +314,7 @@ export class Ledger {
       'INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal) VALUES (?, ?, ?, ?)',
     );
     this.deleteExpiredReservations = db.prepare('DELETE FROM reservations WHERE expires_at <= ?');
+    this.extendReservation = db.prepare('UPDATE reservations SET expires_at = ? WHERE id = ?');
     this.sumCostBetween = db.prepare(
       'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM calls WHERE started_at >= ? AND started_at < ?',
     );
@@ -403,6 +419,11 @@ export class Ledger {
         return { ok: true, reservationId: Number(id) };
       })
       .immediate();
+  }
+
+  /** Keeps a running call's hold alive for another TTL from now (see the top of this file). */
+  renew(reservationId: number): void {
+    this.extendReservation.run(isoTime(this.now() + this.reservationTtlMs), reservationId);
   }
 
   /** Drops a budget hold without recording a call (e.g. the call never started). */

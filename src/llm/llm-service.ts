@@ -80,6 +80,9 @@ export interface ModelListing {
 /** What the service needs of the ledger. */
 export interface CallLedger {
   reserve(amountMicroUsd: number, budget: Settings['budget'], principal?: PrincipalBudget): Reservation;
+  /** Pushes a hold's expiry one TTL forward; the service calls it every TTL/3 while the call runs. */
+  renew(reservationId: number): void;
+  readonly reservationTtlMs: number;
   release(reservationId: number): void;
   record(record: CallRecord, reservationId?: number): number;
   report(filter: ReportFilter, budget?: Settings['budget']): CostReport;
@@ -326,6 +329,7 @@ export class LlmService {
     if (!reservation.ok) {
       throw new LlmError(reservation.message, { kind: 'budget', retryable: false });
     }
+    const stopRenewing = this.keepHoldAlive(reservation.reservationId);
     let attempts = 0;
     let response: ChatResponse | undefined;
     let failure: LlmError | undefined;
@@ -356,6 +360,7 @@ export class LlmService {
       attempts = failure.attempts ?? attempts;
     }
 
+    stopRenewing();
     const latencyMs = Math.round(this.now() - started);
     const usage = response?.usage ?? failure?.usage ?? null;
     // A call that failed before any usage cost nothing at a known price, but an unknown price is
@@ -410,6 +415,23 @@ export class LlmService {
         ...(notes.length > 0 ? { notes } : {}),
       },
     };
+  }
+
+  /**
+   * Renews a budget hold while its call runs, so it lives exactly as long as the call however
+   * long that is (see ledger.ts); returns the function that stops renewing. A renewal that fails
+   * (ledger busy) is logged; the next one tries again before the hold could lapse.
+   */
+  private keepHoldAlive(reservationId: number | undefined): () => void {
+    if (reservationId === undefined) return () => undefined;
+    const { ledger, logger } = this.deps;
+    const timer = setInterval(() => {
+      Promise.resolve()
+        .then(() => ledger.renew(reservationId))
+        .catch((error: unknown) => logger?.warn(`ledger: could not renew budget hold ${reservationId}: ${this.scrub(String(error))}`));
+    }, Math.max(10, Math.floor(ledger.reservationTtlMs / 3)));
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**

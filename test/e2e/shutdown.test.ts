@@ -34,12 +34,12 @@ afterAll(async () => {
 });
 
 /**
- * A model priced on output only: with max_tokens 1000 at $100/MTok a call holds $0.10 of a $0.15
+ * A model priced on output only: with max_tokens 1000 at $100/MTok a call holds the whole $0.10
  * daily cap, so one hold left behind refuses every later call.
  */
 const CONFIG: ConfigFile = {
   drainMs: 400,
-  budget: { dailyUsd: 0.15 },
+  budget: { dailyUsd: 0.1 },
   retry: { retries: 0, minDelayMs: 10, maxDelayMs: 100, factor: 2 },
   models: { metered: { provider: 'openai', providerModel: 'metered-1', pricing: { inputPerMTok: 0, outputPerMTok: 100 } } },
 };

@@ -45,6 +45,8 @@ export interface HarnessOptions {
   now?: () => number;
   /** Give the client the roots capability, offering these directories from roots/list. */
   clientRoots?: string[];
+  /** How long a budget hold lasts without renewal (the ledger's default otherwise). */
+  reservationTtlMs?: number;
 }
 
 /**
@@ -69,7 +71,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     retry: { retries: 2, minDelayMs: 10, maxDelayMs: 200, factor: 2, ...options.config?.retry },
   };
   const settings = buildSettings(config, env);
-  const ledger = Ledger.open(dbPath, options.now ? { now: options.now } : {});
+  const ledger = Ledger.open(dbPath, {
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.reservationTtlMs !== undefined ? { reservationTtlMs: options.reservationTtlMs } : {}),
+  });
   const logLines: string[] = [];
   const logger = createLogger({ secrets: Object.values(FAKE_KEYS), level: 'debug', write: (line) => logLines.push(line) });
   const created = createServer({ settings, ledger, logger, now: options.now });
