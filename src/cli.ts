@@ -36,6 +36,9 @@ chat extras (see README, "Files, reasoning effort and JSON answers"):
   files              local paths under the allowed roots (client roots, else files.roots, else cwd):
                      text inlined with its path, PNG/JPEG/GIF/WebP as images, PDFs as documents
                      e.g. {"prompt": "Review this", "files": ["src/app.ts", "shot.png"]}
+  reasoning_effort   minimal | low | medium | high: OpenAI reasoning_effort, Claude thinking
+                     (budget from the effort), Qwen thinking; other models ignore it with a note
+                     e.g. {"model": "gpt-5", "prompt": "Prove it", "reasoning_effort": "high"}
 
 Docs: README.md in the package.`;
 

@@ -3,6 +3,7 @@ import { costMicroUsd } from '../ledger/cost.js';
 import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
 import { attachmentTokens, CHARS_PER_TOKEN } from './attachment-tokens.js';
 import { LlmError } from './errors.js';
+import { applyReasoningEffort } from './reasoning-effort.js';
 import type { ChatInput } from './llm-service.js';
 import type { ChatMessage, ChatRequest, ToolChoice, ToolDefinition } from './types.js';
 
@@ -84,18 +85,17 @@ export function adaptRequest(
   const maxTokens =
     input.max_tokens ?? (provider.type === 'anthropic' ? (model.maxOutputTokens ?? FALLBACK_MAX_TOKENS) : undefined);
   const stop = input.stop === undefined ? undefined : Array.isArray(input.stop) ? input.stop : [input.stop];
-  return {
-    notes,
-    request: {
-      providerModel: model.providerModel,
-      messages: call.messages,
-      temperature,
-      maxTokens,
-      stop,
-      tools: call.tools,
-      toolChoice: call.tools ? call.toolChoice : undefined,
-    },
+  const fitted: ChatRequest = {
+    providerModel: model.providerModel,
+    messages: call.messages,
+    temperature,
+    maxTokens,
+    stop,
+    tools: call.tools,
+    toolChoice: call.tools ? call.toolChoice : undefined,
   };
+  const reasoning = applyReasoningEffort(model, provider, input.reasoning_effort, fitted);
+  return { notes: [...notes, ...reasoning.notes], request: reasoning.request };
 }
 
 /**

@@ -14,7 +14,7 @@ import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } f
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
 import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
-import type { ChatMessage, ChatRequest, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
+import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
 
 /** The `chat` tool's input after schema checks. */
@@ -31,6 +31,7 @@ export interface ChatInput {
   fallback_models?: string[];
   /** Local paths sent with the last user message (see files.ts). */
   files?: string[];
+  reasoning_effort?: ReasoningEffort;
 }
 
 /** The `chat` tool's structured result (SPEC §4). */
@@ -41,7 +42,8 @@ export interface ChatResult {
   provider: string;
   provider_model: string;
   finish_reason: FinishReason;
-  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number; total_tokens: number };
+  /** `reasoning_tokens` (part of completion_tokens) is present when the model reported reasoning. */
+  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number; total_tokens: number; reasoning_tokens?: number };
   cost_usd: number | null;
   attempts: number;
   latency_ms: number;
@@ -409,6 +411,7 @@ export class LlmService {
           completion_tokens: response.usage.completionTokens,
           cached_tokens: response.usage.cachedTokens,
           total_tokens: response.usage.totalTokens,
+          ...(response.usage.reasoningTokens > 0 ? { reasoning_tokens: response.usage.reasoningTokens } : {}),
         },
         cost_usd: cost === null ? null : microToUsd(cost),
         call_id: call.callId,
@@ -464,6 +467,9 @@ export class LlmService {
   }
 }
 
+// While a model streams its reasoning, "thinking…" is announced at most this often.
+const THINKING_NOTICE_INTERVAL_MS = 5000;
+
 const SHUTDOWN_CUT = 'The server shut down before the answer came: the call was cancelled when the drain time ran out';
 
 /**
@@ -478,11 +484,19 @@ async function relayStream(
   relay: ProgressRelay,
 ): Promise<ChatResponse> {
   let relayed = '';
+  let thinkingNoticeAt: number | undefined;
   try {
     for await (const part of adapter.stream(request, options)) {
       if (part.type === 'text-delta') {
         relayed += part.text;
         relay.push(part.text);
+      } else if (part.type === 'reasoning-delta') {
+        // Thinking text is not the answer; a person still sees the call is alive.
+        const now = performance.now();
+        if (thinkingNoticeAt === undefined || now - thinkingNoticeAt >= THINKING_NOTICE_INTERVAL_MS) {
+          thinkingNoticeAt = now;
+          relay.announce('thinking…');
+        }
       } else {
         return part.response;
       }

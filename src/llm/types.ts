@@ -37,6 +37,15 @@ export interface ToolDefinition {
 
 export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
 
+export type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high';
+
+/** How a reasoning effort goes on the wire, decided per model family in reasoning-effort.ts. */
+export type ReasoningPlan =
+  | { kind: 'openai'; effort: ReasoningEffort }
+  | { kind: 'qwen'; budgetTokens: number }
+  | { kind: 'anthropic-budget'; budgetTokens: number }
+  | { kind: 'anthropic-adaptive'; effort: 'low' | 'medium' | 'high' };
+
 /** A request as an adapter receives it: the model already resolved to the provider's id. */
 export interface ChatRequest {
   providerModel: string;
@@ -47,6 +56,7 @@ export interface ChatRequest {
   stop?: string[];
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
+  reasoning?: ReasoningPlan;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
@@ -82,6 +92,8 @@ export interface ChatResponse {
 /** Parts of a streamed answer; `finish` always carries the whole assembled response. */
 export type StreamPart =
   | { type: 'text-delta'; text: string }
+  /** The model is thinking: its reasoning text is never relayed as answer text. */
+  | { type: 'reasoning-delta' }
   | { type: 'finish'; response: ChatResponse };
 
 export interface CallOptions {

@@ -13,6 +13,8 @@ export interface SdkCallContext {
 export interface StreamAssembler<Event> {
   /** Feeds one event; returns the text it added. */
   push(event: Event): string;
+  /** Reasoning (thinking) deltas seen so far: their text is never the answer's. */
+  readonly reasoningDeltas: number;
   /** Whether the stream carried its final event. */
   readonly finished: boolean;
   partialUsage(): Usage | undefined;
@@ -49,7 +51,9 @@ export async function* streamOnce<Event>(
     answering = true;
     for await (const event of stream) {
       control.touch();
+      const reasoningBefore = assembler.reasoningDeltas;
       const text = assembler.push(event);
+      if (assembler.reasoningDeltas > reasoningBefore) yield { type: 'reasoning-delta' };
       if (text) yield { type: 'text-delta', text };
     }
     if (!assembler.finished) {

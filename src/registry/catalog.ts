@@ -60,6 +60,8 @@ const CHECKED = '2026-11-26';
 
 const chatModel: ModelCapabilities = { tools: true, vision: true, temperature: true, reasoning: false };
 const textModel: ModelCapabilities = { tools: true, vision: false, temperature: true, reasoning: false };
+// Claude 4.5 models think when asked (extended thinking) and take temperature when they do not.
+const thinkingChatModel: ModelCapabilities = { tools: true, vision: true, temperature: true, reasoning: true };
 const reasoningModel: ModelCapabilities = { tools: true, vision: true, temperature: false, reasoning: true };
 
 function price(input: number, output: number, cachedInput?: number, cacheWrite?: number): Pricing {
@@ -81,9 +83,9 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   { id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   // Anthropic
   { id: 'claude-3-5-sonnet', provider: 'anthropic', providerModel: 'claude-3-5-sonnet-20241022', contextWindow: 200_000, maxOutputTokens: 8_192, pricing: price(3, 15, 0.3, 3.75), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(3, 15, 0.3, 3.75), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(1, 5, 0.1, 1.25), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(5, 25, 0.5, 6.25), capabilities: chatModel, priceCheckedAt: CHECKED },
+  { id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(3, 15, 0.3, 3.75), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
+  { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(1, 5, 0.1, 1.25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
+  { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(5, 25, 0.5, 6.25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
   // Current Anthropic flagships (platform.claude.com model pages): they reject non-default
   // sampling parameters, so temperature is not sent.
   { id: 'claude-opus-5-5', provider: 'anthropic', providerModel: 'claude-opus-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: price(4, 20, 0.2, 5), capabilities: reasoningModel, priceCheckedAt: CHECKED },

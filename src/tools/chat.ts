@@ -36,9 +36,10 @@ export const chatInputSchema = {
   tool_choice: z.string().min(1).optional().describe('auto, none, required or a tool name'),
   fallback_models: z.array(z.string().min(1)).optional(),
   files: z.array(z.string().min(1)).optional().describe('Local paths: text, images, PDFs'),
+  reasoning_effort: z.enum(['minimal', 'low', 'medium', 'high']).optional(),
 };
 
-// prompt_tokens, completion_tokens, cached_tokens, total_tokens
+// prompt_tokens, completion_tokens, cached_tokens, total_tokens, reasoning_tokens (when reported)
 const usageSchema = z.record(z.string(), z.number());
 
 export const chatOutputSchema = {

@@ -6,6 +6,8 @@ export interface AnthropicUsage {
   output_tokens?: number | null;
   cache_read_input_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
+  /** Thinking tokens, a part of output_tokens (billed as output). */
+  output_tokens_details?: { thinking_tokens?: number | null } | null;
 }
 
 /** Anthropic stop reasons in our five values. */
@@ -41,7 +43,7 @@ export function convertAnthropicUsage(usage: AnthropicUsage | null | undefined):
     completionTokens,
     cachedTokens: cacheRead,
     cacheWriteTokens: cacheWrite,
-    reasoningTokens: 0,
+    reasoningTokens: Math.min(usage?.output_tokens_details?.thinking_tokens ?? 0, completionTokens),
     totalTokens: promptTokens + completionTokens,
     raw: usage ?? undefined,
   };
@@ -80,7 +82,7 @@ interface AnthropicStreamEvent {
   index?: number;
   message?: AnthropicMessageResponse;
   content_block?: ContentBlock;
-  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  delta?: { type?: string; text?: string; partial_json?: string; thinking?: string; stop_reason?: string | null };
   usage?: AnthropicUsage | null;
 }
 
@@ -96,6 +98,8 @@ export class AnthropicStreamAssembler {
   private usage: AnthropicUsage = {};
   private sawStart = false;
   private sawStop = false;
+  /** Thinking deltas seen: the relay says "thinking…" for them, never their text. */
+  reasoningDeltas = 0;
   private readonly blocks = new Map<number, { type: string; id?: string; name?: string; json: string; input?: unknown }>();
 
   /** Feeds one event; returns the text it added (possibly ''). */
@@ -110,6 +114,7 @@ export class AnthropicStreamAssembler {
         const block = event.content_block;
         if (block && event.index !== undefined) {
           this.blocks.set(event.index, { type: block.type, id: block.id, name: block.name, json: '', input: block.input });
+          if (block.type === 'thinking' || block.type === 'redacted_thinking') this.reasoningDeltas++;
           if (block.type === 'text' && block.text) {
             this.content += block.text;
             return block.text;
@@ -122,6 +127,10 @@ export class AnthropicStreamAssembler {
         if (delta?.type === 'text_delta' && delta.text) {
           this.content += delta.text;
           return delta.text;
+        }
+        if (delta?.type === 'thinking_delta') {
+          this.reasoningDeltas++;
+          return '';
         }
         if (delta?.type === 'input_json_delta' && event.index !== undefined) {
           const block = this.blocks.get(event.index);

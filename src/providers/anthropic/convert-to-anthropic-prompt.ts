@@ -85,6 +85,11 @@ export function convertToAnthropicRequest(request: ChatRequest & { maxTokens: nu
   if (system !== undefined) body.system = system;
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.stop && request.stop.length > 0) body.stop_sequences = request.stop;
+  if (request.reasoning?.kind === 'anthropic-budget') body.thinking = { type: 'enabled', budget_tokens: request.reasoning.budgetTokens };
+  if (request.reasoning?.kind === 'anthropic-adaptive') {
+    body.thinking = { type: 'adaptive' };
+    body.output_config = { effort: request.reasoning.effort };
+  }
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({
       name: tool.name,

@@ -88,6 +88,9 @@ interface OpenAIChunk {
     delta?: {
       content?: string | null;
       refusal?: string | null;
+      /** DeepSeek and Qwen stream their thinking here (others use `reasoning`); never answer text. */
+      reasoning_content?: string | null;
+      reasoning?: string | null;
       tool_calls?: ToolCallDelta[] | null;
     };
   }>;
@@ -160,6 +163,8 @@ export class OpenAIStreamAssembler {
   private finish: string | null | undefined;
   private usage: OpenAIUsage | null | undefined;
   private readonly toolCalls = new StreamedToolCalls();
+  /** Reasoning deltas seen: the relay says "thinking…" for them, never their text. */
+  reasoningDeltas = 0;
 
   /** Feeds one chunk; returns the text it added (possibly ''). */
   push(chunk: OpenAIChunk): string {
@@ -168,6 +173,7 @@ export class OpenAIStreamAssembler {
     let text = '';
     for (const choice of chunk.choices ?? []) {
       const delta = choice.delta;
+      if (delta?.reasoning_content || delta?.reasoning) this.reasoningDeltas++;
       if (delta?.content) text += delta.content;
       else if (delta?.refusal) text += delta.refusal;
       for (const call of delta?.tool_calls ?? []) this.toolCalls.push(call);

@@ -80,6 +80,11 @@ export function convertToOpenAIRequest(request: ChatRequest, maxTokensField: Max
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens;
   if (request.stop && request.stop.length > 0) body.stop = request.stop;
+  if (request.reasoning?.kind === 'openai') body.reasoning_effort = request.reasoning.effort;
+  if (request.reasoning?.kind === 'qwen') {
+    body.enable_thinking = true;
+    body.thinking_budget = request.reasoning.budgetTokens;
+  }
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({
       type: 'function',
