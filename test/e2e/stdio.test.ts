@@ -108,7 +108,7 @@ describe('over stdio with the MCP SDK client', () => {
     expect(client.getServerCapabilities()?.tools).toBeDefined();
   });
 
-  it('lists exactly the three tools, annotated, with output schemas, in under 4 KiB', async () => {
+  it('lists exactly the three tools, annotated, with output schemas, in under 5 KB (SPEC §4)', async () => {
     const listed = await client.listTools();
     const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t]));
     expect(listed.tools.map((t) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
@@ -120,7 +120,7 @@ describe('over stdio with the MCP SDK client', () => {
       expect(tool.outputSchema?.type).toBe('object');
     }
     const bytes = Buffer.byteLength(JSON.stringify(listed), 'utf8');
-    expect(bytes).toBeLessThan(4096);
+    expect(bytes).toBeLessThan(5000);
   });
 
   it('chats with an OpenAI model through the upstream', async () => {
