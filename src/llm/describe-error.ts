@@ -9,6 +9,8 @@ export interface FailureContext {
   maxDelayMs: number;
   /** Models tried before this one, for the fallback summary. */
   triedModels?: string[];
+  /** The call named fallback models: the advice is then not to add some. */
+  hadFallbacks?: boolean;
 }
 
 function overAttempts(context: FailureContext): string {
@@ -33,7 +35,8 @@ export function describeFailure(error: LlmError, context: FailureContext): strin
   const said = error.providerMessage ? ` (${name} said: "${error.providerMessage}")` : '';
   const after = overAttempts(context);
   const status = error.status;
-  const later = 'try again later or add fallback_models';
+  const addFallbacks = context.hadFallbacks ? '' : ' or add fallback_models';
+  const later = `try again later${addFallbacks}`;
   let text: string;
   switch (error.kind) {
     case 'http': {
@@ -45,10 +48,11 @@ export function describeFailure(error: LlmError, context: FailureContext): strin
         why = '; not retried because it answered x-should-retry: false';
       }
       if (status === 401) text = `${name} rejected the API key (401)${after}: check ${keyEnv ?? 'the API key'}`;
+      else if (status === 402) text = `${name} refused the call for billing reasons (402)${after}: check the account's credit or plan`;
       else if (status === 403) text = `${name} refused access (403)${after}: check that ${keyEnv ?? 'the API key'} may use ${model}`;
-      else if (status === 404) text = `${name} does not know model '${model}' (404)${after}: check the name with list_models, or add fallback_models`;
+      else if (status === 404) text = `${name} does not know model '${model}' (404)${after}: check the name with list_models${addFallbacks ? `, ${addFallbacks.trim()}` : ''}`;
       else if ((status === 400 || status === 413) && isContextLengthMessage(error.providerMessage)) {
-        text = `The prompt does not fit ${model} (${name}, ${status})${after}: shorten it, or add fallback_models with a larger context window`;
+        text = `The prompt does not fit ${model} (${name}, ${status})${after}: shorten it${addFallbacks ? `,${addFallbacks} with a larger context window` : ''}`;
       } else if (status === 429) text = `${name} rate limited the call (429)${after}${why}; ${later}`;
       else if (status === 529) text = `${name} overloaded (529)${after}${why}; ${later}`;
       else if (status === 408) text = `${name} timed out the request (408)${after}${why}; ${later}`;

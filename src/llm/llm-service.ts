@@ -8,11 +8,12 @@ import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
 import { withRetry } from '../retry.js';
-import { describeFailure, isContextLengthMessage } from './describe-error.js';
-import { formatSeconds, isRetryableStatus, LlmError, redactSecrets } from './errors.js';
+import { describeFailure } from './describe-error.js';
+import { formatSeconds, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
+import { fallbackScope } from './fallback-scope.js';
 import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
@@ -163,16 +164,32 @@ export class LlmService {
     const relay = hooks.progress
       ? new ProgressRelay({ intervalMs: this.deps.settings.progressIntervalMs, send: hooks.progress })
       : undefined;
+    // Each model's request, fitted before anything is sent: the primary model must take the
+    // request (it is refused here, naming why), a fallback that cannot take it is skipped with a note.
+    const chain = this.fitChain(candidates, { messages, tools, toolChoice, input });
+    const skipNotes = chain.filter((link) => link.skipped !== undefined).map((link) => `fallback ${link.resolved.model.id} skipped: ${link.skipped}`);
+    const hadFallbacks = candidates.length > 1;
     let attempts = 0;
     const tried: string[] = [];
+    // Providers whose failure every model of theirs would share (a bad key, an unpaid account).
+    const refusedProviders = new Map<string, string>();
+    let last: { error: LlmError; resolved: ResolvedModel; attempts: number; elapsedMs: number } | undefined;
     try {
-      for (let index = 0; index < candidates.length; index++) {
-        const resolved = candidates[index]!;
-        const isLast = index === candidates.length - 1;
-        if (index > 0) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
-        const outcome = await this.tryModel(resolved, { messages, tools, toolChoice, input, callId, hooks, relay, inFlight: call });
+      for (const link of chain) {
+        const { resolved } = link;
+        if (link.skipped !== undefined) continue;
+        const refusal = refusedProviders.get(resolved.provider.id);
+        if (refusal !== undefined) {
+          tried.push(`${resolved.model.id} skipped (${refusal})`);
+          continue;
+        }
+        if (last) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
+        const outcome = await this.tryModel(resolved, link.adapted!, { callId, hooks, relay, inFlight: call });
         attempts += outcome.attempts;
-        if (outcome.ok) return { ...outcome.result, attempts, latency_ms: Math.round(this.now() - started) };
+        if (outcome.ok) {
+          const notes = [...skipNotes, ...(outcome.result.notes ?? [])];
+          return { ...outcome.result, ...(notes.length > 0 ? { notes } : {}), attempts, latency_ms: Math.round(this.now() - started) };
+        }
         const error = outcome.error;
         if (call.cutByShutdown) {
           throw new LlmError(`${SHUTDOWN_CUT} (${resolved.model.id}, ${resolved.provider.id}); send it again once the server has restarted`, {
@@ -183,27 +200,61 @@ export class LlmService {
             partialText: error.partialText,
           });
         }
-        if (isLast || !fallbackWorthy(error) || hooks.signal?.aborted || (error.partialText ?? '') !== '') {
-          throw new LlmError(
-            this.scrub(
-              describeFailure(error, {
-                provider: resolved.provider,
-                providerModel: resolved.model.providerModel,
-                attempts: outcome.attempts,
-                elapsedMs: outcome.elapsedMs,
-                maxDelayMs: this.deps.settings.retry.maxDelayMs,
-                triedModels: tried,
-              }),
-            ),
-            { kind: error.kind, provider: error.provider, status: error.status, retryable: false, attempts, partialText: error.partialText },
-          );
-        }
+        last = { error, resolved, attempts: outcome.attempts, elapsedMs: outcome.elapsedMs };
+        const scope = hooks.signal?.aborted ? 'none' : fallbackScope(error, this.deps.settings.retry.maxDelayMs);
+        if (scope === 'none') break;
+        if (scope === 'other-provider') refusedProviders.set(resolved.provider.id, `${resolved.provider.id} already failed with ${error.status ?? error.kind}`);
         tried.push(`${resolved.model.id} failed: ${this.scrub(error.message)} (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})`);
       }
-      throw new LlmError('No model to call', { kind: 'invalid-request', retryable: false });
+      if (!last) throw new LlmError('No model to call', { kind: 'invalid-request', retryable: false });
+      const { error, resolved } = last;
+      // The failing model's own line is the message's head, not part of "tried before".
+      const before = tried.filter((line) => !line.startsWith(`${resolved.model.id} failed: `));
+      const untried = chain
+        .slice(chain.findIndex((link) => link.resolved === resolved) + 1)
+        .filter((link) => link.skipped === undefined && !refusedProviders.has(link.resolved.provider.id))
+        .map((link) => link.resolved.model.id);
+      let text = describeFailure(error, {
+        provider: resolved.provider,
+        providerModel: resolved.model.providerModel,
+        attempts: last.attempts,
+        elapsedMs: last.elapsedMs,
+        maxDelayMs: this.deps.settings.retry.maxDelayMs,
+        triedModels: before,
+        hadFallbacks,
+      });
+      if (untried.length > 0 && (error.partialText ?? '') === '') text += `. Fallbacks not tried, as this error would recur on them: ${untried.join(', ')}`;
+      if (skipNotes.length > 0) text += `. ${skipNotes.join('; ')}`;
+      throw new LlmError(this.scrub(text), {
+        kind: error.kind,
+        provider: error.provider,
+        status: error.status,
+        retryable: false,
+        attempts,
+        partialText: error.partialText,
+      });
     } finally {
       await relay?.close();
     }
+  }
+
+  /**
+   * Fits the request to each model of the chain. The requested model must take it (else the
+   * call is refused before anything is sent, with the reason); a fallback that cannot (no tools,
+   * no vision, a message its wire rejects) is marked skipped with the reason.
+   */
+  private fitChain(
+    candidates: ResolvedModel[],
+    call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput },
+  ): Array<{ resolved: ResolvedModel; adapted?: ReturnType<typeof adaptRequest>; skipped?: string }> {
+    return candidates.map((resolved, index) => {
+      try {
+        return { resolved, adapted: adaptRequest(resolved.model, resolved.provider, call) };
+      } catch (error) {
+        if (index === 0 || !(error instanceof LlmError) || error.kind !== 'invalid-request') throw error;
+        return { resolved, skipped: error.message.replace(/[.;]\s.*$/s, '') };
+      }
+    });
   }
 
   /** The registry's models as `list_models` reports them. */
@@ -304,11 +355,8 @@ export class LlmService {
 
   private async tryModel(
     resolved: ResolvedModel,
+    adapted: ReturnType<typeof adaptRequest>,
     call: {
-      messages: ChatMessage[];
-      tools: ToolDefinition[] | undefined;
-      toolChoice: ToolChoice | undefined;
-      input: ChatInput;
       callId: string;
       hooks: ChatHooks;
       relay: ProgressRelay | undefined;
@@ -319,7 +367,8 @@ export class LlmService {
     | { ok: false; error: LlmError; attempts: number; elapsedMs: number }
   > {
     const { model, provider } = resolved;
-    const { request, notes } = adaptRequest(model, provider, call);
+    const request = adapted.request;
+    const notes = [...adapted.notes];
     const started = this.now();
     const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
     const principal = call.hooks.principal;
@@ -519,15 +568,4 @@ async function relayStream(
     }
     throw error;
   }
-}
-
-/** After its retries, a model's failure moves on to the next fallback when another model could do better. */
-function fallbackWorthy(error: LlmError): boolean {
-  if (error.kind === 'cancelled' || error.kind === 'budget' || error.kind === 'invalid-request') return false;
-  if (error.retryable || error.kind === 'not-configured') return true;
-  // Rate limited (or overloaded) for longer than we wait: not a 4xx that merely carried the header.
-  if (error.retryAfterMs !== undefined && error.status !== undefined && isRetryableStatus(error.status)) return true;
-  if (error.status === 404 || error.status === 413) return true;
-  // A prompt too long for this model may fit the next one's context window.
-  return error.status === 400 && isContextLengthMessage(error.providerMessage);
 }

@@ -142,8 +142,8 @@ describe('fallback_models', () => {
     expect(wires(requests)).toEqual(['openai', 'anthropic']);
   });
 
+  // 401, 402 and quota 429s do fall back to another provider: see fallback-chain.test.ts.
   it.each([
-    [401, 'check OPENAI_API_KEY', {}],
     [400, 'fix the request', {}],
     [400, 'fix the request', { 'retry-after': '999' }],
   ])('a %i does not fall back (another model would not fix it) %o', async (status, hint, headers) => {
