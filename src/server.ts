@@ -18,6 +18,8 @@ export interface ServerDeps {
   logger?: Logger;
   adapters?: AdapterSource;
   now?: () => number;
+  /** Longest silence of a streamed call before a heartbeat notice; default 10 s (tests shorten it). */
+  heartbeatMs?: number;
 }
 
 export interface CreatedServer {
@@ -47,6 +49,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
     secrets,
     now: deps.now,
     logger,
+    heartbeatMs: deps.heartbeatMs,
   });
   const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
   registerChatTool(server, service, logger);

@@ -14,7 +14,7 @@ import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } f
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
 import { fallbackScope } from './fallback-scope.js';
-import { ProgressRelay, type ProgressNotice } from './progress-relay.js';
+import { DEFAULT_HEARTBEAT_MS, ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
 
@@ -112,6 +112,18 @@ export interface LlmServiceDeps {
   secrets: string[];
   now?: () => number;
   logger?: Logger;
+  /** Longest silence in a call with a progress token before a heartbeat; tests shorten it. */
+  heartbeatMs?: number;
+}
+
+/** What a streamed call is waiting on, for its heartbeat line. */
+export interface WaitState {
+  model: string;
+  provider: string;
+  /** When this model's first attempt started. */
+  since: number;
+  /** Set during a wait before a retry: when the next attempt starts. */
+  retryAt?: number;
 }
 
 /** Resolves the model, sends the call through the one retry loop, streams it, records it. */
@@ -161,8 +173,14 @@ export class LlmService {
     const candidates = this.candidates(input);
     const callId = randomUUID();
     const started = this.now();
+    const waiting: WaitState = { model: '', provider: '', since: started };
     const relay = hooks.progress
-      ? new ProgressRelay({ intervalMs: this.deps.settings.progressIntervalMs, send: hooks.progress })
+      ? new ProgressRelay({
+          intervalMs: this.deps.settings.progressIntervalMs,
+          send: hooks.progress,
+          heartbeatMs: this.deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+          heartbeat: () => heartbeatLine(waiting, this.now()),
+        })
       : undefined;
     // Each model's request, fitted before anything is sent: the primary model must take the
     // request (it is refused here, naming why), a fallback that cannot take it is skipped with a note.
@@ -184,7 +202,8 @@ export class LlmService {
           continue;
         }
         if (last) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
-        const outcome = await this.tryModel(resolved, link.adapted!, { callId, hooks, relay, inFlight: call });
+        Object.assign(waiting, { model: resolved.model.id, provider: resolved.provider.id, since: this.now(), retryAt: undefined });
+        const outcome = await this.tryModel(resolved, link.adapted!, { callId, hooks, relay, inFlight: call, waiting });
         attempts += outcome.attempts;
         if (outcome.ok) {
           const notes = [...skipNotes, ...(outcome.result.notes ?? [])];
@@ -361,6 +380,7 @@ export class LlmService {
       hooks: ChatHooks;
       relay: ProgressRelay | undefined;
       inFlight: InFlightCall;
+      waiting: WaitState;
     },
   ): Promise<
     | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number }
@@ -390,6 +410,7 @@ export class LlmService {
       const outcome = await withRetry(
         async (attempt) => {
           attempts = attempt;
+          call.waiting.retryAt = undefined;
           if (!call.relay) return adapter.generate(request, options);
           return relayStream(adapter, request, options, call.relay);
         },
@@ -397,6 +418,7 @@ export class LlmService {
         {
           signal: call.hooks.signal,
           onRetry: (notice) => {
+            call.waiting.retryAt = this.now() + notice.delayMs;
             call.relay?.announce(
               `${this.scrub(notice.error.message)}; retrying ${model.id} in ${formatSeconds(notice.delayMs)} (attempt ${notice.attempt + 1} of ${this.deps.settings.retry.retries + 1})`,
             );
@@ -568,4 +590,14 @@ async function relayStream(
     }
     throw error;
   }
+}
+
+/** The heartbeat of a streamed call: what it waits for and for how long, in whole seconds. */
+export function heartbeatLine(waiting: WaitState, now: number): string | undefined {
+  if (waiting.model === '') return undefined;
+  const who = `${waiting.model} (${waiting.provider})`;
+  if (waiting.retryAt !== undefined) {
+    return `waiting to retry ${who}, ${Math.max(1, Math.ceil((waiting.retryAt - now) / 1000))} s left`;
+  }
+  return `waiting for ${who}, ${Math.round((now - waiting.since) / 1000)} s`;
 }

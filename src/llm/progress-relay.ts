@@ -4,9 +4,10 @@
  *
  * The contract (what the `chat` tool promises the MCP host):
  *
- * - A text notice's `message` is the text that arrived since the previous text notice, so the
- *   concatenation of all text messages is exactly the text that was streamed. An announcement
- *   (e.g. "retrying in 2 s") is a notice of its own and carries no streamed text.
+ * - A text notice's `delta` is the text that arrived since the previous text notice, so the
+ *   concatenation of all deltas is exactly the text that was streamed; its `message` is what a host
+ *   shows a person: the tail of the answer so far as one line (see answerTail). An announcement
+ *   (e.g. "retrying in 2 s") or a heartbeat is a notice of its own and carries no `delta`.
  * - `progress` = characters relayed so far + announcements sent so far, where "characters" are
  *   Unicode code points (a surrogate pair counts 1; a lone surrogate also counts 1). Every notice
  *   carries at least one code point or is an announcement, so `progress` strictly increases
@@ -17,7 +18,11 @@
  *   interval, a notice goes out at once (calling `send` synchronously); otherwise text accumulates
  *   and an unref'd timer sends it at the interval boundary. For an async `send` the interval
  *   counts from when its promise settled, so the spacing holds where the notices arrive. `flush()` and `close()` are the only
- *   ways to send sooner. No notice has an empty message.
+ *   ways to send sooner. No notice has an empty message or an empty delta.
+ * - Heartbeat: with `heartbeatMs`, whenever nothing has been sent for that long, the `heartbeat`
+ *   line (e.g. "waiting for gpt-5 (openai), 40 s") goes out as an announcement, so a host that
+ *   shows progress, or times out a silent call, sees the call is alive while the provider thinks
+ *   or a retry waits.
  * - Sends are serialized: if `send` returns a promise, the next notice waits for it, and text that
  *   arrives meanwhile is coalesced into that next notice. Send errors (thrown or rejected) are
  *   swallowed: a host that went away must not crash the call.
@@ -25,11 +30,15 @@
  *   result as an error); `push` and `announce` are ignored.
  */
 
+import { answerTail } from './answer-tail.js';
+
 export interface ProgressNotice {
   /** Code points relayed so far plus announcements so far; strictly increasing. */
   progress: number;
-  /** The text since the previous notice, or an announcement line. Never empty. */
+  /** A line for a person: the tail of the answer so far, or an announcement. Never empty. */
   message: string;
+  /** Text notices only: exactly the answer text since the previous text notice. Never empty. */
+  delta?: string;
 }
 
 export interface ProgressRelayOptions {
@@ -38,9 +47,19 @@ export interface ProgressRelayOptions {
   send: (notice: ProgressNotice) => void | Promise<void>;
   /** Monotonic clock in ms. Default `performance.now()`. */
   now?: () => number;
+  /** Send `heartbeat()` when nothing has been sent for this long, in ms. Default: no heartbeat. */
+  heartbeatMs?: number;
+  /** The heartbeat line; undefined skips this beat. */
+  heartbeat?: () => string | undefined;
 }
 
+/** How often a silent call says it is still alive, at most: hosts time out or look stuck beyond it. */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+
 export const DEFAULT_PROGRESS_INTERVAL_MS = 50;
+
+// A whitespace-only answer so far still gets a line: the message is never empty.
+const EMPTY_TAIL = '…';
 
 type Segment = { kind: 'text'; text: string } | { kind: 'announce'; message: string };
 
@@ -68,6 +87,9 @@ export class ProgressRelay {
   readonly #intervalMs: number;
   readonly #send: (notice: ProgressNotice) => void | Promise<void>;
   readonly #now: () => number;
+  readonly #heartbeatMs: number | undefined;
+  readonly #heartbeat: (() => string | undefined) | undefined;
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Notices waiting for the interval, in order; adjacent text is merged. */
   #queue: Segment[] = [];
@@ -91,6 +113,13 @@ export class ProgressRelay {
     this.#intervalMs = intervalMs;
     this.#send = options.send;
     this.#now = options.now ?? (() => performance.now());
+    const heartbeatMs = options.heartbeatMs;
+    if (heartbeatMs !== undefined && (!Number.isFinite(heartbeatMs) || heartbeatMs <= 0)) {
+      throw new RangeError(`heartbeatMs must be a finite number > 0, got ${heartbeatMs}`);
+    }
+    this.#heartbeatMs = options.heartbeat ? heartbeatMs : undefined;
+    this.#heartbeat = options.heartbeat;
+    this.#armHeartbeat();
   }
 
   /** Queues streamed text; the first delta is sent at once, later ones at most once per intervalMs. */
@@ -146,6 +175,7 @@ export class ProgressRelay {
       }
       this.#sendAllNow();
       this.#closed = true;
+      this.#clearHeartbeat();
     }
     await this.#drain();
   }
@@ -208,13 +238,36 @@ export class ProgressRelay {
     if (segment.kind === 'text') {
       this.#relayedText += segment.text;
       this.#relayedChars += countCodePoints(segment.text);
-      notice = { progress: this.#relayedChars + this.#announcements, message: segment.text };
+      const message = answerTail(this.#relayedText) || EMPTY_TAIL;
+      notice = { progress: this.#relayedChars + this.#announcements, message, delta: segment.text };
     } else {
       this.#announcements++;
       notice = { progress: this.#relayedChars + this.#announcements, message: segment.message };
     }
     this.#lastSentAt = this.#now();
+    this.#armHeartbeat();
     this.#dispatch(notice);
+  }
+
+  /** (Re)starts the heartbeat countdown: it fires only after `heartbeatMs` with nothing sent. */
+  #armHeartbeat(): void {
+    this.#clearHeartbeat();
+    if (this.#heartbeatMs === undefined || this.#closed) return;
+    this.#heartbeatTimer = setTimeout(() => {
+      this.#heartbeatTimer = undefined;
+      const line = this.#closed ? undefined : this.#heartbeat?.();
+      // announce() re-arms through #sendNext; a skipped beat re-arms here.
+      if (line) this.announce(line);
+      else this.#armHeartbeat();
+    }, this.#heartbeatMs);
+    this.#heartbeatTimer.unref?.();
+  }
+
+  #clearHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined) {
+      clearTimeout(this.#heartbeatTimer);
+      this.#heartbeatTimer = undefined;
+    }
   }
 
   /** Calls `send` now if nothing is in flight (synchronously), else after the in-flight send. */

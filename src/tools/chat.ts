@@ -124,7 +124,13 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
               : (notice) =>
                   extra.sendNotification({
                     method: 'notifications/progress',
-                    params: { progressToken, progress: notice.progress, message: notice.message },
+                    params: {
+                      progressToken,
+                      progress: notice.progress,
+                      message: notice.message,
+                      // The exact new text, so a client can rebuild the answer; message is for people.
+                      ...(notice.delta === undefined ? {} : { _meta: { delta: notice.delta } }),
+                    },
                   }),
         });
         const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: resultText(result) }];

@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { progressDelta } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -150,16 +151,19 @@ describe('over stdio with the MCP SDK client', () => {
   it('streams a chat as progress notifications over stdio', async () => {
     const chunks = ['Streaming ', 'over ', 'stdio ', 'works ', 'fine.'];
     upstream.enqueue({ kind: 'openai', chunks, chunkDelayMs: 70 });
-    const progress: { progress: number; message?: string }[] = [];
+    const progress: { progress: number; message?: string; delta?: string }[] = [];
     const result = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'stream please' } }, undefined, {
-      onprogress: (p) => progress.push({ progress: p.progress, message: p.message }),
+      onprogress: (p) => progress.push({ progress: p.progress, message: p.message, delta: progressDelta(p) }),
     })) as CallToolResult;
     expect(result.isError).toBeFalsy();
     expect(text(result)).toBe(chunks.join(''));
     expect(upstream.requests.at(-1)?.body?.stream).toBe(true);
     expect(progress.length).toBeGreaterThanOrEqual(2);
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
-    expect(progress.map((p) => p.message ?? '').join('')).toBe(chunks.join(''));
+    // `_meta.delta` rebuilds the answer; `message` is the line a host shows: the answer so far.
+    expect(progress.map((p) => p.delta ?? '').join('')).toBe(chunks.join(''));
+    expect(progress.at(-1)!.message).toBe('Streaming over stdio works fine.');
+    expect(progress[0]!.message).toBe('Streaming');
   });
 
   it('lists models', async () => {

@@ -3,7 +3,7 @@
  * cancelled, fallback (one row per model, sharing call_id), streamed or not, priced or not.
  */
 import { describe, expect, it } from 'vitest';
-import { FAKE_KEYS, harnessPerTest, type Harness } from '../support/harness.js';
+import { FAKE_KEYS, harnessPerTest, progressDelta, type Harness } from '../support/harness.js';
 import { readRows, structured, textOf, waitForRows, type CallRow } from './fixtures/helpers.js';
 
 const startHarness = harnessPerTest();
@@ -181,7 +181,7 @@ describe('streamed calls are costed exactly like non-streamed ones', () => {
 
     const plain = structured(await h.callTool('chat', { prompt: 'q', model }));
     const progress: string[] = [];
-    const streamed = structured(await h.callTool('chat', { prompt: 'q', model }, { onprogress: (p) => void progress.push(p.message ?? '') }));
+    const streamed = structured(await h.callTool('chat', { prompt: 'q', model }, { onprogress: (p) => void progress.push(progressDelta(p) ?? '') }));
 
     expect(h.upstream.requests.map((r) => r.body?.stream === true)).toEqual([false, true]);
     expect(progress.join('')).toContain('forty-two');

@@ -21,6 +21,11 @@ function fakeRelay(intervalMs = 50, send?: (n: ProgressNotice) => void | Promise
   return { relay, notices };
 }
 
+/** What a notice relayed: a text notice's exact delta, or an announcement's line. */
+function relayed(n: ProgressNotice): string {
+  return n.delta ?? n.message;
+}
+
 function isHigh(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
@@ -45,12 +50,12 @@ function checkInvariants(notices: ProgressNotice[], announcements: string[], inp
   // No empty messages, strictly increasing progress.
   let prev = 0;
   for (const n of notices) {
-    expect(n.message.length).toBeGreaterThan(0);
+    expect(relayed(n).length).toBeGreaterThan(0);
     expect(n.progress).toBeGreaterThan(prev);
     prev = n.progress;
   }
   const announcementSet = new Set(announcements);
-  const text = notices.filter((n) => !announcementSet.has(n.message)).map((n) => n.message);
+  const text = notices.filter((n) => !announcementSet.has(relayed(n))).map((n) => relayed(n));
   expect(text.join('')).toBe(input);
   // Never split a surrogate pair of the input across two notices.
   for (let i = 0; i + 1 < text.length; i++) {
@@ -87,7 +92,7 @@ describe('ProgressRelay', () => {
     const notices: ProgressNotice[] = [];
     const relay = new ProgressRelay({ send: (n) => void notices.push(n) });
     relay.push('Hello');
-    expect(notices).toEqual([{ progress: 5, message: 'Hello' }]);
+    expect(notices).toEqual([{ progress: 5, message: 'Hello', delta: 'Hello' }]);
     expect(relay.relayedText).toBe('Hello');
     expect(relay.relayedChars).toBe(5);
     void relay.close();
@@ -99,11 +104,11 @@ describe('ProgressRelay', () => {
     relay.push('a');
     relay.push('b');
     relay.push('c');
-    expect(notices.map((n) => n.message)).toEqual(['a']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a']);
     await vi.advanceTimersByTimeAsync(49);
     expect(notices).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
-    expect(notices.map((n) => [n.message, n.progress])).toEqual([
+    expect(notices.map((n) => [relayed(n), n.progress])).toEqual([
       ['a', 1],
       ['bc', 3],
     ]);
@@ -111,7 +116,7 @@ describe('ProgressRelay', () => {
     // Quiet for longer than the interval: the next delta goes out at once.
     await vi.advanceTimersByTimeAsync(200);
     relay.push('d');
-    expect(notices.map((n) => n.message)).toEqual(['a', 'bc', 'd']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', 'bc', 'd']);
     await relay.close();
   });
 
@@ -130,10 +135,10 @@ describe('ProgressRelay', () => {
     vi.useFakeTimers();
     const { relay, notices } = fakeRelay(50);
     relay.push('a\uD83D');
-    expect(notices.map((n) => n.message)).toEqual(['a']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a']);
     relay.push('\uDE00b');
     await vi.advanceTimersByTimeAsync(50);
-    expect(notices.map((n) => [n.message, n.progress])).toEqual([
+    expect(notices.map((n) => [relayed(n), n.progress])).toEqual([
       ['a', 1],
       ['😀b', 3],
     ]);
@@ -144,7 +149,7 @@ describe('ProgressRelay', () => {
     expect(notices).toHaveLength(2);
     // close sends it as it is.
     await relay.close();
-    expect(notices.map((n) => n.message)).toEqual(['a', '😀b', '\uD83D']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', '😀b', '\uD83D']);
     expect(notices[2]!.progress).toBe(4);
     expect(relay.relayedText).toBe('a😀b\uD83D');
     expect(relay.relayedChars).toBe(4);
@@ -178,7 +183,7 @@ describe('ProgressRelay', () => {
               const expected = high ? whole.slice(0, -1) : whole;
               held = high ? whole.slice(-1) : '';
               if (expected.length > 0) {
-                expect(notices.map((n) => n.message)).toEqual([expected]);
+                expect(notices.map((n) => relayed(n))).toEqual([expected]);
                 first = false;
               }
             }
@@ -218,11 +223,11 @@ describe('ProgressRelay', () => {
         await relay.close();
         let prev = 0;
         for (const n of notices) {
-          expect(n.message.length).toBeGreaterThan(0);
+          expect(relayed(n).length).toBeGreaterThan(0);
           expect(n.progress).toBeGreaterThan(prev);
           prev = n.progress;
         }
-        expect(notices.map((n) => n.message).join('')).toBe(input);
+        expect(notices.map((n) => relayed(n)).join('')).toBe(input);
         expect(relay.relayedText).toBe(input);
         expect(relay.relayedChars).toBe([...input].length);
       }),
@@ -258,7 +263,7 @@ describe('ProgressRelay', () => {
         await relay.close();
         checkInvariants(notices, announcements, input);
         // Announcements arrive in order, each exactly once.
-        expect(notices.filter((n) => announcements.includes(n.message)).map((n) => n.message)).toEqual(announcements);
+        expect(notices.filter((n) => announcements.includes(relayed(n))).map((n) => relayed(n))).toEqual(announcements);
       }),
       { numRuns: 300 },
     );
@@ -272,13 +277,13 @@ describe('ProgressRelay', () => {
     relay.announce('retrying (attempt 2/3)');
     relay.push('de');
     relay.push('f😀');
-    expect(notices.map((n) => n.message)).toEqual(['ab']);
+    expect(notices.map((n) => relayed(n))).toEqual(['ab']);
     await vi.advanceTimersByTimeAsync(50);
-    expect(notices.map((n) => n.message)).toEqual(['ab', 'c']);
+    expect(notices.map((n) => relayed(n))).toEqual(['ab', 'c']);
     await vi.advanceTimersByTimeAsync(50);
-    expect(notices.map((n) => n.message)).toEqual(['ab', 'c', 'retrying (attempt 2/3)']);
+    expect(notices.map((n) => relayed(n))).toEqual(['ab', 'c', 'retrying (attempt 2/3)']);
     await relay.close();
-    expect(notices.map((n) => [n.message, n.progress])).toEqual([
+    expect(notices.map((n) => [relayed(n), n.progress])).toEqual([
       ['ab', 2],
       ['c', 3],
       ['retrying (attempt 2/3)', 4],
@@ -305,13 +310,13 @@ describe('ProgressRelay', () => {
     relay.push('b');
     relay.announce('note');
     await relay.flush();
-    expect(notices.map((n) => n.message)).toEqual(['a', 'b', 'note']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', 'b', 'note']);
     expect(vi.getTimerCount()).toBe(0);
     await vi.advanceTimersByTimeAsync(200);
     expect(notices).toHaveLength(3);
     // Still usable after flush.
     relay.push('c');
-    expect(notices.map((n) => n.message)).toEqual(['a', 'b', 'note', 'c']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', 'b', 'note', 'c']);
     await relay.close();
   });
 
@@ -322,14 +327,14 @@ describe('ProgressRelay', () => {
     relay.push('b');
     expect(vi.getTimerCount()).toBe(1);
     await relay.close();
-    expect(notices.map((n) => n.message)).toEqual(['a', 'b']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', 'b']);
     expect(vi.getTimerCount()).toBe(0);
     relay.push('c');
     relay.announce('late');
     await relay.flush();
     await relay.close();
     await vi.advanceTimersByTimeAsync(1000);
-    expect(notices.map((n) => n.message)).toEqual(['a', 'b']);
+    expect(notices.map((n) => relayed(n))).toEqual(['a', 'b']);
     expect(relay.relayedText).toBe('ab');
   });
 
@@ -339,9 +344,9 @@ describe('ProgressRelay', () => {
     const relay = new ProgressRelay({
       intervalMs: 10,
       send: async (n) => {
-        started.push(n.message);
+        started.push(relayed(n));
         await sleep(30);
-        finished.push(n.message);
+        finished.push(relayed(n));
       },
     });
     relay.push('x');
@@ -373,7 +378,7 @@ describe('ProgressRelay', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await relay.close();
     expect(maxInFlight).toBe(1);
-    expect(notices.map((n) => n.message).join('')).toBe('a' + '01234567890123456789');
+    expect(notices.map((n) => relayed(n)).join('')).toBe('a' + '01234567890123456789');
     // A slow host gets fewer, bigger notices rather than a growing backlog.
     expect(notices.length).toBeLessThanOrEqual(4);
     for (let i = 1; i < notices.length; i++) {
@@ -403,7 +408,7 @@ describe('ProgressRelay', () => {
       relay.push('!');
       await expect(relay.flush()).resolves.toBeUndefined();
       await expect(relay.close()).resolves.toBeUndefined();
-      expect(notices.map((n) => n.message)).toEqual([...deltas, 'retrying', '!']);
+      expect(notices.map((n) => relayed(n))).toEqual([...deltas, 'retrying', '!']);
       expect(notices.map((n) => n.progress)).toEqual([4, 8, 14, 19, 24, 27, 28, 29]);
       expect(relay.relayedText).toBe(deltas.join('') + '!');
       vi.useRealTimers();
@@ -412,6 +417,77 @@ describe('ProgressRelay', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it("a text notice's message is the tail of the answer so far, one line of at most 200 characters", async () => {
+    vi.useFakeTimers();
+    const { relay, notices } = fakeRelay(50);
+    relay.push('First line.\nSecond');
+    expect(notices[0]).toMatchObject({ message: 'First line. Second', delta: 'First line.\nSecond' });
+    relay.push(` ${'word '.repeat(60)}last`);
+    await relay.close();
+    const last = notices.at(-1)!;
+    expect(last.delta).toBe(` ${'word '.repeat(60)}last`);
+    expect([...last.message].length).toBeLessThanOrEqual(200);
+    expect(last.message).toMatch(/^…word( word)* last$/);
+    // A whitespace-only start still gets a line.
+    const blank = fakeRelay(50);
+    blank.relay.push('\n\n');
+    expect(blank.notices[0]).toMatchObject({ message: '…', delta: '\n\n' });
+    await blank.relay.close();
+  });
+
+  it('sends a heartbeat after heartbeatMs of silence, again after each silent heartbeatMs, never after close', async () => {
+    vi.useFakeTimers();
+    const notices: Recorded[] = [];
+    let beat = 0;
+    const relay = new ProgressRelay({
+      intervalMs: 50,
+      now: () => Date.now(),
+      heartbeatMs: 10_000,
+      heartbeat: () => `waiting for gpt-5 (openai), ${(beat += 10)} s`,
+      send: (n) => void notices.push({ ...n, at: Date.now() }),
+    });
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(notices).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(notices.map((n) => [n.message, n.progress, n.delta])).toEqual([['waiting for gpt-5 (openai), 10 s', 1, undefined]]);
+    // Text resets the countdown: the next beat comes 10 s after the text, not after the last beat.
+    await vi.advanceTimersByTimeAsync(4_000);
+    relay.push('Hi');
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(notices).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(notices.map((n) => relayed(n))).toEqual(['waiting for gpt-5 (openai), 10 s', 'Hi', 'waiting for gpt-5 (openai), 20 s']);
+    expect(notices.map((n) => n.progress)).toEqual([1, 3, 4]);
+    for (let i = 1; i < notices.length; i++) expect(notices[i]!.at - notices[i - 1]!.at).toBeLessThanOrEqual(10_000);
+    await relay.close();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(notices).toHaveLength(3);
+  });
+
+  it('skips a beat when the heartbeat has nothing to say, and keeps counting', async () => {
+    vi.useFakeTimers();
+    const notices: ProgressNotice[] = [];
+    let ready = false;
+    const relay = new ProgressRelay({ heartbeatMs: 1_000, heartbeat: () => (ready ? 'alive' : undefined), send: (n) => void notices.push(n) });
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(notices).toEqual([]);
+    ready = true;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(notices).toEqual([{ progress: 1, message: 'alive' }]);
+    await relay.close();
+  });
+
+  it('has no heartbeat without one, and rejects an invalid heartbeatMs', async () => {
+    vi.useFakeTimers();
+    const { relay, notices } = fakeRelay(50);
+    await vi.advanceTimersByTimeAsync(100_000);
+    expect(notices).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+    await relay.close();
+    expect(() => new ProgressRelay({ heartbeatMs: 0, heartbeat: () => 'x', send: () => {} })).toThrow(RangeError);
   });
 
   it('rejects an invalid interval', () => {

@@ -6,11 +6,12 @@
 import Database from 'better-sqlite3';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startHarness, resultText, type Harness } from '../support/harness.js';
+import { progressDelta, startHarness, resultText, type Harness } from '../support/harness.js';
 import type { ReplySpec } from '../support/upstream.js';
 
 interface Notice {
   progress: number;
+  /** The notice's `_meta.delta` (the exact text it added). */
   message: string;
   at: number;
 }
@@ -29,7 +30,7 @@ afterEach(async () => {
 async function callStreamed(args: Record<string, unknown>): Promise<{ result: CallToolResult; notices: Notice[] }> {
   const notices: Notice[] = [];
   const result = await h.callTool('chat', args, {
-    onprogress: (p) => void notices.push({ progress: p.progress, message: p.message ?? '', at: performance.now() }),
+    onprogress: (p) => void notices.push({ progress: p.progress, message: progressDelta(p) ?? '', at: performance.now() }),
   });
   return { result, notices };
 }

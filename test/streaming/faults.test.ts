@@ -8,12 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
+import { harnessPerTest, progressDelta, resultText, type Harness } from '../support/harness.js';
 import type { ReplySpec } from '../support/upstream.js';
 
 interface Notice {
   progress: number;
   message: string;
+  /** `_meta.delta`: answer text; absent on announcements. */
+  delta?: string;
 }
 
 const startHarness = harnessPerTest();
@@ -29,7 +31,7 @@ async function callStreamed(h: Harness, args: Record<string, unknown>) {
   const notices: Notice[] = [];
   const started = Date.now();
   const result: CallToolResult = await h.callTool('chat', args, {
-    onprogress: (p) => void notices.push({ progress: p.progress, message: p.message ?? '' }),
+    onprogress: (p) => void notices.push({ progress: p.progress, message: p.message ?? '', delta: progressDelta(p) }),
   });
   const elapsedMs = Date.now() - started;
   let previous = 0;
@@ -38,8 +40,9 @@ async function callStreamed(h: Harness, args: Record<string, unknown>) {
     expect(n.progress).toBeGreaterThan(previous);
     previous = n.progress;
   }
-  const text = notices.filter((n) => !ANNOUNCEMENT.test(n.message)).map((n) => n.message).join('');
-  const announcements = notices.filter((n) => ANNOUNCEMENT.test(n.message)).map((n) => n.message);
+  const text = notices.map((n) => n.delta ?? '').join('');
+  const announcements = notices.filter((n) => n.delta === undefined).map((n) => n.message);
+  for (const line of announcements) expect(line).toMatch(ANNOUNCEMENT);
   return { result, notices, text, announcements, elapsedMs, structured: result.structuredContent as Record<string, any> | undefined };
 }
 

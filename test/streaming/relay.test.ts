@@ -9,11 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
-import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
+import { answerTail } from '../../src/llm/answer-tail.js';
+import { harnessPerTest, progressDelta, resultText, type Harness } from '../support/harness.js';
 
 interface Notice {
   progress: number;
   message: string;
+  /** `_meta.delta`: the exact text since the previous notice. */
+  delta: string;
   /** performance.now() at arrival. */
   at: number;
   /** Date.now() at arrival, comparable with the upstream's timestamps. */
@@ -42,7 +45,8 @@ async function callStreamed(h: Harness, args: Record<string, unknown>): Promise<
   const notices: Notice[] = [];
   const startedAt = performance.now();
   const result = await h.callTool('chat', args, {
-    onprogress: (p) => void notices.push({ progress: p.progress, message: p.message ?? '', at: performance.now(), wallAt: Date.now() }),
+    onprogress: (p) =>
+      void notices.push({ progress: p.progress, message: p.message ?? '', delta: progressDelta(p) ?? '', at: performance.now(), wallAt: Date.now() }),
   });
   return { result, notices, startedAt, resultAt: performance.now() };
 }
@@ -59,15 +63,21 @@ function checkRelay(run: Run, content: string, minGapMs = 45): void {
   expect(run.result.isError, resultText(run.result)).toBeFalsy();
   expect((run.result.structuredContent as { content: string }).content).toBe(content);
   expect(notices.length).toBeGreaterThan(0);
-  expect(notices.map((n) => n.message).join('')).toBe(content);
+  // _meta.delta rebuilds the answer exactly; message is the line a person sees.
+  expect(notices.map((n) => n.delta).join('')).toBe(content);
   let previous = 0;
+  let soFar = '';
   for (const n of notices) {
-    expect(n.message.length).toBeGreaterThan(0);
+    expect(n.delta.length).toBeGreaterThan(0);
+    soFar += n.delta;
+    expect(n.message).toBe(answerTail(soFar) || '…');
+    expect([...n.message].length).toBeLessThanOrEqual(200);
+    expect(n.message).not.toMatch(/\n/);
     expect(n.progress).toBeGreaterThan(previous);
     previous = n.progress;
     // A surrogate pair is never torn across two notices.
-    expect(isHigh(n.message.charCodeAt(n.message.length - 1))).toBe(false);
-    expect(isLow(n.message.charCodeAt(0))).toBe(false);
+    expect(isHigh(n.delta.charCodeAt(n.delta.length - 1))).toBe(false);
+    expect(isLow(n.delta.charCodeAt(0))).toBe(false);
     expect(n.at).toBeLessThanOrEqual(run.resultAt);
   }
   // progress counts code points relayed.
@@ -100,7 +110,8 @@ describe.each(['openai', 'anthropic'] as const)('%s wire: relay', (wire) => {
     const run = await callStreamed(h, { prompt: 'unicode please', model });
     checkRelay(run, content);
     // The first delta went out alone and at once, not held for the interval.
-    expect(run.notices[0]!.message).toBe('Hi ');
+    expect(run.notices[0]!.delta).toBe('Hi ');
+    expect(run.notices[0]!.message).toBe('Hi');
     // The upstream writes the first delta 12 ms (OpenAI) or 36 ms (Anthropic: message_start,
     // content_block_start and ping come first) after it read the request.
     expect(run.notices[0]!.wallAt - h.upstream.requests[0]!.receivedAt).toBeLessThan(36 + 60);
@@ -127,7 +138,7 @@ describe.each(['openai', 'anthropic'] as const)('%s wire: relay', (wire) => {
     h.upstream.enqueue({ kind: wire, chunks });
     const run = await callStreamed(h, { prompt: 'x', model });
     checkRelay(run, chunks.join(''));
-    expect(run.notices[0]!.message).toBe('first');
+    expect(run.notices[0]!.delta).toBe('first');
     expect(run.notices.length).toBeLessThanOrEqual(2);
     await checkNothingAfter(run, h, clientErrors);
   });

@@ -47,6 +47,8 @@ export interface HarnessOptions {
   clientRoots?: string[];
   /** How long a budget hold lasts without renewal (the ledger's default otherwise). */
   reservationTtlMs?: number;
+  /** Heartbeat of streamed calls, ms (production: 10 s). */
+  heartbeatMs?: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logLines: string[] = [];
   const logger = createLogger({ secrets: Object.values(FAKE_KEYS), level: 'debug', write: (line) => logLines.push(line) });
-  const created = createServer({ settings, ledger, logger, now: options.now });
+  const created = createServer({ settings, ledger, logger, now: options.now, heartbeatMs: options.heartbeatMs });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await created.server.connect(serverTransport);
   const client = new Client({ name: 'test-client', version: '1.0.0' }, options.clientRoots ? { capabilities: { roots: {} } } : undefined);
@@ -125,4 +127,10 @@ export function harnessPerTest(): (options?: HarnessOptions) => Promise<Harness>
 export function resultText(result: CallToolResult): string {
   const first = result.content[0];
   return first && first.type === 'text' ? first.text : '';
+}
+
+/** The exact answer text a progress notification added (`_meta.delta`); undefined for announcements. */
+export function progressDelta(progress: object): string | undefined {
+  const delta = (progress as { _meta?: { delta?: unknown } })._meta?.delta;
+  return typeof delta === 'string' ? delta : undefined;
 }

@@ -6,7 +6,7 @@
 import { LLMock } from '@copilotkit/aimock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
-import { resultText, startHarness, type Harness } from '../support/harness.js';
+import { progressDelta, resultText, startHarness, type Harness } from '../support/harness.js';
 
 const OPENAI_TEXT = 'Hello from aimock over the OpenAI wire, in several chunks.';
 const ANTHROPIC_TEXT = 'Hello from aimock over the Anthropic wire, in several chunks.';
@@ -63,7 +63,7 @@ describe('against aimock: OpenAI Chat Completions (gpt-4o-mini)', () => {
     const result = await h.callTool(
       'chat',
       { model: 'gpt-4o-mini', prompt: 'streamed openai please' },
-      { onprogress: (p) => void messages.push(p.message ?? '') },
+      { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();
     expect(resultText(result)).toBe(OPENAI_TEXT);
@@ -110,7 +110,7 @@ describe('against aimock: Anthropic Messages (claude-sonnet-4-5)', () => {
     const result = await h.callTool(
       'chat',
       { model: 'claude-sonnet-4-5', prompt: 'streamed anthropic please' },
-      { onprogress: (p) => void messages.push(p.message ?? '') },
+      { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();
     expect(resultText(result)).toBe(ANTHROPIC_TEXT);

@@ -6,7 +6,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
-import { FAKE_KEYS, resultText, startHarness, type Harness } from '../support/harness.js';
+import { FAKE_KEYS, progressDelta, resultText, startHarness, type Harness } from '../support/harness.js';
 import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
 
 // Catalog prices (USD per million tokens), restated here so the test checks the arithmetic
@@ -232,7 +232,7 @@ describe('chat on OpenAI (gpt-4o-mini)', () => {
     const result = await h.callTool(
       'chat',
       { model: 'gpt-4o-mini', prompt: 'story', tools: [weatherTool] },
-      { onprogress: (p) => void messages.push(p.message ?? '') },
+      { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();
     const out = result.structuredContent as unknown as ChatResult;
@@ -420,7 +420,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     const result = await h.callTool(
       'chat',
       { model: 'claude-sonnet-4-5', prompt: 'weather', tools: [weatherTool] },
-      { onprogress: (p) => void messages.push(p.message ?? '') },
+      { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();
     const out = result.structuredContent as unknown as ChatResult;
