@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, isProviderConfigured, loadSettings, type Settings } from './config.js';
+import { ConfigError, isProviderConfigured, loadSettings, secretValues, type Settings } from './config.js';
 import { formatCostReport } from './ledger/cost-table.js';
 import { Ledger, LedgerError, type GroupBy } from './ledger/ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
-import { createLogger } from './logger.js';
+import { createLogger, logLevelFromEnv, routeConsoleToLogger } from './logger.js';
 import { formatTable } from './tools/format-table.js';
 import { packageVersion } from './version.js';
 
@@ -31,6 +31,7 @@ Environment (all optional):
   LLM_SERVICE_CONFIG                       path of the JSON config file
   LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed)
   LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
+  LLM_SERVICE_LOG_LEVEL                    error | warn (default) | info | debug, on stderr
 
 chat extras (see README, "Files, reasoning effort and JSON answers"):
   files              local paths under the allowed roots (client roots, else files.roots, else cwd):
@@ -74,8 +75,11 @@ async function serve(): Promise<void> {
     import('./server.js'),
     import('@modelcontextprotocol/sdk/server/stdio.js'),
   ]);
-  const created = createServer({ settings, ledger });
-  const logger = createLogger();
+  const { level, problem } = logLevelFromEnv(settings.env);
+  const logger = createLogger({ secrets: secretValues(settings), level });
+  if (problem) logger.warn(problem);
+  routeConsoleToLogger(logger);
+  const created = createServer({ settings, ledger, logger });
   let closing = false;
   // SIGTERM, SIGINT and stdin EOF (the host closed the pipe) all drain: no new calls, the calls
   // in flight finish for up to drainMs, the rest are cancelled; each is answered if stdout is

@@ -2,7 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { secretValues, type Settings } from './config.js';
 import { Ledger } from './ledger/ledger.js';
 import { LlmService, type AdapterSource } from './llm/llm-service.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, logLevelFromEnv, type Logger } from './logger.js';
 import { AdapterFactory } from './providers/adapter-factory.js';
 import { ModelRegistry } from './registry/registry.js';
 import { registerChatTool } from './tools/chat.js';
@@ -38,7 +38,7 @@ export interface CreatedServer {
 export function createServer(deps: ServerDeps): CreatedServer {
   const { settings } = deps;
   const secrets = secretValues(settings);
-  const logger = deps.logger ?? createLogger({ secrets });
+  const logger = deps.logger ?? createLogger({ secrets, level: logLevelFromEnv(settings.env).level });
   const ledger = deps.ledger ?? Ledger.open(settings.dbPath);
   const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
   const service = new LlmService({

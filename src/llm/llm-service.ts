@@ -419,9 +419,9 @@ export class LlmService {
           signal: call.hooks.signal,
           onRetry: (notice) => {
             call.waiting.retryAt = this.now() + notice.delayMs;
-            call.relay?.announce(
-              `${this.scrub(notice.error.message)}; retrying ${model.id} in ${formatSeconds(notice.delayMs)} (attempt ${notice.attempt + 1} of ${this.deps.settings.retry.retries + 1})`,
-            );
+            const line = `${this.scrub(notice.error.message)}; retrying ${model.id} in ${formatSeconds(notice.delayMs)} (attempt ${notice.attempt + 1} of ${this.deps.settings.retry.retries + 1})`;
+            call.relay?.announce(line);
+            this.deps.logger?.info(`call ${call.callId}: ${line}`);
           },
         },
       );
