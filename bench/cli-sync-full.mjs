@@ -6,10 +6,10 @@
  * too, not only a kill of the server. Side by side with the real `dist/cli.js`, it shows what that
  * stronger guarantee would cost per call. Never used by the product.
  */
-import { Ledger } from '../dist/ledger/ledger.js';
+import { SqliteLedger } from '../dist/ledger/sqlite/sqlite-ledger.js';
 
-const open = Ledger.open;
-Ledger.open = function openWithFullSync(...args) {
+const open = SqliteLedger.open;
+SqliteLedger.open = function openWithFullSync(...args) {
   const ledger = open.apply(this, args);
   // `db` is TypeScript-private, but a plain property at run time.
   ledger.db.pragma('synchronous = FULL');

@@ -30,7 +30,7 @@ const { baseURL } = await new Promise((resolve, reject) => {
 const temp = tempDir();
 let call;
 let finish = async () => undefined;
-let rowsOf = () => undefined;
+let rowsOf = async () => undefined;
 if (mode === 'sdk') {
   const { default: OpenAI } = await import('openai');
   const sdk = new OpenAI({ apiKey: 'sk-bench-not-a-real-key', baseURL, maxRetries: 0 });
@@ -40,12 +40,12 @@ if (mode === 'sdk') {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { InMemoryTransport } = await import('@modelcontextprotocol/sdk/inMemory.js');
   const { buildSettings } = await import('../dist/config.js');
-  const { Ledger } = await import('../dist/ledger/ledger.js');
+  const { SqliteLedger } = await import('../dist/ledger/sqlite/sqlite-ledger.js');
   const { createLogger } = await import('../dist/logger.js');
   const { createServer } = await import('../dist/server.js');
   const env = serverEnv(temp.dir, baseURL);
   const settings = buildSettings({}, env);
-  const ledger = Ledger.open(settings.dbPath);
+  const ledger = SqliteLedger.open(settings.dbPath);
   const created = createServer({ settings, ledger, logger: createLogger({ write: () => undefined }) });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await created.server.connect(serverTransport);
@@ -55,11 +55,11 @@ if (mode === 'sdk') {
     const result = await client.callTool({ name: 'chat', arguments: { prompt: 'ping' } });
     if (result.isError) throw new Error(`chat failed: ${JSON.stringify(result.content)}`);
   };
-  rowsOf = () => ledger.stats().rows;
+  rowsOf = async () => (await ledger.stats()).rows;
   finish = async () => {
     await client.close();
     await created.close();
-    ledger.close();
+    await ledger.close();
   };
 }
 
@@ -89,7 +89,7 @@ const worker = async () => {
 };
 await Promise.all(Array.from({ length: concurrency }, worker));
 const elapsedMs = now() - started;
-const rows = rowsOf();
+const rows = await rowsOf();
 await finish();
 upstreamChild.stdin.end();
 temp.remove();

@@ -67,15 +67,15 @@ const SYNC_NAMES = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
 /** The `synchronous` setting the built ledger opens files with: read back in main(), never assumed. */
 let SHIPPED_SYNC = '?';
 
-/** Opens a fresh ledger with the built `Ledger.open` and reads back its `synchronous` setting. */
+/** Opens a fresh ledger with the built `SqliteLedger.open` and reads back its `synchronous` setting. */
 async function shippedSynchronous() {
-  const { Ledger } = await import('../dist/ledger/ledger.js');
+  const { SqliteLedger } = await import('../dist/ledger/sqlite/sqlite-ledger.js');
   const temp = tempDir();
   try {
-    const ledger = Ledger.open(join(temp.dir, 'probe.db'));
+    const ledger = SqliteLedger.open(join(temp.dir, 'probe.db'));
     // `db` is TypeScript-private, but a plain property at run time.
     const value = ledger.db.pragma('synchronous', { simple: true });
-    ledger.close();
+    await ledger.close();
     return SYNC_NAMES[value] ?? String(value);
   } finally {
     temp.remove();
@@ -483,10 +483,10 @@ const SAMPLE_RECORD = {
 };
 
 async function sectionLedger() {
-  heading(`Ledger: Ledger.record() rate on a temp file, ${fmtInt(CONFIG.ledgerRows)} rows per run, ${CONFIG.ledgerReps} runs`);
-  const { Ledger } = await import('../dist/ledger/ledger.js');
+  heading(`Ledger: SqliteLedger.record() rate on a temp file, ${fmtInt(CONFIG.ledgerRows)} rows per run, ${CONFIG.ledgerReps} runs`);
+  const { SqliteLedger } = await import('../dist/ledger/sqlite/sqlite-ledger.js');
   const temp = tempDir();
-  // 'shipped': the ledger exactly as Ledger.open leaves it. The what-if is the other durability
+  // 'shipped': the ledger exactly as SqliteLedger.open leaves it. The what-if is the other durability
   // level: FULL (one fsync of the WAL per commit) while the product ships NORMAL.
   const whatIf = SHIPPED_SYNC === 'FULL' ? 'NORMAL' : 'FULL';
   const modes = ['shipped', whatIf];
@@ -494,13 +494,13 @@ async function sectionLedger() {
   const seen = {};
   for (let r = 0; r < CONFIG.ledgerReps; r++) {
     for (const mode of r % 2 === 0 ? modes : [...modes].reverse()) {
-      const ledger = Ledger.open(join(temp.dir, `rate-${mode}-${r}.db`));
+      const ledger = SqliteLedger.open(join(temp.dir, `rate-${mode}-${r}.db`));
       if (mode !== 'shipped') ledger.db.pragma(`synchronous = ${mode}`);
       seen[mode] = SYNC_NAMES[ledger.db.pragma('synchronous', { simple: true })];
       const t0 = now();
-      for (let i = 0; i < CONFIG.ledgerRows; i++) ledger.record({ ...SAMPLE_RECORD, startedAt: Date.now() });
+      for (let i = 0; i < CONFIG.ledgerRows; i++) await ledger.record({ ...SAMPLE_RECORD, startedAt: Date.now() });
       rates[mode].push(CONFIG.ledgerRows / ((now() - t0) / 1000));
-      ledger.close();
+      await ledger.close();
     }
   }
   const label = (m) => (m === 'shipped' ? `${seen[m]} (as shipped)` : `${seen[m]} (what-if)`);
@@ -549,18 +549,18 @@ function bulkFill(file, rows) {
 
 async function sectionCost() {
   heading(`get_cost over a ${fmtInt(CONFIG.costRows)}-row ledger (in-process server, SDK Client over InMemoryTransport)`);
-  const { Ledger } = await import('../dist/ledger/ledger.js');
+  const { SqliteLedger } = await import('../dist/ledger/sqlite/sqlite-ledger.js');
   const { buildSettings } = await import('../dist/config.js');
   const { createServer } = await import('../dist/server.js');
   const { createLogger } = await import('../dist/logger.js');
   const temp = tempDir();
   const file = join(temp.dir, 'big.db');
-  Ledger.open(file).close();
+  await SqliteLedger.open(file).close();
   let t0 = now();
   bulkFill(file, CONFIG.costRows);
   const buildMs = now() - t0;
   out(`Built ${fmtInt(CONFIG.costRows)} rows in ${fmtMs(buildMs / 1000, 1)} s (one INSERT ... SELECT, synchronous=OFF); file ${fmtInt(statSync(file).size / 2 ** 20)} MB.\n`);
-  const ledger = Ledger.open(file);
+  const ledger = SqliteLedger.open(file);
   const settings = buildSettings({}, serverEnv(temp.dir, 'http://127.0.0.1:9/v1', 'big.db'));
   const created = createServer({ settings, ledger, logger: createLogger({ write: () => undefined }) });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
@@ -607,15 +607,15 @@ async function sectionCost() {
     const times = [];
     for (let r = 0; r < CONFIG.costReps + 1; r++) {
       t0 = now();
-      const held = ledger.reserve(1000, budget);
+      const held = await ledger.reserve(1000, budget);
       if (r > 0) times.push(now() - t0);
-      if (held.ok && held.reservationId !== undefined) ledger.release(held.reservationId);
+      if (held.ok && held.reservationId !== undefined) await ledger.release(held.reservationId);
     }
     reserveRows.push([label, fmtMs(median(times), 2)]);
   }
-  out('\nPer-call budget check on the same ledger (Ledger.reserve(), run before every chat call):\n');
+  out('\nPer-call budget check on the same ledger (SqliteLedger.reserve(), run before every chat call):\n');
   out(table(['budget', 'median ms per call'], reserveRows));
-  ledger.close();
+  await ledger.close();
 
   // Reference: the same by-model report as one scan of `calls` (what get_cost did before the
   // hourly_totals rollup of migration 3: the `+model` table scan and sort), checked against it.
@@ -637,7 +637,7 @@ async function sectionCost() {
   const worst = Math.max(...Object.values(timings).map((s) => s.p50));
   summary.push([`get_cost grouped, ${fmtInt(CONFIG.costRows)}-row ledger`, '<= 50 ms', `${fmtMs(byModel, 1)} ms by model; worst ${fmtMs(worst, 1)} ms`, `scan of calls (no rollup) ${fmtMs(scanMs, 0)} ms by model`, verdict(worst <= 50)]);
   const monthly = reserveRows.find(([label]) => label === 'monthlyUsd set')?.[1];
-  summary.push(['per-call budget check, monthly cap (Ledger.reserve())', '(none)', `${monthly} ms`, `daily cap ${reserveRows.find(([label]) => label === 'dailyUsd set')?.[1]} ms; no budget ${reserveRows[0][1]} ms`, '-']);
+  summary.push(['per-call budget check, monthly cap (SqliteLedger.reserve())', '(none)', `${monthly} ms`, `daily cap ${reserveRows.find(([label]) => label === 'dailyUsd set')?.[1]} ms; no budget ${reserveRows[0][1]} ms`, '-']);
   results.sections.cost = { buildMs, timings, reserve: reserveRows, scanByModel: { ms: scanMs, sameAsGetCost: same } };
   temp.remove();
 }

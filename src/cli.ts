@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, isProviderConfigured, loadSettings, secretValues, type Settings } from './config.js';
 import { formatCostReport } from './ledger/cost-table.js';
-import { Ledger, LedgerError, type GroupBy } from './ledger/ledger.js';
+import { LedgerError, type GroupBy, type Ledger } from './ledger/ledger.js';
+import { ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/open-ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
 import { createLogger, logLevelFromEnv, routeConsoleToLogger } from './logger.js';
 import { formatTable } from './tools/format-table.js';
@@ -58,18 +59,24 @@ function settingsOrExit(): Settings {
   }
 }
 
-function openLedgerOrExit(settings: Settings): Ledger {
+async function openLedgerOrExit(settings: Settings): Promise<Ledger> {
   try {
-    return Ledger.open(settings.dbPath);
+    return await openLedger(settings.dbPath, ledgerOptions(settings));
   } catch (error) {
     if (error instanceof LedgerError) fail(error.message);
     throw error;
   }
 }
 
+/** What opening the ledger needs besides its setting: the spool folder, TLS settings, a warning sink. */
+function ledgerOptions(settings: Settings): OpenLedgerOptions {
+  const logger = createLogger({ secrets: secretValues(settings), level: logLevelFromEnv(settings.env).level });
+  return { dataDir: settings.dataDir, env: settings.env, onWarning: (message) => logger.warn(message) };
+}
+
 async function serve(): Promise<void> {
   const settings = settingsOrExit();
-  const ledger = openLedgerOrExit(settings);
+  const ledger = await openLedgerOrExit(settings);
   // Loaded here so --help, --version and doctor stay quick and never touch the MCP SDK.
   const [{ createServer }, { StdioServerTransport }] = await Promise.all([
     import('./server.js'),
@@ -95,7 +102,7 @@ async function serve(): Promise<void> {
     setTimeout(() => process.exit(1), settings.drainMs + 10_000).unref();
     void (async () => {
       await created.close({ drainMs: settings.drainMs }).catch((error: unknown) => logger.error(`shutdown: ${String(error)}`));
-      ledger.close();
+      await ledger.close().catch((error: unknown) => logger.error(`shutdown: ${String(error)}`));
       // Results written just before exit must reach the host: wait for stdout to take them.
       await new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.write('', () => resolve())));
       process.exit(0);
@@ -107,10 +114,10 @@ async function serve(): Promise<void> {
   // A host that closed our stdout can no longer be answered; the calls are still recorded.
   process.stdout.on('error', () => shutdown('stdout closed'));
   await created.server.connect(new StdioServerTransport());
-  logger.info(`serving over stdio; ledger ${settings.dbPath}; default model ${settings.defaultModel}`);
+  logger.info(`serving over stdio; ledger ${ledger.location}; default model ${settings.defaultModel}`);
 }
 
-function doctor(): void {
+async function doctor(): Promise<void> {
   const lines: string[] = [`llm-service-mcp ${packageVersion()} on Node.js ${process.versions.node}`, ''];
   let settings: Settings;
   try {
@@ -138,17 +145,22 @@ function doctor(): void {
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
   if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
   try {
-    const ledger = Ledger.open(settings.dbPath);
-    const stats = ledger.stats();
-    ledger.close();
-    lines.push(`ledger:        ${stats.path} (${(stats.sizeBytes / 1024).toFixed(0)} KiB, ${stats.rows} calls)`);
+    const ledger = await openLedger(settings.dbPath, ledgerOptions(settings));
+    const stats = await ledger.stats().finally(() => ledger.close());
+    const details = [
+      stats.serverVersion,
+      `${(stats.sizeBytes / 1024).toFixed(0)} KiB`,
+      `${stats.rows} calls`,
+      stats.spooledCalls ? `${stats.spooledCalls} calls waiting in the local spool` : undefined,
+    ];
+    lines.push(`ledger:        ${stats.location} (${details.filter((detail) => detail !== undefined).join(', ')})`);
   } catch (error) {
-    lines.push(`ledger:        ${settings.dbPath}: ${(error as Error).message}`);
+    lines.push(`ledger:        ${ledgerLocation(settings.dbPath)}: ${(error as Error).message}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function cost(argv: string[]): void {
+async function cost(argv: string[]): Promise<void> {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -181,26 +193,27 @@ function cost(argv: string[]): void {
   } catch (error) {
     fail((error as Error).message);
   }
-  const ledger = openLedgerOrExit(settings);
-  const report = ledger.report(
-    {
-      since,
-      until,
-      model: values.model as string | undefined,
-      provider: values.provider as string | undefined,
-      principal: values.principal as string | undefined,
-      groupBy: groupBy as GroupBy,
-    },
-    // A principal's own caps live in the http section; the global ones are for the whole ledger.
-    values.principal === undefined ? settings.budget : undefined,
-  );
-  ledger.close();
+  const ledger = await openLedgerOrExit(settings);
+  const report = await ledger
+    .report(
+      {
+        since,
+        until,
+        model: values.model as string | undefined,
+        provider: values.provider as string | undefined,
+        principal: values.principal as string | undefined,
+        groupBy: groupBy as GroupBy,
+      },
+      // A principal's own caps live in the http section; the global ones are for the whole ledger.
+      values.principal === undefined ? settings.budget : undefined,
+    )
+    .finally(() => ledger.close());
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return;
   }
   const range = `since ${new Date(since!).toISOString()}${until === undefined ? '' : ` until ${new Date(until).toISOString()}`}`;
-  process.stdout.write(`Ledger ${settings.dbPath}, ${range}\n\n${formatCostReport(report, { groupBy: groupBy as GroupBy, barChart: groupBy === 'day', session: false })}\n`);
+  process.stdout.write(`Ledger ${ledger.location}, ${range}\n\n${formatCostReport(report, { groupBy: groupBy as GroupBy, barChart: groupBy === 'day', session: false })}\n`);
 }
 
 async function main(argv: string[]): Promise<void> {

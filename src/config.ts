@@ -47,7 +47,10 @@ export interface Settings {
   providers: ProviderDefinition[];
   models: ModelDefinition[];
   aliases: Record<string, string>;
+  /** LLM_SERVICE_DB: a SQLite file path, `:memory:`, or a postgres:// URL. */
   dbPath: string;
+  /** The per-user data folder (the default ledger, the PostgreSQL ledger's spool). */
+  dataDir: string;
   configPath?: string;
   env: Record<string, string | undefined>;
 }
@@ -275,7 +278,8 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     throw new ConfigError(`${source}: ${(error as Error).message}`);
   }
 
-  const dbPath = env.LLM_SERVICE_DB || join(defaultDataDir(env), 'ledger.db');
+  const dataDir = defaultDataDir(env);
+  const dbPath = env.LLM_SERVICE_DB || join(dataDir, 'ledger.db');
   return {
     defaultModel,
     timeoutMs: file.timeoutMs ?? 600_000,
@@ -293,6 +297,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     models: [...models.values()],
     aliases,
     dbPath,
+    dataDir,
     configPath,
     env,
   };

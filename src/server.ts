@@ -1,6 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { secretValues, type Settings } from './config.js';
-import { Ledger } from './ledger/ledger.js';
+import type { Ledger } from './ledger/ledger.js';
 import { LlmService, type AdapterSource } from './llm/llm-service.js';
 import { createLogger, logLevelFromEnv, type Logger } from './logger.js';
 import { AdapterFactory } from './providers/adapter-factory.js';
@@ -13,8 +13,8 @@ import { packageVersion } from './version.js';
 
 export interface ServerDeps {
   settings: Settings;
-  /** Defaults to the SQLite file at settings.dbPath. */
-  ledger?: Ledger;
+  /** The cost ledger (openLedger(settings.dbPath)); the caller opens and closes it. */
+  ledger: Ledger;
   logger?: Logger;
   adapters?: AdapterSource;
   now?: () => number;
@@ -39,7 +39,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
   const { settings } = deps;
   const secrets = secretValues(settings);
   const logger = deps.logger ?? createLogger({ secrets, level: logLevelFromEnv(settings.env).level });
-  const ledger = deps.ledger ?? Ledger.open(settings.dbPath);
+  const ledger = deps.ledger;
   const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
   const service = new LlmService({
     settings,
@@ -65,7 +65,6 @@ export function createServer(deps: ServerDeps): CreatedServer {
       // The last results are on their way out through the transport: let them be written first.
       await new Promise((resolve) => setImmediate(resolve));
       await server.close();
-      if (!deps.ledger) ledger.close();
     },
   };
 }

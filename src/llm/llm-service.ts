@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { costMicroUsd, formatUsd, microToUsd } from '../ledger/cost.js';
-import type { CallRecord, CostReport, GroupBy, PrincipalBudget, ReportFilter, Reservation } from '../ledger/ledger.js';
+import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger } from '../ledger/ledger.js';
 import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
@@ -80,17 +80,6 @@ export interface ModelListing {
   default_model: string;
 }
 
-/** What the service needs of the ledger. */
-export interface CallLedger {
-  reserve(amountMicroUsd: number, budget: Settings['budget'], principal?: PrincipalBudget): Reservation;
-  /** Pushes a hold's expiry one TTL forward; the service calls it every TTL/3 while the call runs. */
-  renew(reservationId: number): void;
-  readonly reservationTtlMs: number;
-  release(reservationId: number): void;
-  record(record: CallRecord, reservationId?: number): number;
-  report(filter: ReportFilter, budget?: Settings['budget']): CostReport;
-}
-
 /** The `get_cost` tool's input. */
 export interface CostQuery {
   since?: string;
@@ -108,7 +97,7 @@ export interface LlmServiceDeps {
   settings: Settings;
   registry: ModelRegistry;
   adapters: AdapterSource;
-  ledger: CallLedger;
+  ledger: Ledger;
   secrets: string[];
   now?: () => number;
   logger?: Logger;
@@ -313,7 +302,7 @@ export class LlmService {
    * Spend from the ledger, filtered and grouped, with this process's totals and the budget. A
    * principal who is not an admin sees only their own calls and their own budget.
    */
-  costReport(query: CostQuery = {}, principal?: Principal): CostReport {
+  async costReport(query: CostQuery = {}, principal?: Principal): Promise<CostReport> {
     const ownOnly = principal !== undefined && !principal.admin;
     if (ownOnly && query.group_by === 'principal') {
       throw new LlmError(`group_by 'principal' needs the admin role; ${principal.name} sees only their own calls (use model, provider, day or none)`, {
@@ -392,7 +381,7 @@ export class LlmService {
     const started = this.now();
     const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
     const principal = call.hooks.principal;
-    const reservation = this.deps.ledger.reserve(
+    const reservation = await this.deps.ledger.reserve(
       worstCaseMicroUsd(model, request, wire),
       this.deps.settings.budget,
       principal ? { name: principal.name, budget: principal.budget } : undefined,
@@ -441,7 +430,7 @@ export class LlmService {
     // A stream that broke after the provider began answering, with no usage reported, has an
     // unknown bill: null, like a missing price.
     const cost = response?.usageMissing || failure?.usageUnknown ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
-    const recordError = this.recordCall(
+    const recordError = await this.recordCall(
       {
         callId: call.callId,
         startedAt: started,
@@ -460,7 +449,7 @@ export class LlmService {
       },
       reservation.reservationId,
     );
-    if (recordError && response) notes.push(`the cost ledger could not record this call (${recordError}); see the server's log`);
+    if (recordError && response) notes.push(recordError);
 
     if (!response) {
       return { ok: false, error: failure!, attempts, elapsedMs: latencyMs };
@@ -510,10 +499,10 @@ export class LlmService {
 
   /**
    * Writes the call's ledger row. The provider has answered (and billed) by now, so a ledger that
-   * fails here (disk full, file damaged after start) must not cost the host its answer: the
-   * failure is logged and returned for a note instead of thrown.
+   * fails here (disk full, file damaged after start, database unreachable) must not cost the host
+   * its answer: the failure is logged and returned as the note the answer carries instead of thrown.
    */
-  private recordCall(record: CallRecord, reservationId: number | undefined): string | undefined {
+  private async recordCall(record: CallRecord, reservationId: number | undefined): Promise<string | undefined> {
     // One line per call at info (a gateway's request log); never a prompt, token or key.
     this.deps.logger?.info(
       `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
@@ -521,12 +510,16 @@ export class LlmService {
         `cost=${record.costMicroUsd === null ? 'unknown' : formatUsd(microToUsd(record.costMicroUsd), 6)}`,
     );
     try {
-      this.deps.ledger.record(record, reservationId);
+      await this.deps.ledger.record(record, reservationId);
       return undefined;
     } catch (error) {
       const message = this.scrub(error instanceof Error ? error.message : String(error));
+      if (error instanceof LedgerSpooledError) {
+        this.deps.logger?.warn(`ledger: call ${record.callId} (${record.model}, ${record.status}) spooled: ${message}`);
+        return `the cost ledger is unreachable; this call was kept locally and will be recorded when it is back (${message})`;
+      }
       this.deps.logger?.error(`ledger: could not record call ${record.callId} (${record.model}, ${record.status}): ${message}`);
-      return message;
+      return `the cost ledger could not record this call (${message}); see the server's log`;
     }
   }
 

@@ -39,7 +39,7 @@ export function registerGetCostTool(server: McpServer, service: LlmService, logg
     },
     async (args, extra) => {
       try {
-        const report = service.costReport(args, principalOf(extra.authInfo));
+        const report = await service.costReport(args, principalOf(extra.authInfo));
         const text = formatCostReport(report, { groupBy: args.group_by ?? 'model' });
         return { content: [{ type: 'text', text }], structuredContent: { ...report } };
       } catch (error) {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, clo
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { startHarness, type Harness } from '../support/harness.js';
 import type { Reply } from '../support/upstream.js';
 import { childEnv, ensureBuilt, readRows, runCli, structured, type CliRun } from './fixtures/helpers.js';
@@ -125,9 +125,9 @@ describe('llm-service-mcp cost', () => {
 
   it('--principal shows one gateway principal; --group-by principal shows each', async () => {
     const dbPath = join(dir, 'principals.db');
-    const ledger = Ledger.open(dbPath);
-    const row = (callId: string, principal: string | null, costMicroUsd: number) =>
-      ledger.record({
+    const ledger = SqliteLedger.open(dbPath);
+    const row = async (callId: string, principal: string | null, costMicroUsd: number) =>
+      await ledger.record({
         callId, startedAt: Date.now() - 1000, model: 'gpt-4o-mini', provider: 'openai', providerModel: 'gpt-4o-mini',
         usage: null, pricing: null, costMicroUsd, latencyMs: 1, attempts: 1, status: 'ok', finishReason: 'stop', error: null, principal,
       });
@@ -135,7 +135,7 @@ describe('llm-service-mcp cost', () => {
     row('a2', 'alice', 500_000);
     row('b1', 'bob', 250_000);
     row('l1', null, 2_000_000);
-    ledger.close();
+    await ledger.close();
     const env = { LLM_SERVICE_DB: dbPath };
     const alice = JSON.parse((await cli(['cost', '--principal', 'alice', '--json'], env)).stdout);
     expect(alice.total).toMatchObject({ calls: 2, cost_usd: 1.5 });
@@ -209,9 +209,9 @@ describe('a ledger that cannot be used stops the server at start', () => {
 
   it('a SQLite ledger whose pages are damaged', async () => {
     const path = join(dir, 'damaged.db');
-    const ledger = Ledger.open(path);
+    const ledger = SqliteLedger.open(path);
     for (let i = 0; i < 300; i++) {
-      ledger.record({
+      await ledger.record({
         callId: `call-${i}`,
         startedAt: Date.now(),
         model: 'gpt-4o-mini',
@@ -227,7 +227,7 @@ describe('a ledger that cannot be used stops the server at start', () => {
         error: 'x'.repeat(200),
       });
     }
-    ledger.close();
+    await ledger.close();
     // Overwrite three pages past the schema page with junk: the header still says SQLite.
     const fd = openSync(path, 'r+');
     writeSync(fd, Buffer.alloc(3 * 4096, 0xab), 0, 3 * 4096, 2 * 4096);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { childEnv, ensureBuilt, spawnServer, structured } from './fixtures/helpers.js';
 
@@ -76,11 +76,11 @@ describe('SIGKILL with 100 calls in flight', () => {
     }
 
     // The file still works as a ledger after the crash.
-    const ledger = Ledger.open(dbPath);
+    const ledger = SqliteLedger.open(dbPath);
     try {
-      expect(ledger.report({ groupBy: 'none' }).total.calls).toBeGreaterThanOrEqual(answered.size);
+      expect((await ledger.report({ groupBy: 'none' })).total.calls).toBeGreaterThanOrEqual(answered.size);
     } finally {
-      ledger.close();
+      await ledger.close();
     }
   });
 });

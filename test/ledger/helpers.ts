@@ -39,23 +39,31 @@ export function callRecord(overrides: Partial<CallRecord> = {}): CallRecord {
 }
 
 /**
- * Transpiles src/ledger/*.ts into `dir`/ledger/*.js (types stripped, no type check) and returns
- * the file URL of ledger.js. A node_modules link beside it lets `better-sqlite3` resolve.
+ * Transpiles every .ts file under src/ledger into `dir`/ledger/ (types stripped, no type check) and returns
+ * the file URL of open-ledger.js. A node_modules link beside it lets the drivers resolve.
  */
 export function buildLedgerForChildren(dir: string): string {
-  const sourceDir = join(PROJECT, 'src/ledger');
-  const outDir = join(dir, 'ledger');
-  mkdirSync(outDir, { recursive: true });
+  const sourceRoot = join(PROJECT, 'src/ledger');
+  const outRoot = join(dir, 'ledger');
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
   symlinkSync(join(PROJECT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  for (const name of readdirSync(sourceDir).filter((file) => file.endsWith('.ts'))) {
-    const { outputText } = ts.transpileModule(readFileSync(join(sourceDir, name), 'utf8'), {
-      fileName: name,
-      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-    });
-    writeFileSync(join(outDir, name.replace(/\.ts$/, '.js')), outputText);
-  }
-  return pathToFileURL(join(outDir, 'ledger.js')).href;
+  const copy = (sub: string): void => {
+    mkdirSync(join(outRoot, sub), { recursive: true });
+    for (const entry of readdirSync(join(sourceRoot, sub), { withFileTypes: true })) {
+      const name = join(sub, entry.name);
+      if (entry.isDirectory()) copy(name);
+      else if (entry.name.endsWith('.ts')) {
+        const { outputText } = ts.transpileModule(readFileSync(join(sourceRoot, name), 'utf8'), {
+          fileName: entry.name,
+          compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
+        });
+        writeFileSync(join(outRoot, name.replace(/\.ts$/, '.js')), outputText);
+      }
+    }
+  };
+  copy('');
+  return pathToFileURL(join(outRoot, 'open-ledger.js')).href;
 }
 
 /** Path of a child script in test/ledger/fixtures. */

@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { microToUsd } from '../../src/ledger/cost.js';
-import { Ledger, type CallRecord, type GroupBy, type ReportFilter, type Totals } from '../../src/ledger/ledger.js';
+import type { Ledger, CallRecord, GroupBy, ReportFilter, Totals } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { SCHEMA_VERSION } from '../../src/ledger/migrations.js';
 import { SCHEMA_V2_SQL } from './fixtures/frozen-schemas.js';
 import { callRecord, tempDir } from './helpers.js';
@@ -228,17 +229,20 @@ describe('reports from hourly_totals equal a scan of calls', () => {
   let db: Database.Database;
   let rows: Row[];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     ({ dir, cleanup } = tempDir());
     path = join(dir, 'ledger.db');
-    ledger = Ledger.open(path, { now: () => at('2026-11-15T10:30:00.000Z') });
+    ledger = SqliteLedger.open(path, { now: () => at('2026-11-15T10:30:00.000Z') });
     db = new Database(path);
     rows = randomRows(4_000, 20261126);
     // One row in five is written by "another program" with plain SQL, interleaved with record().
-    rows.forEach((row, i) => (i % 5 === 4 ? insertDirectly(db, row, i) : ledger.record(toRecord(row, i))));
+    for (const [i, row] of rows.entries()) {
+      if (i % 5 === 4) insertDirectly(db, row, i);
+      else await ledger.record(toRecord(row, i));
+    }
   });
-  afterAll(() => {
-    ledger.close();
+  afterAll(async () => {
+    await ledger.close();
     db.close();
     cleanup();
   });
@@ -248,10 +252,10 @@ describe('reports from hourly_totals equal a scan of calls', () => {
     expectRollupMatchesCalls(db);
   });
 
-  it('report() equals the brute force for random filters (since/until off and on hour boundaries, model, provider)', () => {
-    fc.assert(
-      fc.property(filterArbitrary(rows), (filter) => {
-        const report = ledger.report(filter);
+  it('report() equals the brute force for random filters (since/until off and on hour boundaries, model, provider)', async () => {
+    await fc.assert(
+      fc.asyncProperty(filterArbitrary(rows), async (filter) => {
+        const report = await ledger.report(filter);
         const expected = bruteForceReport(db, filter);
         expect(report.total).toEqual(expected.total);
         expect(report.groups).toEqual(expected.groups);
@@ -260,7 +264,7 @@ describe('reports from hourly_totals equal a scan of calls', () => {
     );
   });
 
-  it('report() equals the brute force at the edges: one hour, under an hour, inverted, outside years 0000-9999', () => {
+  it('report() equals the brute force at the edges: one hour, under an hour, inverted, outside years 0000-9999', async () => {
     const hour = at('2026-10-10T10:00:00.000Z');
     const filters: ReportFilter[] = [
       { groupBy: 'day' },
@@ -278,19 +282,19 @@ describe('reports from hourly_totals equal a scan of calls', () => {
       { groupBy: 'model', since: hour + 0.5, until: hour + HOUR + 0.5 },
     ];
     for (const filter of filters) {
-      const report = ledger.report(filter);
+      const report = await ledger.report(filter);
       const expected = bruteForceReport(db, filter);
       expect({ filter, total: report.total, groups: report.groups }).toEqual({ filter, ...expected });
     }
   });
 
-  it('budget sums for the UTC day and month equal the brute force', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: (FIRST - 2 * DAY) / HOUR, max: (LAST + 2 * DAY) / HOUR }), fc.integer({ min: 0, max: HOUR - 1 }), (hour, ms) => {
+  it('budget sums for the UTC day and month equal the brute force', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: (FIRST - 2 * DAY) / HOUR, max: (LAST + 2 * DAY) / HOUR }), fc.integer({ min: 0, max: HOUR - 1 }), async (hour, ms) => {
         const now = hour * HOUR + ms;
-        const clocked = Ledger.open(path, { now: () => now });
+        const clocked = SqliteLedger.open(path, { now: () => now });
         try {
-          const status = clocked.budgetStatus({ dailyUsd: 1, monthlyUsd: 1 })!;
+          const status = (await clocked.budgetStatus({ dailyUsd: 1, monthlyUsd: 1 }))!;
           const day = Math.floor(now / DAY) * DAY;
           const date = new Date(now);
           const month = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
@@ -298,14 +302,14 @@ describe('reports from hourly_totals equal a scan of calls', () => {
           expect(status.spent_today_usd).toBe(microToUsd(bruteForceSpent(db, day, day + DAY)));
           expect(status.spent_month_usd).toBe(microToUsd(bruteForceSpent(db, month, nextMonth)));
         } finally {
-          clocked.close();
+          await clocked.close();
         }
       }),
       { numRuns: 60, seed: 7 },
     );
   });
 
-  it('stays exact when rows are deleted or updated by hand (and an emptied hour disappears)', () => {
+  it('stays exact when rows are deleted or updated by hand (and an emptied hour disappears)', async () => {
     const random = prng(99);
     const ids = db.prepare('SELECT id FROM calls ORDER BY id').pluck().all() as number[];
     const remove = db.prepare('DELETE FROM calls WHERE id = ?');
@@ -342,9 +346,9 @@ describe('reports from hourly_totals equal a scan of calls', () => {
       db.prepare(updates[which]!).run(values[which]!(), ids[Math.floor(random() * ids.length)]!);
     }
     expectRollupMatchesCalls(db);
-    fc.assert(
-      fc.property(filterArbitrary(rows), (filter) => {
-        const report = ledger.report(filter);
+    await fc.assert(
+      fc.asyncProperty(filterArbitrary(rows), async (filter) => {
+        const report = await ledger.report(filter);
         const expected = bruteForceReport(db, filter);
         expect(report.total).toEqual(expected.total);
         expect(report.groups).toEqual(expected.groups);
@@ -358,7 +362,7 @@ describe('reports from hourly_totals equal a scan of calls', () => {
 });
 
 describe('migration from schema version 2', () => {
-  it('backfills hourly_totals from the rows already there, then keeps it up to date', () => {
+  it('backfills hourly_totals from the rows already there, then keeps it up to date', async () => {
     const { dir, cleanup } = tempDir();
     try {
       const path = join(dir, 'ledger.db');
@@ -383,7 +387,7 @@ describe('migration from schema version 2', () => {
       }
       old.close();
 
-      const ledger = Ledger.open(path, { now: () => at('2026-11-01T00:30:00.000Z') });
+      const ledger = SqliteLedger.open(path, { now: () => at('2026-11-01T00:30:00.000Z') });
       const db = new Database(path);
       try {
         expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
@@ -392,11 +396,11 @@ describe('migration from schema version 2', () => {
         expectRollupMatchesCalls(db);
         for (const groupBy of GROUPS) {
           for (const filter of [{ groupBy }, { groupBy, since: at('2026-10-31T23:59:59.999Z'), until: at('2026-11-01T01:00:00.001Z') }]) {
-            const report = ledger.report(filter);
+            const report = await ledger.report(filter);
             expect({ total: report.total, groups: report.groups }).toEqual(bruteForceReport(db, filter));
           }
         }
-        expect(ledger.budgetStatus({ dailyUsd: 1, monthlyUsd: 1 })).toEqual({
+        expect(await ledger.budgetStatus({ dailyUsd: 1, monthlyUsd: 1 })).toEqual({
           daily_usd: 1,
           monthly_usd: 1,
           spent_today_usd: microToUsd(bruteForceSpent(db, at('2026-11-01T00:00:00.000Z'), at('2026-11-02T00:00:00.000Z'))),
@@ -404,8 +408,8 @@ describe('migration from schema version 2', () => {
         });
 
         // After the migration, the trigger keeps it exact.
-        ledger.record(callRecord({ startedAt: at('2026-11-01T00:10:00.000Z'), model: 'gpt-4o', provider: 'openai', costMicroUsd: 5 }));
-        ledger.record(callRecord({ startedAt: at('2026-11-01T02:10:00.000Z'), costMicroUsd: null }));
+        await ledger.record(callRecord({ startedAt: at('2026-11-01T00:10:00.000Z'), model: 'gpt-4o', provider: 'openai', costMicroUsd: 5 }));
+        await ledger.record(callRecord({ startedAt: at('2026-11-01T02:10:00.000Z'), costMicroUsd: null }));
         expectRollupMatchesCalls(db);
         // Two backfilled edge rows (NULL and 0 cost) and the new one ('gpt-4o' is not among the random models).
         expect(db.prepare("SELECT * FROM hourly_totals WHERE hour = '2026-11-01T00' AND model = 'gpt-4o'").get()).toEqual({
@@ -421,7 +425,7 @@ describe('migration from schema version 2', () => {
         });
       } finally {
         db.close();
-        ledger.close();
+        await ledger.close();
       }
     } finally {
       cleanup();

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { buildLedgerForChildren, fixture, tempDir } from './helpers.js';
 
 let dir: string;
@@ -50,9 +50,9 @@ describe('one ledger file, several processes', () => {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
 
-    const ledger = Ledger.open(path);
-    expect(ledger.report({ groupBy: 'none' }).total).toMatchObject({ calls: 2000, prompt_tokens: 2_000_000, cost_usd: 0.42 });
-    ledger.close();
+    const ledger = SqliteLedger.open(path);
+    expect((await ledger.report({ groupBy: 'none' })).total).toMatchObject({ calls: 2000, prompt_tokens: 2_000_000, cost_usd: 0.42 });
+    await ledger.close();
   });
 
   it.each([
@@ -67,10 +67,10 @@ describe('one ledger file, several processes', () => {
     const outputs = await Promise.all([run('budget-calls.mjs', args), run('budget-calls.mjs', args)]);
     const results = outputs.map((output) => JSON.parse(output) as { admitted: number; refused: number; message: string });
 
-    const ledger = Ledger.open(path, { now: () => now });
-    const spentMicro = Math.round(ledger.budgetStatus({ dailyUsd })!.spent_today_usd * 1e6);
+    const ledger = SqliteLedger.open(path, { now: () => now });
+    const spentMicro = Math.round((await ledger.budgetStatus({ dailyUsd }))!.spent_today_usd * 1e6);
     const admitted = results.reduce((sum, result) => sum + result.admitted, 0);
-    ledger.close();
+    await ledger.close();
 
     expect(admitted + results.reduce((sum, result) => sum + result.refused, 0)).toBe(100);
     expect(spentMicro).toBe(admitted * actual);
@@ -110,8 +110,8 @@ describe('one ledger file, several processes', () => {
     expect(reported.length).toBeGreaterThanOrEqual(300);
     expect(reported.filter((id) => !ids.has(id))).toEqual([]);
     // The ledger still opens and writes after the crash.
-    const ledger = Ledger.open(path);
-    expect(ledger.stats().rows).toBe(ids.size);
-    ledger.close();
+    const ledger = SqliteLedger.open(path);
+    expect((await ledger.stats()).rows).toBe(ids.size);
+    await ledger.close();
   });
 });

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { costMicroUsd } from '../../src/ledger/cost.js';
-import { Ledger, LedgerError, type CallRecord, type Totals } from '../../src/ledger/ledger.js';
+import { type Ledger, LedgerError, type CallRecord, type Totals } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/ledger/migrations.js';
 import { SCHEMA_V1_SQL } from './fixtures/frozen-schemas.js';
 import { parseTimeBound } from '../../src/ledger/time-span.js';
@@ -19,13 +20,13 @@ const opened: Ledger[] = [];
 beforeEach(() => {
   ({ dir, cleanup } = tempDir());
 });
-afterEach(() => {
-  for (const ledger of opened.splice(0)) ledger.close();
+afterEach(async () => {
+  for (const ledger of opened.splice(0)) await ledger.close();
   cleanup();
 });
 
-function open(path = join(dir, 'ledger.db'), options: Parameters<typeof Ledger.open>[1] = {}): Ledger {
-  const ledger = Ledger.open(path, options);
+function open(path = join(dir, 'ledger.db'), options: Parameters<typeof SqliteLedger.open>[1] = {}): Ledger {
+  const ledger = SqliteLedger.open(path, options);
   opened.push(ledger);
   return ledger;
 }
@@ -77,13 +78,13 @@ function mixedCalls(count: number, start = at('2026-11-20T00:00:00.000Z')): Call
 }
 
 describe('Ledger totals', () => {
-  it('totals equal the sum of the calls, and every grouping adds up to the total', () => {
+  it('totals equal the sum of the calls, and every grouping adds up to the total', async () => {
     const ledger = open();
     const records = mixedCalls(60);
-    for (const rec of records) ledger.record(rec);
+    for (const rec of records) await ledger.record(rec);
     const expected = expectedTotals(records);
     for (const groupBy of ['model', 'provider', 'day', 'none'] as const) {
-      const report = ledger.report({ groupBy });
+      const report = await ledger.report({ groupBy });
       expect(report.total).toEqual({ ...expected, cost_usd: expect.closeTo(expected.cost_usd, 9) });
       if (groupBy === 'none') {
         expect(report.groups).toEqual([]);
@@ -95,41 +96,41 @@ describe('Ledger totals', () => {
       }
       expect(sum('cost_usd')).toBeCloseTo(report.total.cost_usd, 9);
     }
-    expect(ledger.report({ groupBy: 'provider' }).groups.find((group) => group.key === 'ollama')).toMatchObject({
+    expect((await ledger.report({ groupBy: 'provider' })).groups.find((group) => group.key === 'ollama')).toMatchObject({
       calls: 15,
       cost_usd: 0,
       unpriced_calls: 15,
     });
-    expect(ledger.stats()).toMatchObject({ path: join(dir, 'ledger.db'), rows: 60 });
-    expect(ledger.stats().sizeBytes).toBeGreaterThan(0);
+    expect(await ledger.stats()).toMatchObject({ location: join(dir, 'ledger.db'), rows: 60 });
+    expect((await ledger.stats()).sizeBytes).toBeGreaterThan(0);
   });
 
-  it('reopening keeps the totals; a new session id starts session totals at zero', () => {
+  it('reopening keeps the totals; a new session id starts session totals at zero', async () => {
     const path = join(dir, 'nested', 'deeper', 'ledger.db');
     const first = open(path, { sessionId: 'session-a' });
     const records = mixedCalls(10);
-    for (const rec of records) first.record(rec);
-    expect(first.report({ groupBy: 'none' }).session).toEqual(first.report({ groupBy: 'none' }).total);
-    first.close();
+    for (const rec of records) await first.record(rec);
+    expect((await first.report({ groupBy: 'none' })).session).toEqual((await first.report({ groupBy: 'none' })).total);
+    await first.close();
 
     const second = open(path, { sessionId: 'session-b' });
-    const report = second.report({ groupBy: 'model' });
+    const report = await second.report({ groupBy: 'model' });
     expect(report.total.calls).toBe(10);
     expect(report.total.cost_usd).toBeCloseTo(expectedTotals(records).cost_usd, 9);
     expect(report.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
-    second.record(records[0]!);
-    expect(second.report({ groupBy: 'none' }).session.calls).toBe(1);
-    expect(second.report({ groupBy: 'none' }).total.calls).toBe(11);
+    await second.record(records[0]!);
+    expect((await second.report({ groupBy: 'none' })).session.calls).toBe(1);
+    expect((await second.report({ groupBy: 'none' })).total.calls).toBe(11);
 
     // The session is the process's, whatever the filter.
-    expect(second.report({ groupBy: 'none', model: 'no-such-model' }).session.calls).toBe(1);
-    expect(typeof Ledger.open(':memory:').sessionId).toBe('string');
+    expect((await second.report({ groupBy: 'none', model: 'no-such-model' })).session.calls).toBe(1);
+    expect(typeof SqliteLedger.open(':memory:').sessionId).toBe('string');
   });
 
-  it('stores every column as documented, committed when record() returns', () => {
+  it('stores every column as documented, committed when record() returns', async () => {
     const path = join(dir, 'ledger.db');
     const ledger = open(path, { sessionId: 's1' });
-    const id = ledger.record(
+    const id = await ledger.record(
       callRecord({
         callId: 'c-42',
         startedAt: at('2026-11-26T04:00:00.000Z'),
@@ -178,12 +179,12 @@ describe('Ledger totals', () => {
     reader.close();
 
     // A failed call without usage: zero tokens, NULL raw usage; an unknown price stays NULL.
-    ledger.record(callRecord({ callId: 'c-43', usage: null, pricing: null, costMicroUsd: null, status: 'error', finishReason: null, error: 'x'.repeat(10_000) }));
+    await ledger.record(callRecord({ callId: 'c-43', usage: null, pricing: null, costMicroUsd: null, status: 'error', finishReason: null, error: 'x'.repeat(10_000) }));
     const failed = new Database(path, { readonly: true }).prepare("SELECT * FROM calls WHERE call_id = 'c-43'").get() as Record<string, unknown>;
     expect(failed).toMatchObject({ prompt_tokens: 0, cost_micro_usd: null, input_price_per_mtok: null, raw_usage: null, status: 'error' });
     expect((failed.error as string).length).toBe(4000);
 
-    expect(() => ledger.record(callRecord({ status: 'exploded' as 'ok' }))).toThrow(/CHECK constraint/);
+    await expect(ledger.record(callRecord({ status: 'exploded' as 'ok' }))).rejects.toThrow(/CHECK constraint/);
   });
 });
 
@@ -201,14 +202,14 @@ describe('Ledger report filters and grouping', () => {
 
   function seeded(): Ledger {
     const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
-    rows.forEach(([iso, model, provider, micro, status], i) =>
-      ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status })),
+    rows.forEach(async ([iso, model, provider, micro, status], i) =>
+      await ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status })),
     );
     return ledger;
   }
 
-  it('groups by UTC day, in date order', () => {
-    const report = seeded().report({ groupBy: 'day' });
+  it('groups by UTC day, in date order', async () => {
+    const report = await seeded().report({ groupBy: 'day' });
     expect(report.groups.map((group) => [group.key, group.calls, group.cost_usd, group.unpriced_calls])).toEqual([
       ['2026-10-31', 1, 1, 0],
       ['2026-11-01', 2, 5, 0],
@@ -218,122 +219,122 @@ describe('Ledger report filters and grouping', () => {
     expect(report.total).toMatchObject({ calls: 6, failed_calls: 1, cost_usd: 6.45, unpriced_calls: 1 });
   });
 
-  it('groups by model and provider, costliest first', () => {
+  it('groups by model and provider, costliest first', async () => {
     const ledger = seeded();
-    expect(ledger.report({ groupBy: 'model' }).groups.map((group) => [group.key, group.cost_usd])).toEqual([
+    expect((await ledger.report({ groupBy: 'model' })).groups.map((group) => [group.key, group.cost_usd])).toEqual([
       ['gpt-4o', 3.05],
       ['claude-sonnet-4-5', 3],
       ['deepseek-chat', 0.4],
       ['ollama:llama3.2', 0],
     ]);
-    expect(ledger.report({ groupBy: 'provider' }).groups.map((group) => group.key)).toEqual(['openai', 'anthropic', 'deepseek', 'ollama']);
+    expect((await ledger.report({ groupBy: 'provider' })).groups.map((group) => group.key)).toEqual(['openai', 'anthropic', 'deepseek', 'ollama']);
   });
 
-  it('since is inclusive, until exclusive, to the millisecond', () => {
+  it('since is inclusive, until exclusive, to the millisecond', async () => {
     const ledger = seeded();
-    const november = ledger.report({ groupBy: 'none', since: at('2026-11-01T00:00:00.000Z'), until: at('2026-12-01T00:00:00.000Z') });
+    const november = await ledger.report({ groupBy: 'none', since: at('2026-11-01T00:00:00.000Z'), until: at('2026-12-01T00:00:00.000Z') });
     expect(november.total).toMatchObject({ calls: 3, cost_usd: 5.4 });
-    const spans = ledger.report({ groupBy: 'day', since: parseTimeBound('24h', NOW) });
+    const spans = await ledger.report({ groupBy: 'day', since: parseTimeBound('24h', NOW) });
     expect(spans.groups.map((group) => group.key)).toEqual(['2026-11-30', '2026-12-01']);
-    const untilDate = ledger.report({ groupBy: 'none', until: parseTimeBound('2026-11-01', NOW) });
+    const untilDate = await ledger.report({ groupBy: 'none', until: parseTimeBound('2026-11-01', NOW) });
     expect(untilDate.total.calls).toBe(1);
   });
 
-  it('filters by model and provider, alone and together', () => {
+  it('filters by model and provider, alone and together', async () => {
     const ledger = seeded();
-    expect(ledger.report({ groupBy: 'day', model: 'gpt-4o' }).groups.map((group) => group.key)).toEqual(['2026-10-31', '2026-11-01', '2026-12-01']);
-    expect(ledger.report({ groupBy: 'model', provider: 'anthropic' }).total).toMatchObject({ calls: 1, failed_calls: 1, cost_usd: 3 });
-    expect(ledger.report({ groupBy: 'none', provider: 'openai', model: 'gpt-4o', since: at('2026-11-15T00:00:00Z') }).total.cost_usd).toBe(0.05);
-    expect(ledger.report({ groupBy: 'model', model: 'nothing' })).toMatchObject({ total: { calls: 0, cost_usd: 0 }, groups: [] });
+    expect((await ledger.report({ groupBy: 'day', model: 'gpt-4o' })).groups.map((group) => group.key)).toEqual(['2026-10-31', '2026-11-01', '2026-12-01']);
+    expect((await ledger.report({ groupBy: 'model', provider: 'anthropic' })).total).toMatchObject({ calls: 1, failed_calls: 1, cost_usd: 3 });
+    expect((await ledger.report({ groupBy: 'none', provider: 'openai', model: 'gpt-4o', since: at('2026-11-15T00:00:00Z') })).total.cost_usd).toBe(0.05);
+    expect(await ledger.report({ groupBy: 'model', model: 'nothing' })).toMatchObject({ total: { calls: 0, cost_usd: 0 }, groups: [] });
   });
 
-  it('budget status counts the current UTC day and month only', () => {
+  it('budget status counts the current UTC day and month only', async () => {
     const ledger = seeded();
-    expect(ledger.budgetStatus(undefined)).toBeNull();
-    expect(ledger.budgetStatus({})).toBeNull();
-    expect(ledger.budgetStatus({ dailyUsd: 5, monthlyUsd: 50 })).toEqual({ daily_usd: 5, monthly_usd: 50, spent_today_usd: 0.05, spent_month_usd: 0.05 });
-    expect(ledger.report({ groupBy: 'none' }, { monthlyUsd: 10 }).budget).toEqual({ daily_usd: null, monthly_usd: 10, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+    expect(await ledger.budgetStatus(undefined)).toBeNull();
+    expect(await ledger.budgetStatus({})).toBeNull();
+    expect(await ledger.budgetStatus({ dailyUsd: 5, monthlyUsd: 50 })).toEqual({ daily_usd: 5, monthly_usd: 50, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+    expect((await ledger.report({ groupBy: 'none' }, { monthlyUsd: 10 })).budget).toEqual({ daily_usd: null, monthly_usd: 10, spent_today_usd: 0.05, spent_month_usd: 0.05 });
     const lateNovember = open(join(dir, 'ledger.db'), { now: () => at('2026-11-30T23:59:59.999Z') });
-    expect(lateNovember.budgetStatus({ dailyUsd: 1 })).toEqual({ daily_usd: 1, monthly_usd: null, spent_today_usd: 0.4, spent_month_usd: 5.4 });
+    expect(await lateNovember.budgetStatus({ dailyUsd: 1 })).toEqual({ daily_usd: 1, monthly_usd: null, spent_today_usd: 0.4, spent_month_usd: 5.4 });
   });
 });
 
 describe('Ledger budget', () => {
   const NOW = at('2026-11-26T12:00:00.000Z');
 
-  it('without caps reserves nothing and touches no table', () => {
+  it('without caps reserves nothing and touches no table', async () => {
     const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
-    expect(ledger.reserve(1_000_000, undefined)).toEqual({ ok: true, reservationId: undefined });
-    expect(ledger.reserve(1_000_000, {})).toEqual({ ok: true, reservationId: undefined });
+    expect(await ledger.reserve(1_000_000, undefined)).toEqual({ ok: true, reservationId: undefined });
+    expect(await ledger.reserve(1_000_000, {})).toEqual({ ok: true, reservationId: undefined });
     const reader = new Database(join(dir, 'ledger.db'), { readonly: true });
     expect(reader.prepare('SELECT COUNT(*) AS n FROM reservations').get()).toEqual({ n: 0 });
     reader.close();
   });
 
-  it('refuses once the day or month cap is reached, with the documented messages', () => {
+  it('refuses once the day or month cap is reached, with the documented messages', async () => {
     let now = NOW;
     const ledger = open(join(dir, 'ledger.db'), { now: () => now });
     const budget = { dailyUsd: 5, monthlyUsd: 50 };
-    ledger.record(callRecord({ startedAt: at('2026-11-25T12:00:00Z'), costMicroUsd: 44_000_000 }));
-    ledger.record(callRecord({ startedAt: NOW - 1000, costMicroUsd: 4_990_000 }));
-    expect(ledger.reserve(10_000, budget).ok).toBe(true);
-    const refusal = ledger.reserve(10_000, budget);
+    await ledger.record(callRecord({ startedAt: at('2026-11-25T12:00:00Z'), costMicroUsd: 44_000_000 }));
+    await ledger.record(callRecord({ startedAt: NOW - 1000, costMicroUsd: 4_990_000 }));
+    expect((await ledger.reserve(10_000, budget)).ok).toBe(true);
+    const refusal = await ledger.reserve(10_000, budget);
     expect(refusal).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($4.99 spent, $0.01 held by calls in flight)' });
 
-    ledger.record(callRecord({ startedAt: NOW - 500, costMicroUsd: 20_000 }));
-    expect(ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($5.01 spent, $0.01 held by calls in flight)' });
+    await ledger.record(callRecord({ startedAt: NOW - 500, costMicroUsd: 20_000 }));
+    expect(await ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($5.01 spent, $0.01 held by calls in flight)' });
 
     // Next day: the daily cap resets, the monthly one does not.
     now = at('2026-11-27T00:00:00.000Z');
-    ledger.record(callRecord({ startedAt: now, costMicroUsd: 1_000_000 }));
+    await ledger.record(callRecord({ startedAt: now, costMicroUsd: 1_000_000 }));
     // Holds of killed processes stop counting after an hour; the one above is from yesterday noon.
-    expect(ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Monthly budget of $50.00 reached ($50.01 spent)' });
-    expect(ledger.reserve(0, { dailyUsd: 5 }).ok).toBe(true);
+    expect(await ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Monthly budget of $50.00 reached ($50.01 spent)' });
+    expect((await ledger.reserve(0, { dailyUsd: 5 })).ok).toBe(true);
     // December: a new month.
     now = at('2026-12-01T00:00:00.000Z');
-    expect(ledger.reserve(0, budget).ok).toBe(true);
+    expect((await ledger.reserve(0, budget)).ok).toBe(true);
   });
 
-  it('record() and release() drop the hold; expired holds are ignored', () => {
+  it('record() and release() drop the hold; expired holds are ignored', async () => {
     let now = NOW;
     const ledger = open(join(dir, 'ledger.db'), { now: () => now });
     const budget = { dailyUsd: 1 };
-    const first = ledger.reserve(600_000, budget);
-    const second = ledger.reserve(600_000, budget);
+    const first = await ledger.reserve(600_000, budget);
+    const second = await ledger.reserve(600_000, budget);
     expect(first.ok && second.ok).toBe(true);
-    expect(ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.00 spent, $1.20 held by calls in flight)' });
+    expect(await ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.00 spent, $1.20 held by calls in flight)' });
     if (!first.ok || !second.ok) return;
-    ledger.release(first.reservationId!);
-    ledger.record(callRecord({ startedAt: NOW, costMicroUsd: 100_000 }), second.reservationId);
-    expect(ledger.reserve(1, budget).ok).toBe(true);
+    await ledger.release(first.reservationId!);
+    await ledger.record(callRecord({ startedAt: NOW, costMicroUsd: 100_000 }), second.reservationId);
+    expect((await ledger.reserve(1, budget)).ok).toBe(true);
     now += 2 * 3_600_000;
     // The hold just taken was never recorded (its process "died"): two hours later it is gone.
-    expect(ledger.reserve(950_000, budget).ok).toBe(true);
-    expect(ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.10 spent, $0.95 held by calls in flight)' });
+    expect((await ledger.reserve(950_000, budget)).ok).toBe(true);
+    expect(await ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.10 spent, $0.95 held by calls in flight)' });
   });
 
-  it("a principal's caps count only that principal's spend and holds; the global cap counts everyone's", () => {
+  it("a principal's caps count only that principal's spend and holds; the global cap counts everyone's", async () => {
     const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
     const alice = { name: 'alice', budget: { dailyUsd: 1, monthlyUsd: 3 } };
     const bob = { name: 'bob', budget: { dailyUsd: 1 } };
     const global = { dailyUsd: 10 };
-    ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 900_000, principal: 'alice' }));
+    await ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 900_000, principal: 'alice' }));
     // Local (stdio) calls and other principals' calls do not count against alice.
-    ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 1000, costMicroUsd: 5_000_000 }));
-    ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 1000, costMicroUsd: 800_000, principal: 'bob' }));
-    const held = ledger.reserve(100_000, global, alice);
+    await ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 1000, costMicroUsd: 5_000_000 }));
+    await ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 1000, costMicroUsd: 800_000, principal: 'bob' }));
+    const held = await ledger.reserve(100_000, global, alice);
     expect(held.ok).toBe(true);
-    expect(ledger.reserve(1, global, alice)).toEqual({
+    expect(await ledger.reserve(1, global, alice)).toEqual({
       ok: false,
       message: 'Daily budget for alice of $1.00 reached ($0.90 spent, $0.10 held by calls in flight)',
     });
     // bob is under his own cap whatever alice holds.
-    expect(ledger.reserve(100_000, global, bob).ok).toBe(true);
+    expect((await ledger.reserve(100_000, global, bob)).ok).toBe(true);
     // No caps of its own: only the global one applies.
-    expect(ledger.reserve(1, global, { name: 'carol' }).ok).toBe(true);
+    expect((await ledger.reserve(1, global, { name: 'carol' })).ok).toBe(true);
     // The global cap still counts every principal's spend and holds.
-    ledger.record(callRecord({ callId: 'l2', startedAt: NOW - 500, costMicroUsd: 3_500_000 }));
-    expect(ledger.reserve(1, global, { name: 'carol' })).toMatchObject({ ok: false, message: expect.stringMatching(/^Daily budget of \$10\.00 reached \(\$10\.20 spent/) });
+    await ledger.record(callRecord({ callId: 'l2', startedAt: NOW - 500, costMicroUsd: 3_500_000 }));
+    expect(await ledger.reserve(1, global, { name: 'carol' })).toMatchObject({ ok: false, message: expect.stringMatching(/^Daily budget of \$10\.00 reached \(\$10\.20 spent/) });
     // The hold is tagged with the principal, so the cap sees it after a restart of the process.
     const reader = new Database(join(dir, 'ledger.db'), { readonly: true });
     expect(reader.prepare('SELECT principal, amount_micro_usd FROM reservations ORDER BY id').all()).toEqual([
@@ -343,20 +344,20 @@ describe('Ledger budget', () => {
     ]);
     reader.close();
     // A principal's budget status reads that principal's spend only.
-    expect(ledger.budgetStatus(alice.budget, 'alice')).toEqual({ daily_usd: 1, monthly_usd: 3, spent_today_usd: 0.9, spent_month_usd: 0.9 });
+    expect(await ledger.budgetStatus(alice.budget, 'alice')).toEqual({ daily_usd: 1, monthly_usd: 3, spent_today_usd: 0.9, spent_month_usd: 0.9 });
   });
 
-  it("a principal's report shows only that principal's calls, session totals included", () => {
+  it("a principal's report shows only that principal's calls, session totals included", async () => {
     const ledger = open(join(dir, 'ledger.db'), { now: () => NOW });
-    ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 100, principal: 'alice' }));
-    ledger.record(callRecord({ callId: 'a2', startedAt: NOW - 900, costMicroUsd: 200, model: 'gpt-4o', principal: 'alice' }));
-    ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 800, costMicroUsd: 400, principal: 'bob' }));
-    ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 700, costMicroUsd: 800 }));
-    const mine = ledger.report({ groupBy: 'model', principal: 'alice' });
+    await ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 100, principal: 'alice' }));
+    await ledger.record(callRecord({ callId: 'a2', startedAt: NOW - 900, costMicroUsd: 200, model: 'gpt-4o', principal: 'alice' }));
+    await ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 800, costMicroUsd: 400, principal: 'bob' }));
+    await ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 700, costMicroUsd: 800 }));
+    const mine = await ledger.report({ groupBy: 'model', principal: 'alice' });
     expect(mine.total).toMatchObject({ calls: 2, cost_usd: 0.0003 });
     expect(mine.session).toMatchObject({ calls: 2, cost_usd: 0.0003 });
     expect(mine.groups.map((g) => g.key)).toEqual(['gpt-4o', 'gpt-4o-mini']);
-    const all = ledger.report({ groupBy: 'principal' });
+    const all = await ledger.report({ groupBy: 'principal' });
     expect(all.groups.map((g) => [g.key, g.calls, g.cost_usd])).toEqual([
       ['(local)', 1, 0.0008],
       ['bob', 1, 0.0004],
@@ -365,9 +366,9 @@ describe('Ledger budget', () => {
     expect(all.session).toMatchObject({ calls: 4 });
   });
 
-  it('a zero cap refuses everything', () => {
+  it('a zero cap refuses everything', async () => {
     const ledger = open(':memory:', { now: () => NOW });
-    expect(ledger.reserve(0, { dailyUsd: 0 })).toEqual({ ok: false, message: 'Daily budget of $0.00 reached ($0.00 spent)' });
+    expect(await ledger.reserve(0, { dailyUsd: 0 })).toEqual({ ok: false, message: 'Daily budget of $0.00 reached ($0.00 spent)' });
   });
 
   it.each([
@@ -381,14 +382,14 @@ describe('Ledger budget', () => {
     let admitted = 0;
     const call = async (i: number): Promise<void> => {
       await sleep(Math.random() * 10);
-      const reservation = ledger.reserve(worst, budget);
+      const reservation = await ledger.reserve(worst, budget);
       if (!reservation.ok) return;
       admitted++;
       await sleep(Math.random() * 10);
-      ledger.record(callRecord({ callId: `c${i}`, startedAt: NOW, costMicroUsd: actual }), reservation.reservationId);
+      await ledger.record(callRecord({ callId: `c${i}`, startedAt: NOW, costMicroUsd: actual }), reservation.reservationId);
     };
     await Promise.all(Array.from({ length: 100 }, (_, i) => call(i)));
-    const spent = ledger.budgetStatus(budget)!.spent_today_usd * 1e6;
+    const spent = (await ledger.budgetStatus(budget))!.spent_today_usd * 1e6;
     // The guarantee: at most one call's worth over the cap.
     expect(spent).toBeLessThanOrEqual(10 * worst + worst);
     // And holds never refuse too early: a refusal needs spent + held >= cap, so >= 10 got through.
@@ -402,31 +403,31 @@ describe('Ledger open errors', () => {
   it('a file that is not SQLite gives a LedgerError naming the file and the remedy', () => {
     const path = join(dir, 'ledger.db');
     writeFileSync(path, 'this is certainly not a database\n'.repeat(200));
-    expect(() => Ledger.open(path)).toThrow(LedgerError);
-    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
-    expect(() => Ledger.open(path)).toThrow(/move it aside or set LLM_SERVICE_DB to another file$/);
+    expect(() => SqliteLedger.open(path)).toThrow(LedgerError);
+    expect(() => SqliteLedger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
+    expect(() => SqliteLedger.open(path)).toThrow(/move it aside or set LLM_SERVICE_DB to another file$/);
   });
 
   it('a path below a regular file (cannot create the folder) gives a LedgerError', () => {
     writeFileSync(join(dir, 'plain-file'), 'x');
     const path = join(dir, 'plain-file', 'sub', 'ledger.db');
-    expect(() => Ledger.open(path)).toThrow(LedgerError);
-    expect(() => Ledger.open(path)).toThrow(`Cannot create the folder of the ledger ${path}`);
+    expect(() => SqliteLedger.open(path)).toThrow(LedgerError);
+    expect(() => SqliteLedger.open(path)).toThrow(`Cannot create the folder of the ledger ${path}`);
   });
 
   it('a folder as the path gives a LedgerError', () => {
     mkdirSync(join(dir, 'a-folder'));
-    expect(() => Ledger.open(join(dir, 'a-folder'))).toThrow(`Cannot open the ledger ${join(dir, 'a-folder')} for writing`);
+    expect(() => SqliteLedger.open(join(dir, 'a-folder'))).toThrow(`Cannot open the ledger ${join(dir, 'a-folder')} for writing`);
   });
 
-  it.skipIf(process.getuid?.() === 0)('a read-only folder gives a LedgerError at open, not mid-call', () => {
+  it.skipIf(process.getuid?.() === 0)('a read-only folder gives a LedgerError at open, not mid-call', async () => {
     const folder = join(dir, 'read-only');
     mkdirSync(folder);
-    Ledger.open(join(folder, 'ledger.db')).close();
+    await SqliteLedger.open(join(folder, 'ledger.db')).close();
     chmodSync(join(folder, 'ledger.db'), 0o444);
     chmodSync(folder, 0o555);
     try {
-      expect(() => Ledger.open(join(folder, 'ledger.db'))).toThrow(LedgerError);
+      expect(() => SqliteLedger.open(join(folder, 'ledger.db'))).toThrow(LedgerError);
     } finally {
       chmodSync(folder, 0o755);
     }
@@ -437,21 +438,21 @@ describe('Ledger open errors', () => {
     const db = new Database(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} was written by a newer llm-service-mcp (schema version ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION})`);
+    expect(() => SqliteLedger.open(path)).toThrow(`The ledger ${path} was written by a newer llm-service-mcp (schema version ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION})`);
   });
 
   it('an empty path is refused', () => {
-    expect(() => Ledger.open('')).toThrow(LedgerError);
+    expect(() => SqliteLedger.open('')).toThrow(LedgerError);
   });
 });
 
 describe('Ledger start-up integrity check', () => {
   /** A closed ledger whose first or last `calls` leaf page (in key order) is overwritten with junk. */
-  function damagedLedger(which: 'first' | 'last'): string {
+  async function damagedLedger(which: 'first' | 'last'): Promise<string> {
     const path = join(dir, `damaged-${which}.db`);
-    const ledger = Ledger.open(path);
-    for (let i = 0; i < 500; i++) ledger.record(callRecord({ callId: `c${i}`, startedAt: at('2026-11-26T04:00:00.000Z') + i * 1000, error: 'x'.repeat(300) }));
-    ledger.close();
+    const ledger = SqliteLedger.open(path);
+    for (let i = 0; i < 500; i++) await ledger.record(callRecord({ callId: `c${i}`, startedAt: at('2026-11-26T04:00:00.000Z') + i * 1000, error: 'x'.repeat(300) }));
+    await ledger.close();
     const db = new Database(path);
     const leaves = db.prepare("SELECT pageno FROM dbstat WHERE name = 'calls' AND pagetype = 'leaf' ORDER BY path").pluck().all() as number[];
     const pageSize = db.pragma('page_size', { simple: true }) as number;
@@ -464,18 +465,18 @@ describe('Ledger start-up integrity check', () => {
     return path;
   }
 
-  it('a file within the size bound gets a full quick_check: damage anywhere is refused at open', () => {
-    const path = damagedLedger('first');
-    expect(() => Ledger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged (SQLITE_CORRUPT: quick_check: `);
+  it('a file within the size bound gets a full quick_check: damage anywhere is refused at open', async () => {
+    const path = await damagedLedger('first');
+    expect(() => SqliteLedger.open(path)).toThrow(`The ledger ${path} is not a SQLite database or is damaged (SQLITE_CORRUPT: quick_check: `);
   });
 
-  it('above the bound, open skips quick_check (bounded start-up) but still reads where new rows go', () => {
+  it('above the bound, open skips quick_check (bounded start-up) but still reads where new rows go', async () => {
     // Damage away from the right edge is not looked for: the price of a start-up that does not read the whole file.
-    const inside = open(damagedLedger('first'), { integrityCheckMaxBytes: 0 });
-    expect(inside.record(callRecord({ callId: 'after' }))).toBeGreaterThan(0);
+    const inside = open(await damagedLedger('first'), { integrityCheckMaxBytes: 0 });
+    expect(await inside.record(callRecord({ callId: 'after' }))).toBeGreaterThan(0);
     // The last page of `calls`, where the next record() would write, is read at open.
-    const path = damagedLedger('last');
-    expect(() => Ledger.open(path, { integrityCheckMaxBytes: 0 })).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
+    const path = await damagedLedger('last');
+    expect(() => SqliteLedger.open(path, { integrityCheckMaxBytes: 0 })).toThrow(`The ledger ${path} is not a SQLite database or is damaged`);
   });
 });
 
@@ -484,7 +485,7 @@ describe('Ledger migrations', () => {
     expect(MIGRATIONS.map((migration) => migration.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
   });
 
-  it('opens a file left at schema version 1 and brings it up to date, keeping its rows', () => {
+  it('opens a file left at schema version 1 and brings it up to date, keeping its rows', async () => {
     const path = join(dir, 'ledger.db');
     const old = new Database(path);
     old.exec(SCHEMA_V1_SQL);
@@ -499,22 +500,22 @@ describe('Ledger migrations', () => {
     const check = new Database(path, { readonly: true });
     expect(check.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     check.close();
-    expect(ledger.report({ groupBy: 'none' }).total).toMatchObject({ calls: 1, prompt_tokens: 100, cost_usd: 0.00035 });
-    const reservation = ledger.reserve(1000, { dailyUsd: 1 });
+    expect((await ledger.report({ groupBy: 'none' })).total).toMatchObject({ calls: 1, prompt_tokens: 100, cost_usd: 0.00035 });
+    const reservation = await ledger.reserve(1000, { dailyUsd: 1 });
     expect(reservation.ok && typeof reservation.reservationId).toBe('number');
   });
 
-  it('migrates a brand-new empty file from version 0', () => {
+  it('migrates a brand-new empty file from version 0', async () => {
     const path = join(dir, 'empty.db');
     writeFileSync(path, '');
     const ledger = open(path);
-    ledger.record(callRecord());
-    expect(ledger.stats().rows).toBe(1);
+    await ledger.record(callRecord());
+    expect((await ledger.stats()).rows).toBe(1);
   });
 
-  it('works in memory', () => {
+  it('works in memory', async () => {
     const ledger = open(':memory:');
-    ledger.record(callRecord());
-    expect(ledger.stats()).toMatchObject({ path: ':memory:', rows: 1 });
+    await ledger.record(callRecord());
+    expect(await ledger.stats()).toMatchObject({ location: ':memory:', rows: 1 });
   });
 });

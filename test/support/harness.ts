@@ -7,7 +7,8 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ListRootsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { pathToFileURL } from 'node:url';
 import { buildSettings, type ConfigFile, type Settings } from '../../src/config.js';
-import { Ledger } from '../../src/ledger/ledger.js';
+import { type Ledger } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type CreatedServer } from '../../src/server.js';
 import { startUpstream, type Upstream } from './upstream.js';
@@ -73,7 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     retry: { retries: 2, minDelayMs: 10, maxDelayMs: 200, factor: 2, ...options.config?.retry },
   };
   const settings = buildSettings(config, env);
-  const ledger = Ledger.open(dbPath, {
+  const ledger = SqliteLedger.open(dbPath, {
     ...(options.now ? { now: options.now } : {}),
     ...(options.reservationTtlMs !== undefined ? { reservationTtlMs: options.reservationTtlMs } : {}),
   });
@@ -103,7 +104,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     close: async () => {
       await client.close();
       await created.close();
-      ledger.close();
+      await ledger.close();
       if (!options.upstream) await upstream.close();
       rmSync(dir, { recursive: true, force: true });
     },
