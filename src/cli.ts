@@ -117,6 +117,12 @@ async function serve(): Promise<void> {
   logger.info(`serving over stdio; ledger ${ledger.location}; default model ${settings.defaultModel}`);
 }
 
+/** Whether a key variable holds a key; an empty one is named as such (it does not make a provider keyless). */
+function keyState(value: string | undefined): string {
+  if (value === undefined) return 'no';
+  return value.trim() === '' ? 'empty' : 'yes';
+}
+
 async function doctor(): Promise<void> {
   const lines: string[] = [`llm-service-mcp ${packageVersion()} on Node.js ${process.versions.node}`, ''];
   let settings: Settings;
@@ -133,7 +139,7 @@ async function doctor(): Promise<void> {
   const rows = settings.providers.map((p) => [
     p.id,
     p.type,
-    p.apiKeyEnv ? `${p.apiKeyEnv}: ${settings.env[p.apiKeyEnv] ? 'yes' : 'no'}` : '(no key needed)',
+    p.apiKeyEnv ? `${p.apiKeyEnv}: ${keyState(settings.env[p.apiKeyEnv])}` : '(no key needed)',
     isProviderConfigured(p, settings.env) ? 'yes' : 'no',
     p.baseURL ?? '(SDK default)',
   ]);

@@ -305,10 +305,24 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
 
 /** Whether a provider can be called: a key is present, or it is a custom endpoint that needs none. */
 export function isProviderConfigured(provider: ProviderDefinition, env: Record<string, string | undefined>): boolean {
-  if (provider.apiKeyEnv && env[provider.apiKeyEnv]) return true;
+  return notConfiguredReason(provider, env) === undefined;
+}
+
+/** Why a provider cannot be called (what to set), or undefined when it can. */
+export function notConfiguredReason(provider: ProviderDefinition, env: Record<string, string | undefined>): string | undefined {
+  const key = provider.apiKeyEnv ? env[provider.apiKeyEnv] : undefined;
+  if (key !== undefined && key.trim() !== '') return undefined;
   const builtIn = BUILT_IN_PROVIDERS.some((p) => p.id === provider.id);
   // A custom endpoint (Ollama, vLLM) often needs no key: being in the config file is enough.
-  return !builtIn && provider.type === 'openai-compatible';
+  const keyless = !builtIn && provider.type === 'openai-compatible';
+  // A variable set to an empty string is a mistake (a host config's "KEY": ""), not "no key needed":
+  // treating it as keyless would show the provider configured and send a dummy key.
+  if (key !== undefined) {
+    return `${provider.apiKeyEnv} is set but empty: set it to the key${keyless ? ', or unset it if the endpoint needs none' : ''}`;
+  }
+  if (keyless) return undefined;
+  if (!provider.apiKeyEnv) return `it names no key: set providers.${provider.id}.apiKeyEnv in the config file to the variable holding its key`;
+  return `set ${provider.apiKeyEnv} in the server's environment`;
 }
 
 /** Every API key value present in the environment, so they can be scrubbed from any output. */

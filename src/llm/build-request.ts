@@ -2,6 +2,7 @@
 import { costMicroUsd } from '../ledger/cost.js';
 import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
 import { attachmentTokens, CHARS_PER_TOKEN } from './attachment-tokens.js';
+import { checkAnthropicPrompt } from '../providers/anthropic/convert-to-anthropic-prompt.js';
 import { LlmError } from './errors.js';
 import { applyReasoningEffort } from './reasoning-effort.js';
 import type { ChatInput } from './llm-service.js';
@@ -79,6 +80,7 @@ export function adaptRequest(
     temperature = 1;
   }
   checkAttachments(model, provider, call.messages);
+  if (provider.type === 'anthropic') notes.push(...checkForAnthropic(call.messages, input));
   if (call.tools && !model.capabilities.tools) {
     throw new LlmError(`${model.id} does not accept tools; choose a model with tools in list_models.`, { kind: 'invalid-request', retryable: false });
   }
@@ -96,6 +98,26 @@ export function adaptRequest(
   };
   const reasoning = applyReasoningEffort(model, provider, input.reasoning_effort, fitted);
   return { notes: [...notes, ...reasoning.notes], request: reasoning.request };
+}
+
+/**
+ * The Messages API rejects a user message with no text (an empty `prompt` included): refused
+ * here, before anything is sent. Empty assistant turns are left out by the conversion (the API
+ * rejects them too); the returned notes say so, and when that joins two user turns into one.
+ */
+function checkForAnthropic(messages: ChatMessage[], input: ChatInput): string[] {
+  const check = checkAnthropicPrompt(messages);
+  // Our messages start with `system` when one was given; the host counts from its own `messages`.
+  const offset = input.system ? 1 : 0;
+  const empty = check.emptyUserMessages[0];
+  if (empty !== undefined) {
+    const what = input.prompt !== undefined ? '`prompt` is empty' : `messages[${empty - offset}] (user) has no text`;
+    throw new LlmError(`${what}: Anthropic models reject an empty message; give it some text.`, { kind: 'invalid-request', retryable: false });
+  }
+  return check.droppedAssistantMessages.map((index) => {
+    const merged = check.mergingAssistantMessages.includes(index) ? ', so the user messages around it were sent as one turn' : '';
+    return `messages[${index - offset}] (assistant) is empty and was left out (Anthropic rejects empty turns)${merged}`;
+  });
 }
 
 /**

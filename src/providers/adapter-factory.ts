@@ -1,4 +1,4 @@
-import { isProviderConfigured } from '../config.js';
+import { notConfiguredReason } from '../config.js';
 import { LlmError } from '../llm/errors.js';
 import type { ProviderAdapter } from '../llm/types.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
@@ -27,8 +27,9 @@ export class AdapterFactory {
   }
 
   private async create(provider: ProviderDefinition): Promise<ProviderAdapter> {
-    if (!isProviderConfigured(provider, this.env)) {
-      throw new LlmError(`${provider.id} is not configured: set ${provider.apiKeyEnv} in the server's environment (see \`llm-service-mcp doctor\`)`, {
+    const reason = notConfiguredReason(provider, this.env);
+    if (reason !== undefined) {
+      throw new LlmError(`${provider.id} is not configured: ${reason} (see \`llm-service-mcp doctor\`)`, {
         kind: 'not-configured',
         provider: provider.id,
         retryable: false,

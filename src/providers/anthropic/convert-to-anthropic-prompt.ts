@@ -24,10 +24,57 @@ export function convertAttachmentToAnthropicBlock(attachment: Attachment): Anthr
   }
 }
 
+/** Whether text is nothing the Messages API accepts as a text block (it rejects empty and whitespace-only text). */
+function isBlank(text: string): boolean {
+  return text.trim() === '';
+}
+
+/** What the Messages API would reject or what the conversion changes, found before anything is sent. */
+export interface AnthropicPromptCheck {
+  /** Indexes (into the messages given) of user messages with no text and no file: refused. */
+  emptyUserMessages: number[];
+  /** Indexes of assistant messages with no text and no tool call: left out of the prompt. */
+  droppedAssistantMessages: number[];
+  /** Of those, the ones whose leaving out joins the user turns before and after them into one. */
+  mergingAssistantMessages: number[];
+}
+
+/**
+ * Checks our messages against the Messages API's rules that convertToAnthropicPrompt cannot fix
+ * silently: a user message with only empty text (the API rejects empty text blocks) cannot be sent,
+ * and an empty assistant turn is left out (the API rejects empty turns), which the caller notes.
+ */
+export function checkAnthropicPrompt(messages: ChatRequest['messages']): AnthropicPromptCheck {
+  const check: AnthropicPromptCheck = { emptyUserMessages: [], droppedAssistantMessages: [], mergingAssistantMessages: [] };
+  const turnRole = (index: number, step: 1 | -1): string | undefined => {
+    for (let i = index + step; i >= 0 && i < messages.length; i += step) {
+      const message = messages[i]!;
+      if (message.role === 'system') continue;
+      if (message.role === 'assistant' && isEmptyAssistant(message)) continue;
+      return message.role === 'tool' ? 'user' : message.role;
+    }
+    return undefined;
+  };
+  messages.forEach((message, index) => {
+    if (message.role === 'user' && isBlank(message.content) && !(message.attachments?.length ?? 0)) check.emptyUserMessages.push(index);
+    if (message.role === 'assistant' && isEmptyAssistant(message)) {
+      check.droppedAssistantMessages.push(index);
+      if (turnRole(index, -1) === 'user' && turnRole(index, 1) === 'user') check.mergingAssistantMessages.push(index);
+    }
+  });
+  return check;
+}
+
+function isEmptyAssistant(message: ChatRequest['messages'][number]): boolean {
+  return message.role === 'assistant' && isBlank(message.content) && !(message.tool_calls?.length ?? 0);
+}
+
 /**
  * Our messages as an Anthropic prompt: system text moves to the top-level `system`, tool
  * results become `tool_result` blocks in a user turn, and consecutive turns of one role merge
- * (the Messages API wants user and assistant to alternate).
+ * (the Messages API wants user and assistant to alternate). Blank text becomes no block (the API
+ * rejects empty text blocks; see checkAnthropicPrompt for the cases refused or noted before this),
+ * and a final assistant turn (a prefill) loses its trailing whitespace, which the API rejects.
  */
 export function convertToAnthropicPrompt(messages: ChatRequest['messages']): { system: string | undefined; messages: AnthropicMessage[] } {
   const systemParts: string[] = [];
@@ -41,18 +88,18 @@ export function convertToAnthropicPrompt(messages: ChatRequest['messages']): { s
   for (const message of messages) {
     switch (message.role) {
       case 'system':
-        systemParts.push(message.content);
+        if (!isBlank(message.content)) systemParts.push(message.content);
         break;
       case 'user':
         // Files first, then the question about them (Anthropic's advice for long documents).
         append('user', [
           ...(message.attachments ?? []).map(convertAttachmentToAnthropicBlock),
-          ...(message.content === '' && message.attachments?.length ? [] : [{ type: 'text' as const, text: message.content }]),
+          ...(isBlank(message.content) ? [] : [{ type: 'text' as const, text: message.content }]),
         ]);
         break;
       case 'assistant': {
         const blocks: AnthropicBlock[] = [];
-        if (message.content !== '') blocks.push({ type: 'text', text: message.content });
+        if (!isBlank(message.content)) blocks.push({ type: 'text', text: message.content });
         for (const call of message.tool_calls ?? []) {
           blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: call.arguments ?? {} });
         }
@@ -64,7 +111,17 @@ export function convertToAnthropicPrompt(messages: ChatRequest['messages']): { s
         break;
     }
   }
+  trimFinalPrefill(out);
   return { system: systemParts.length > 0 ? systemParts.join('\n\n') : undefined, messages: out };
+}
+
+/** "final assistant content cannot end with trailing whitespace": trims the prefill's last text block. */
+function trimFinalPrefill(messages: AnthropicMessage[]): void {
+  const last = messages[messages.length - 1];
+  if (last?.role !== 'assistant') return;
+  const block = last.content[last.content.length - 1];
+  if (block?.type !== 'text') return;
+  block.text = block.text.trimEnd();
 }
 
 /** `required` is Anthropic's `any`; a tool name is `{type: 'tool', name}`. */
