@@ -190,4 +190,24 @@ describe('shutdown over stdio', () => {
     expect(readRows(dbPath).map((r) => r.status)).toEqual(['ok']);
     expect(heldHolds(dbPath)).toBe(0);
   });
+
+  it('a second SIGTERM cancels the calls in flight at once, still answering and recording them', async () => {
+    const dbPath = join(dir, 'twice.db');
+    const server = await spawnRaw(dbPath, { ...CONFIG, drainMs: 20_000 });
+    upstream.enqueue({ kind: 'hang' });
+    const before = upstream.requests.length;
+    chat(server, 1, 'never answered');
+    await upstream.waitForRequests(before + 1);
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = Date.now();
+    server.child.kill('SIGTERM');
+    const cut = await server.response(1);
+    expect(cut.result.isError).toBe(true);
+    expect(await exitCode(server)).toBe(0);
+    // Far sooner than the 20 s drain time.
+    expect(Date.now() - second).toBeLessThan(5_000);
+    expect(readRows(dbPath).map((r) => r.status)).toEqual(['cancelled']);
+    expect(heldHolds(dbPath)).toBe(0);
+  });
 });
