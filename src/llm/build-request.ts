@@ -4,6 +4,7 @@ import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js
 import { attachmentTokens, CHARS_PER_TOKEN } from './attachment-tokens.js';
 import { checkAnthropicPrompt } from '../providers/anthropic/convert-to-anthropic-prompt.js';
 import { LlmError } from './errors.js';
+import { planJsonAnswer, type JsonAnswerPlan, type JsonAnswerSpec } from './json-answer.js';
 import { applyReasoningEffort } from './reasoning-effort.js';
 import type { ChatInput } from './llm-service.js';
 import type { ChatMessage, ChatRequest, ToolChoice, ToolDefinition } from './types.js';
@@ -67,8 +68,8 @@ export function normalizeToolChoice(choice: ChatInput['tool_choice'], tools: Too
 export function adaptRequest(
   model: ModelDefinition,
   provider: ProviderDefinition,
-  call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput },
-): { request: ChatRequest; notes: string[] } {
+  call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput; jsonAnswer?: JsonAnswerSpec },
+): { request: ChatRequest; notes: string[]; jsonPlan?: JsonAnswerPlan } {
   const notes: string[] = [];
   const { input } = call;
   let temperature = input.temperature;
@@ -96,8 +97,10 @@ export function adaptRequest(
     tools: call.tools,
     toolChoice: call.tools ? call.toolChoice : undefined,
   };
-  const reasoning = applyReasoningEffort(model, provider, input.reasoning_effort, fitted);
-  return { notes: [...notes, ...reasoning.notes], request: reasoning.request };
+  // JSON first: a forced answer tool changes what thinking Claude may do.
+  const json = call.jsonAnswer ? planJsonAnswer(call.jsonAnswer, model, provider, fitted) : undefined;
+  const reasoning = applyReasoningEffort(model, provider, input.reasoning_effort, json?.request ?? fitted);
+  return { notes: [...notes, ...(json?.notes ?? []), ...reasoning.notes], request: reasoning.request, jsonPlan: json?.plan };
 }
 
 /**

@@ -14,6 +14,7 @@ import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } f
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
 import { fallbackScope } from './fallback-scope.js';
+import { prepareJsonAnswer, readJsonAnswer, repairMessage, type JsonAnswerPlan, type JsonAnswerSpec, type ResponseFormatInput } from './json-answer.js';
 import { DEFAULT_HEARTBEAT_MS, ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
 import { emptyUsage } from './types.js';
@@ -33,6 +34,7 @@ export interface ChatInput {
   /** Local paths sent with the last user message (see files.ts). */
   files?: string[];
   reasoning_effort?: ReasoningEffort;
+  response_format?: ResponseFormatInput;
 }
 
 /** The `chat` tool's structured result (SPEC §4). */
@@ -49,6 +51,8 @@ export interface ChatResult {
   attempts: number;
   latency_ms: number;
   call_id: string;
+  /** With response_format: the parsed answer, validated against the schema. */
+  json?: unknown;
   notes?: string[];
 }
 
@@ -159,6 +163,7 @@ export class LlmService {
     if (input.files && input.files.length > 0) await this.attachFiles(messages, input.files, hooks);
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
     const toolChoice = normalizeToolChoice(input.tool_choice, tools);
+    const jsonAnswer = prepareJsonAnswer(input.response_format);
     const candidates = this.candidates(input);
     const callId = randomUUID();
     const started = this.now();
@@ -173,7 +178,8 @@ export class LlmService {
       : undefined;
     // Each model's request, fitted before anything is sent: the primary model must take the
     // request (it is refused here, naming why), a fallback that cannot take it is skipped with a note.
-    const chain = this.fitChain(candidates, { messages, tools, toolChoice, input });
+    const fit = { messages, tools, toolChoice, input, jsonAnswer };
+    const chain = this.fitChain(candidates, fit);
     const skipNotes = chain.filter((link) => link.skipped !== undefined).map((link) => `fallback ${link.resolved.model.id} skipped: ${link.skipped}`);
     const hadFallbacks = candidates.length > 1;
     let attempts = 0;
@@ -192,7 +198,9 @@ export class LlmService {
         }
         if (last) relay?.announce(`${tried[tried.length - 1]}; falling back to ${resolved.model.id} (${resolved.provider.id})`);
         Object.assign(waiting, { model: resolved.model.id, provider: resolved.provider.id, since: this.now(), retryAt: undefined });
-        const outcome = await this.tryModel(resolved, link.adapted!, { callId, hooks, relay, inFlight: call, waiting });
+        const tryCall = { callId, hooks, relay, inFlight: call, waiting };
+        let outcome = await this.tryModel(resolved, link.adapted!, tryCall);
+        if (outcome.ok && outcome.jsonInvalid) outcome = await this.repairJsonAnswer(resolved, fit, tryCall, outcome, attempts);
         attempts += outcome.attempts;
         if (outcome.ok) {
           const notes = [...skipNotes, ...(outcome.result.notes ?? [])];
@@ -253,7 +261,7 @@ export class LlmService {
    */
   private fitChain(
     candidates: ResolvedModel[],
-    call: { messages: ChatMessage[]; tools: ToolDefinition[] | undefined; toolChoice: ToolChoice | undefined; input: ChatInput },
+    call: FitInput,
   ): Array<{ resolved: ResolvedModel; adapted?: ReturnType<typeof adaptRequest>; skipped?: string }> {
     return candidates.map((resolved, index) => {
       try {
@@ -371,13 +379,11 @@ export class LlmService {
       inFlight: InFlightCall;
       waiting: WaitState;
     },
-  ): Promise<
-    | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number }
-    | { ok: false; error: LlmError; attempts: number; elapsedMs: number }
-  > {
+  ): Promise<ModelOutcome> {
     const { model, provider } = resolved;
     const request = adapted.request;
     const notes = [...adapted.notes];
+    const jsonPlan = adapted.jsonPlan;
     const started = this.now();
     const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
     const principal = call.hooks.principal;
@@ -456,16 +462,18 @@ export class LlmService {
     }
     if (response.usageMissing) notes.push(`${provider.id} reported no token usage, so the cost is unknown`);
     else if (cost === null) notes.push(`No price is known for ${model.id}, so the cost is unknown (set models.${model.id}.pricing in the config file)`);
+    const json = jsonPlan ? jsonOutcome(jsonPlan, response) : undefined;
     return {
       ok: true,
       attempts,
+      ...(json && !json.reading.ok ? { jsonInvalid: json.reading } : {}),
       result: {
-        content: response.content,
-        tool_calls: response.toolCalls,
+        content: json?.reading.ok ? json.reading.text : response.content,
+        tool_calls: json?.viaTool ? [] : response.toolCalls,
         model: model.id,
         provider: provider.id,
         provider_model: response.providerModel,
-        finish_reason: response.finishReason,
+        finish_reason: json?.viaTool && response.finishReason === 'tool_calls' ? 'stop' : response.finishReason,
         usage: {
           prompt_tokens: response.usage.promptTokens,
           completion_tokens: response.usage.completionTokens,
@@ -475,9 +483,41 @@ export class LlmService {
         },
         cost_usd: cost === null ? null : microToUsd(cost),
         call_id: call.callId,
+        ...(json?.reading.ok ? { json: json.reading.value } : {}),
         ...(notes.length > 0 ? { notes } : {}),
       },
     };
+  }
+
+  /**
+   * A JSON answer that did not parse or validate gets one more try on the same model, told what
+   * was wrong; a second failure is an error that carries the raw reply. Both calls are recorded
+   * and billed; the result adds up their usage, cost and attempts. The retry is not streamed: its
+   * text would follow the first answer's in the relayed deltas.
+   */
+  private async repairJsonAnswer(
+    resolved: ResolvedModel,
+    fit: FitInput,
+    call: Parameters<LlmService['tryModel']>[2],
+    first: Extract<ModelOutcome, { ok: true }>,
+    attemptsBefore: number,
+  ): Promise<ModelOutcome> {
+    const problem = first.jsonInvalid!;
+    call.relay?.announce(`the answer did not match response_format (${truncate(problem.error, 120)}); asking ${resolved.model.id} again`);
+    const messages: ChatMessage[] = [...fit.messages, { role: 'assistant', content: problem.raw }, { role: 'user', content: repairMessage(problem.error) }];
+    const adapted = adaptRequest(resolved.model, resolved.provider, { ...fit, messages });
+    const second = await this.tryModel(resolved, adapted, { ...call, relay: undefined });
+    if (!second.ok) return { ...second, attempts: first.attempts + second.attempts };
+    const attempts = first.attempts + second.attempts;
+    if (second.jsonInvalid) {
+      throw new LlmError(
+        this.scrub(
+          `${resolved.model.id} answered twice without valid JSON for response_format; the second reply: ${second.jsonInvalid.error}. Raw reply: ${truncate(second.jsonInvalid.raw, 4000)}`,
+        ),
+        { kind: 'invalid-response', provider: resolved.provider.id, retryable: false, attempts: attemptsBefore + attempts },
+      );
+    }
+    return { ok: true, attempts, result: mergeRepairedResult(first.result, second.result, problem.error) };
   }
 
   /**
@@ -533,6 +573,42 @@ export class LlmService {
 
 // While a model streams its reasoning, "thinking…" is announced at most this often.
 const THINKING_NOTICE_INTERVAL_MS = 5000;
+
+/** What fitting a request to a model needs (see build-request.ts). */
+type FitInput = {
+  messages: ChatMessage[];
+  tools: ToolDefinition[] | undefined;
+  toolChoice: ToolChoice | undefined;
+  input: ChatInput;
+  jsonAnswer: JsonAnswerSpec | undefined;
+};
+
+type ModelOutcome =
+  | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number; jsonInvalid?: { error: string; raw: string } }
+  | { ok: false; error: LlmError; attempts: number; elapsedMs: number };
+
+/** The JSON answer read from a response; a reply that called one of the caller's own tools is left as it is. */
+function jsonOutcome(plan: JsonAnswerPlan, response: ChatResponse): { reading: ReturnType<typeof readJsonAnswer>; viaTool: boolean } | undefined {
+  if (!plan.viaTool && response.finishReason === 'tool_calls' && response.toolCalls.length > 0) return undefined;
+  return { reading: readJsonAnswer(plan, response), viaTool: plan.viaTool !== undefined };
+}
+
+/** The repaired answer, with the usage and cost of both calls (the first was billed too). */
+function mergeRepairedResult(
+  first: Omit<ChatResult, 'attempts' | 'latency_ms'>,
+  second: Omit<ChatResult, 'attempts' | 'latency_ms'>,
+  problem: string,
+): Omit<ChatResult, 'attempts' | 'latency_ms'> {
+  const usage = { ...second.usage };
+  for (const [key, value] of Object.entries(first.usage) as Array<[keyof ChatResult['usage'], number]>) usage[key] = (usage[key] ?? 0) + value;
+  const cost = first.cost_usd === null || second.cost_usd === null ? null : microToUsd(Math.round(first.cost_usd * 1e6) + Math.round(second.cost_usd * 1e6));
+  const notes = [...new Set([...(first.notes ?? []), `the first answer did not match response_format (${truncate(problem, 200)}) and was asked for again`, ...(second.notes ?? [])])];
+  return { ...second, usage, cost_usd: cost, notes };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
 
 const SHUTDOWN_CUT = 'The server shut down before the answer came: the call was cancelled when the drain time ran out';
 

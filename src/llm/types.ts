@@ -57,7 +57,13 @@ export interface ChatRequest {
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
   reasoning?: ReasoningPlan;
+  /** Native JSON output, decided per provider in json-answer.ts. */
+  responseFormat?: ResponseFormatPlan;
 }
+
+export type ResponseFormatPlan =
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown>; strict: boolean };
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'other';
 

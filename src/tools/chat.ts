@@ -37,6 +37,9 @@ export const chatInputSchema = {
   fallback_models: z.array(z.string().min(1)).optional(),
   files: z.array(z.string().min(1)).optional().describe('Local paths: text, images, PDFs'),
   reasoning_effort: z.enum(['minimal', 'low', 'medium', 'high']).optional(),
+  response_format: z
+    .union([z.literal('json'), z.object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()), name: z.string().optional() })])
+    .optional(),
 };
 
 // prompt_tokens, completion_tokens, cached_tokens, total_tokens, reasoning_tokens (when reported)
@@ -54,6 +57,7 @@ export const chatOutputSchema = {
   attempts: z.number(),
   latency_ms: z.number(),
   call_id: z.string(),
+  json: z.unknown().optional(),
   notes: z.array(z.string()).optional(),
 };
 

@@ -147,6 +147,9 @@ export function convertToAnthropicRequest(request: ChatRequest & { maxTokens: nu
     body.thinking = { type: 'adaptive' };
     body.output_config = { effort: request.reasoning.effort };
   }
+  if (request.responseFormat?.type === 'json_schema') {
+    body.output_config = { ...(body.output_config as object | undefined), format: { type: 'json_schema', schema: request.responseFormat.schema } };
+  }
   if (request.tools && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => ({
       name: tool.name,

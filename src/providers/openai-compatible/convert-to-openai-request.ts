@@ -80,6 +80,11 @@ export function convertToOpenAIRequest(request: ChatRequest, maxTokensField: Max
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body[maxTokensField] = request.maxTokens;
   if (request.stop && request.stop.length > 0) body.stop = request.stop;
+  if (request.responseFormat?.type === 'json_object') body.response_format = { type: 'json_object' };
+  if (request.responseFormat?.type === 'json_schema') {
+    const { name, schema, strict } = request.responseFormat;
+    body.response_format = { type: 'json_schema', json_schema: { name, schema, strict } };
+  }
   if (request.reasoning?.kind === 'openai') body.reasoning_effort = request.reasoning.effort;
   if (request.reasoning?.kind === 'qwen') {
     body.enable_thinking = true;
