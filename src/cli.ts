@@ -5,7 +5,7 @@ import { formatCostReport } from './ledger/cost-table.js';
 import { LedgerError, type GroupBy, type Ledger } from './ledger/ledger.js';
 import { ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/open-ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
-import { createLogger, logLevelFromEnv, routeConsoleToLogger } from './logger.js';
+import { createLogger, logLevelFromEnv, routeConsoleToLogger, type Logger } from './logger.js';
 import { formatTable } from './tools/format-table.js';
 import { packageVersion } from './version.js';
 
@@ -13,6 +13,11 @@ const HELP = `llm-service-mcp — an MCP server that calls many LLMs: chat, list
 
 Usage:
   llm-service-mcp                 serve MCP over stdio (what an MCP host runs)
+  llm-service-mcp serve --http [--host 127.0.0.1] [--port 8787]
+                                  team gateway: MCP Streamable HTTP at /mcp with bearer tokens/JWT,
+                                  per-person budgets, /healthz, /readyz (config file: http section)
+  llm-service-mcp token create NAME
+                                  print a new gateway token once, and the http.tokens entry to paste
   llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry;
                                   exits 1 when the config file is broken (and says why)
   llm-service-mcp cost [options]  print the cost ledger as a table
@@ -33,6 +38,7 @@ Environment (all optional):
   LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed)
   LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
   LLM_SERVICE_LOG_LEVEL                    error | warn (default) | info | debug, on stderr
+  LLM_SERVICE_HTTP_HOST, LLM_SERVICE_HTTP_PORT  serve --http address (flags win; default 127.0.0.1:8787)
 
 chat extras (see README, "Files, reasoning effort and JSON answers"):
   files              local paths under the allowed roots (client roots, else files.roots, else cwd):
@@ -78,6 +84,38 @@ function ledgerOptions(settings: Settings): OpenLedgerOptions {
   return { dataDir: settings.dataDir, env: settings.env, onWarning: (message) => logger.warn(message) };
 }
 
+/**
+ * The shutdown both transports share: the first signal drains (bounded: past the drain, the
+ * cancel, the ledger writes and a grace period, the process exits anyway), a second one cancels
+ * the calls still running at once.
+ */
+function drainingShutdown(options: {
+  created: { service: { cancelInFlight(): void } };
+  logger: Logger;
+  what: string;
+  drainMs: number;
+  drain: () => Promise<void>;
+  ledger: Ledger;
+  flush?: () => Promise<void>;
+}): (why: string) => void {
+  let closing = false;
+  return (why) => {
+    if (closing) {
+      options.created.service.cancelInFlight();
+      return;
+    }
+    closing = true;
+    options.logger.info(`${why}: ${options.what} (up to ${options.drainMs} ms), then exiting`);
+    setTimeout(() => process.exit(1), options.drainMs + 15_000).unref();
+    void (async () => {
+      await options.drain().catch((error: unknown) => options.logger.error(`shutdown: ${String(error)}`));
+      await options.ledger.close().catch((error: unknown) => options.logger.error(`shutdown: ${String(error)}`));
+      await options.flush?.();
+      process.exit(0);
+    })();
+  };
+}
+
 async function serve(): Promise<void> {
   const settings = settingsOrExit();
   const ledger = await openLedgerOrExit(settings);
@@ -91,27 +129,19 @@ async function serve(): Promise<void> {
   if (problem) logger.warn(problem);
   routeConsoleToLogger(logger);
   const created = createServer({ settings, ledger, logger });
-  let closing = false;
   // SIGTERM, SIGINT and stdin EOF (the host closed the pipe) all drain: no new calls, the calls
   // in flight finish for up to drainMs, the rest are cancelled; each is answered if stdout is
   // still open, recorded, and its budget hold settled. A second signal cuts the drain short.
-  const shutdown = (why: string): void => {
-    if (closing) {
-      created.service.cancelInFlight();
-      return;
-    }
-    closing = true;
-    logger.info(`${why}: finishing calls in flight (up to ${settings.drainMs} ms), then exiting`);
-    // Bounded whatever happens: past the drain, the cancel and the ledger writes, exit anyway.
-    setTimeout(() => process.exit(1), settings.drainMs + 10_000).unref();
-    void (async () => {
-      await created.close({ drainMs: settings.drainMs }).catch((error: unknown) => logger.error(`shutdown: ${String(error)}`));
-      await ledger.close().catch((error: unknown) => logger.error(`shutdown: ${String(error)}`));
-      // Results written just before exit must reach the host: wait for stdout to take them.
-      await new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.write('', () => resolve())));
-      process.exit(0);
-    })();
-  };
+  const shutdown = drainingShutdown({
+    created,
+    logger,
+    what: 'finishing calls in flight',
+    drainMs: settings.drainMs,
+    drain: () => created.close({ drainMs: settings.drainMs }),
+    ledger,
+    // Results written just before exit must reach the host: wait for stdout to take them.
+    flush: () => new Promise<void>((resolve) => (process.stdout.writableLength === 0 ? resolve() : process.stdout.write('', () => resolve()))),
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.stdin.on('end', () => shutdown('stdin closed'));
@@ -125,6 +155,69 @@ async function serve(): Promise<void> {
 function keyState(value: string | undefined): string {
   if (value === undefined) return 'no';
   return value.trim() === '' ? 'empty' : 'yes';
+}
+
+async function serveHttp(argv: string[]): Promise<void> {
+  let values: { host?: string; port?: string };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { http: { type: 'boolean' }, host: { type: 'string' }, port: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    fail(`${(error as Error).message}; see llm-service-mcp --help`);
+  }
+  const settings = settingsOrExit();
+  const { resolveHttpSettings, HttpSettingsError } = await import('./http/http-settings.js');
+  let http;
+  try {
+    http = resolveHttpSettings(settings.http, settings.env, values);
+  } catch (error) {
+    if (error instanceof HttpSettingsError) fail(error.message);
+    throw error;
+  }
+  const ledger = await openLedgerOrExit(settings);
+  const [{ createServer }, { startHttpGateway }] = await Promise.all([import('./server.js'), import('./transports/http.js')]);
+  const { level, problem } = logLevelFromEnv(settings.env);
+  const logger = createLogger({ secrets: secretValues(settings), level });
+  if (problem) logger.warn(problem);
+  routeConsoleToLogger(logger);
+  const created = createServer({ settings, ledger, logger });
+  let gateway: Awaited<ReturnType<typeof startHttpGateway>>;
+  try {
+    gateway = await startHttpGateway({
+      settings: http,
+      created,
+      logger,
+      ready: async () => (await ledger.health().catch(() => ({ ok: false }))).ok,
+    });
+  } catch (error) {
+    fail(`cannot listen on ${http.host}:${http.port}: ${(error as Error).message}`);
+  }
+  // SIGTERM/SIGINT: stop accepting, let calls in flight finish for http.drainMs, cancel and
+  // record the rest, answer them, exit. A second signal cuts the drain short.
+  const shutdown = drainingShutdown({
+    created,
+    logger,
+    what: 'no new requests; finishing calls in flight',
+    drainMs: http.drainMs,
+    drain: () => gateway.close(http.drainMs),
+    ledger,
+  });
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const auth = http.tokens.length > 0 || http.jwt ? `${http.tokens.length} static token(s)${http.jwt ? ', JWT' : ''}` : 'no authentication (loopback only)';
+  // Always said (stderr), whatever the log level: the address is what the operator needs.
+  process.stderr.write(`llm-service-mcp: serving MCP over HTTP at ${gateway.url}/mcp (${auth}); ledger ${ledger.location}\n`);
+}
+
+async function token(argv: string[]): Promise<void> {
+  const [action, name, ...extra] = argv;
+  if (action !== 'create' || name === undefined || extra.length > 0) fail('usage: llm-service-mcp token create NAME');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) fail(`token name '${name}': use letters, digits, '.', '_', '@', '-' (at most 64)`);
+  const { createToken } = await import('./http/auth.js');
+  const created = createToken(name);
+  process.stdout.write(
+    `Token for ${name} (shown once; only its SHA-256 is stored):\n\n  ${created.token}\n\n` +
+      `Add this entry to "http": { "tokens": [ ... ] } in the config file (role "admin" sees everyone's spend; add "budget": {"dailyUsd": 2} for a cap):\n\n  ${JSON.stringify(created.entry)}\n`,
+  );
 }
 
 async function doctor(): Promise<void> {
@@ -229,6 +322,8 @@ async function cost(argv: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined) return serve();
+  if (command === 'serve') return rest.includes('--http') ? serveHttp(rest) : rest.length === 0 ? serve() : fail('usage: llm-service-mcp serve [--http [--host H] [--port P]]');
+  if (command === 'token') return token(rest);
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${HELP}\n`);
     return;

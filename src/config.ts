@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { buildHttpSectionSchema, type HttpSection } from './http/http-settings.js';
 import type { Pricing } from './llm/types.js';
 import {
   BUILT_IN_ALIASES,
@@ -53,6 +54,8 @@ export interface Settings {
   dataDir: string;
   configPath?: string;
   env: Record<string, string | undefined>;
+  /** The config file's `http` section, checked; resolved by `serve --http` (src/http/http-settings.ts). */
+  http?: HttpSection;
 }
 
 export class ConfigError extends Error {
@@ -135,6 +138,7 @@ function buildConfigFileSchema() {
       )
       .optional(),
     aliases: z.record(z.string().min(1), z.string().min(1)).optional(),
+    http: buildHttpSectionSchema().optional(),
   });
 }
 
@@ -300,6 +304,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     dataDir,
     configPath,
     env,
+    ...(file.http ? { http: file.http } : {}),
   };
 }
 

@@ -24,6 +24,11 @@ export interface ServerDeps {
 
 export interface CreatedServer {
   server: McpServer;
+  /**
+   * Another MCP server over the same service, ledger and drain: a stateless HTTP transport
+   * connects a fresh one per request (an McpServer serves one transport at a time).
+   */
+  mcpServer: () => McpServer;
   service: LlmService;
   ledger: Ledger;
   /**
@@ -32,6 +37,16 @@ export interface CreatedServer {
    * ledger when createServer opened it). Any transport's shutdown goes through here.
    */
   close: (options?: { drainMs?: number }) => Promise<void>;
+}
+
+/** An MCP server with our tools over `service`. */
+function mcpServerFor(service: LlmService, logger: Logger): McpServer {
+  const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
+  registerChatTool(server, service, logger);
+  registerListModelsTool(server, service, logger);
+  registerGetCostTool(server, service, logger);
+  compactToolListing(server);
+  return server;
 }
 
 /** Builds the MCP server and everything behind it; knows nothing of the transport. */
@@ -51,13 +66,10 @@ export function createServer(deps: ServerDeps): CreatedServer {
     logger,
     heartbeatMs: deps.heartbeatMs,
   });
-  const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
-  registerChatTool(server, service, logger);
-  registerListModelsTool(server, service, logger);
-  registerGetCostTool(server, service, logger);
-  compactToolListing(server);
+  const server = mcpServerFor(service, logger);
   return {
     server,
+    mcpServer: () => mcpServerFor(service, logger),
     service,
     ledger,
     close: async (options = {}) => {

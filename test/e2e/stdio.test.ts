@@ -12,8 +12,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { progressDelta } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
+import { describeToolTable } from './tool-table.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -64,11 +64,6 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ stdout: 
   });
 }
 
-function text(result: CallToolResult): string {
-  const first = result.content[0];
-  return first && first.type === 'text' ? first.text : '';
-}
-
 beforeAll(async () => {
   if (!existsSync(CLI)) {
     execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
@@ -82,13 +77,11 @@ afterAll(async () => {
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
 });
 
-describe('over stdio with the MCP SDK client', () => {
-  let client: Client;
-  let transport: StdioClientTransport;
-  const stderrChunks: string[] = [];
-
-  beforeAll(async () => {
-    transport = new StdioClientTransport({
+describeToolTable({
+  name: 'stdio',
+  start: async () => {
+    const stderrChunks: string[] = [];
+    const transport = new StdioClientTransport({
       command: process.execPath,
       args: [CLI],
       env: serverEnv('sdk-ledger.db'),
@@ -96,107 +89,14 @@ describe('over stdio with the MCP SDK client', () => {
       stderr: 'pipe',
     });
     transport.stderr?.on('data', (d: Buffer) => stderrChunks.push(d.toString('utf8')));
-    client = new Client({ name: 'e2e-client', version: '1.0.0' });
+    const client = new Client({ name: 'e2e-client', version: '1.0.0' });
     await client.connect(transport);
-  });
-
-  afterAll(async () => {
-    await client?.close();
-  });
-
-  it('initializes with the package name and version', () => {
-    expect(client.getServerVersion()).toMatchObject({ name: 'llm-service-mcp', version: PKG.version });
-    expect(client.getServerCapabilities()?.tools).toBeDefined();
-  });
-
-  it('lists exactly the three tools, annotated, with output schemas, in under 5 KB (SPEC §4)', async () => {
-    const listed = await client.listTools();
-    const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t]));
-    expect(listed.tools.map((t) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
-    expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
-    expect(byName.get_cost?.annotations?.readOnlyHint).toBe(true);
-    expect(byName.chat?.annotations?.openWorldHint).toBe(true);
-    for (const tool of listed.tools) {
-      expect(tool.outputSchema, `${tool.name} outputSchema`).toBeDefined();
-      expect(tool.outputSchema?.type).toBe('object');
-    }
-    const bytes = Buffer.byteLength(JSON.stringify(listed), 'utf8');
-    expect(bytes).toBeLessThan(5000);
-  });
-
-  it('chats with an OpenAI model through the upstream', async () => {
-    const before = upstream.requests.length;
-    const result = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'ping openai' } })) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    expect(text(result)).toBe('echo: ping openai');
-    expect(result.structuredContent).toMatchObject({ content: 'echo: ping openai', model: 'gpt-4o-mini', provider: 'openai', finish_reason: 'stop' });
-    const req = upstream.requests[before];
-    expect(req?.path).toBe('/v1/chat/completions');
-    expect(req?.headers.authorization).toBe(`Bearer ${FAKE_OPENAI_KEY}`);
-  });
-
-  it('chats with an Anthropic model through the upstream', async () => {
-    const before = upstream.requests.length;
-    const result = (await client.callTool({ name: 'chat', arguments: { model: 'claude-haiku-4-5', prompt: 'ping anthropic' } })) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    expect(text(result)).toBe('echo: ping anthropic');
-    expect(result.structuredContent).toMatchObject({ model: 'claude-haiku-4-5', provider: 'anthropic' });
-    const req = upstream.requests[before];
-    expect(req?.path).toBe('/v1/messages');
-    // @anthropic-ai/sdk 1.x sends the key as a bearer token; older versions used x-api-key.
-    const sentKey = req?.headers['x-api-key'] ?? String(req?.headers.authorization ?? '').replace(/^Bearer /, '');
-    expect(sentKey).toBe(FAKE_ANTHROPIC_KEY);
-  });
-
-  it('streams a chat as progress notifications over stdio', async () => {
-    const chunks = ['Streaming ', 'over ', 'stdio ', 'works ', 'fine.'];
-    upstream.enqueue({ kind: 'openai', chunks, chunkDelayMs: 70 });
-    const progress: { progress: number; message?: string; delta?: string }[] = [];
-    const result = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'stream please' } }, undefined, {
-      onprogress: (p) => progress.push({ progress: p.progress, message: p.message, delta: progressDelta(p) }),
-    })) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    expect(text(result)).toBe(chunks.join(''));
-    expect(upstream.requests.at(-1)?.body?.stream).toBe(true);
-    expect(progress.length).toBeGreaterThanOrEqual(2);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
-    // `_meta.delta` rebuilds the answer; `message` is the line a host shows: the answer so far.
-    expect(progress.map((p) => p.delta ?? '').join('')).toBe(chunks.join(''));
-    expect(progress.at(-1)!.message).toBe('Streaming over stdio works fine.');
-    expect(progress[0]!.message).toBe('Streaming');
-  });
-
-  it('lists models', async () => {
-    const result = (await client.callTool({ name: 'list_models', arguments: {} })) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    const sc = result.structuredContent as { models: { id: string; configured: boolean }[]; default_model: string };
-    expect(sc.default_model).toBe('gpt-4o-mini');
-    const ids = sc.models.map((m) => m.id);
-    expect(ids).toEqual(expect.arrayContaining(['gpt-4o-mini', 'claude-haiku-4-5']));
-    expect(sc.models.find((m) => m.id === 'gpt-4o-mini')?.configured).toBe(true);
-    expect(text(result)).toContain('gpt-4o-mini');
-  });
-
-  it('reports the calls just made in get_cost', async () => {
-    const result = (await client.callTool({ name: 'get_cost', arguments: { group_by: 'model' } })) as CallToolResult;
-    expect(result.isError).toBeFalsy();
-    const sc = result.structuredContent as {
-      total: Record<string, number>;
-      session: Record<string, number>;
-      groups: { key: string; calls: number }[];
-    };
-    expect(sc.total.calls).toBe(3);
-    expect(sc.session.calls).toBe(3);
-    expect(sc.total.failed_calls).toBe(0);
-    expect(sc.total.cost_usd).toBeGreaterThan(0);
-    const groups = Object.fromEntries(sc.groups.map((g) => [g.key, g.calls]));
-    expect(groups).toMatchObject({ 'gpt-4o-mini': 2, 'claude-haiku-4-5': 1 });
-    expect(text(result)).toContain('claude-haiku-4-5');
-  });
-
-  it('at the default log level (warn), a healthy server writes nothing to stderr: not at start, not per call', () => {
-    expect(stderrChunks.join('')).toBe('');
-  });
+    return { client, stderr: () => stderrChunks.join(''), close: () => client.close() };
+  },
+  // At the default log level (warn), a healthy server writes nothing to stderr: not at start, not per call.
+  quietStderr: /^$/,
+  upstream: () => upstream,
+  keys: { openai: FAKE_OPENAI_KEY, anthropic: FAKE_ANTHROPIC_KEY },
 });
 
 describe('over stdio with hand-written JSON-RPC lines', () => {
