@@ -347,6 +347,18 @@ export class LlmService {
    */
   private async attachFiles(messages: ChatMessage[], paths: string[], hooks: ChatHooks): Promise<void> {
     const { files } = this.deps.settings;
+    if (hooks.principal !== undefined) {
+      // A remote caller (HTTP gateway) reads the server's disk: only where the config says, never
+      // the working directory, and never the client's roots (they name the client's machine).
+      if (!files.roots) {
+        throw new LlmError('files: over the HTTP gateway, files are read only from files.roots in the server\'s config file, and none is set.', {
+          kind: 'invalid-request',
+          retryable: false,
+        });
+      }
+      await this.attachFrom(messages, paths, files.roots);
+      return;
+    }
     let roots: string[] | undefined;
     try {
       roots = await hooks.roots?.();
@@ -354,7 +366,12 @@ export class LlmService {
       this.deps.logger?.warn(`files: the client's roots/list failed (${this.scrub(error instanceof Error ? error.message : String(error))}); using the configured roots`);
     }
     if (!roots || roots.length === 0) roots = files.roots ?? [process.cwd()];
-    const attachments = await readAttachments(paths, roots, files);
+    await this.attachFrom(messages, paths, roots);
+  }
+
+  /** Reads the files from under `roots` into the last user message. */
+  private async attachFrom(messages: ChatMessage[], paths: string[], roots: string[]): Promise<void> {
+    const attachments = await readAttachments(paths, roots, this.deps.settings.files);
     const last = messages.findLastIndex((m) => m.role === 'user');
     const target = messages[last] as Extract<ChatMessage, { role: 'user' }>;
     messages[last] = { ...target, attachments: [...(target.attachments ?? []), ...attachments] };

@@ -193,6 +193,19 @@ describe('allowed roots', () => {
     expect(resultText(refused)).toContain(`outside the allowed roots (${offered})`);
   });
 
+  it('a remote caller (HTTP principal) reads only from files.roots, never the working directory', async () => {
+    const alice = { name: 'alice', admin: false };
+    const bare = await start();
+    await expect(bare.created.service.chat({ prompt: 'x', model: 'gpt-4o-mini', files: ['package.json'] }, { principal: alice })).rejects.toThrow(
+      /over the HTTP gateway, files are read only from files\.roots/,
+    );
+    const h = await withRoot();
+    const result = await h.created.service.chat({ prompt: 'x', model: 'gpt-4o-mini', files: ['src/app.ts'] }, { principal: alice, roots: async () => [offered] });
+    expect(result.content).toMatch(/^echo: <file path="src\/app.ts">/);
+    expect(h.upstream.requests[0]!.body.messages[0].content[0].text).toContain('export const answer = 42;');
+    expect(bare.upstream.requests).toHaveLength(0);
+  });
+
   it('without client roots or config, the working directory is the root', async () => {
     const h = await start();
     const result = await h.callTool('chat', { model: 'gpt-4o-mini', prompt: 'x', files: [join(outside, 'secret.txt')] });

@@ -67,6 +67,16 @@ describe('native structured output', () => {
     expect(out.json).toEqual(['a', 'b']);
   });
 
+  it('Claude with adaptive thinking gets the effort and the format in one output_config', async () => {
+    const h = await start();
+    h.upstream.enqueue({ kind: 'anthropic', content: '{"name": "Ada", "age": 36}' });
+    const { out } = await ok(h, { model: 'claude-opus-5-5', reasoning_effort: 'medium', response_format: { type: 'json_schema', schema: person } });
+    const body = h.upstream.requests[0]!.body;
+    expect(body.thinking).toEqual({ type: 'adaptive' });
+    expect(body.output_config).toEqual({ effort: 'medium', format: { type: 'json_schema', schema: person } });
+    expect(out.json).toEqual({ name: 'Ada', age: 36 });
+  });
+
   it('DeepSeek gets JSON mode with the schema in a system message', async () => {
     const h = await start();
     h.upstream.enqueue({ kind: 'openai', content: '{"name": "Ada", "age": 36}' });
