@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { summarize } from './profile-summary.mjs';
 import { BENCH, CLI, cpuMsOfPid, envInt, fmtInt, fmtMs, load, machine, median, now, rssOfPid, runNode, serverEnv, stats, table, tempDir } from './lib.mjs';
+import { gatewaySession, startGateway } from './gateway.mjs';
 import { startUpstream } from './upstream.mjs';
 
 // 1,000 requests written at once to a child's stdin park one 'drain' listener each: expected here.
@@ -46,8 +47,12 @@ const CONFIG = {
   memorySdkCalls: envInt('BENCH_MEMORY_SDK_CALLS', 30_000),
   /** Extra node flags for the memory processes, e.g. "--max-old-space-size=64 --max-semi-space-size=1". */
   memoryNodeFlags: process.env.BENCH_MEMORY_NODE_FLAGS ?? '',
+  httpCalls: envInt('BENCH_HTTP_CALLS', 1000),
+  httpClients: envInt('BENCH_HTTP_CLIENTS', 100),
+  httpDelayMs: envInt('BENCH_HTTP_DELAY_MS', 200),
+  httpCallsPerClient: envInt('BENCH_HTTP_CALLS_PER_CLIENT', 10),
 };
-const SECTIONS = ['startup', 'latency', 'inflight', 'streaming', 'ledger', 'cost', 'memory'];
+const SECTIONS = ['startup', 'latency', 'inflight', 'streaming', 'ledger', 'cost', 'memory', 'http'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : SECTIONS;
 const profDir = process.env.BENCH_CPU_PROF || undefined;
 const results = { machine: machine(), config: CONFIG, startedAt: new Date().toISOString(), sections: {} };
@@ -688,6 +693,79 @@ async function sectionMemory() {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The team gateway over Streamable HTTP (stateless: every call is its own POST, authenticated
+ * with a static bearer token): added latency per call against the direct SDK call and against
+ * the same server over stdio; then throughput with many concurrent clients and a slow upstream.
+ */
+async function sectionHttp(upstream) {
+  heading(`Team gateway over HTTP: ${fmtInt(CONFIG.httpCalls)} sequential calls per variant after ${Math.min(CONFIG.warmup, 200)} warm-up, interleaved in blocks of ${CONFIG.block}`);
+  const temp = tempDir();
+  upstream.mode.delayMs = 0;
+  const gateway = await startGateway(temp.dir, upstream.baseURL);
+  const sdk = sdkClient(upstream);
+  const http = await gatewaySession(gateway);
+  const stdio = await openSession('chat', upstream, temp.dir);
+  const variants = [sdk, stdio, http];
+  const first = await http.call();
+  if (first.structuredContent?.content !== 'pong') throw new Error(`unexpected chat result ${JSON.stringify(first)}`);
+  await interleaved(variants, Math.min(CONFIG.warmup, 200), CONFIG.block, (v) => v.call());
+  const cpuBefore = await cpuMsOfPid(gateway.pid);
+  const samples = await interleaved(variants, CONFIG.httpCalls, CONFIG.block, async (v) => {
+    const t0 = now();
+    await v.call();
+    return now() - t0;
+  });
+  const cpuPerCall = ((await cpuMsOfPid(gateway.pid)) - cpuBefore) / CONFIG.httpCalls;
+  const labels = { sdk: 'baseline: openai SDK direct (maxRetries 0)', chat: 'llm-service-mcp chat over stdio', http: 'llm-service-mcp chat over HTTP (gateway, bearer token)' };
+  out(table(['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'calls/s', 'added p50 / p99 vs SDK'], latencyRows(samples, 'sdk', labels)));
+  const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)]));
+  out(`\nGateway CPU (user+sys) per call: ${fmtMs(cpuPerCall)} ms; RSS after the run ${(await rssOfPid(gateway.pid)).toFixed(1)} MB`);
+  await http.close();
+  await stdio.close();
+  await gateway.close();
+  summary.push(['gateway: added latency per chat over HTTP, p50', '', `${signed(s.http.p50 - s.sdk.p50)} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; stdio ${signed(s.chat.p50 - s.sdk.p50)}`, '-']);
+  summary.push(['gateway: added latency per chat over HTTP, p99', '', `${signed(s.http.p99 - s.sdk.p99)} ms`, `SDK p99 ${fmtMs(s.sdk.p99)} ms; stdio ${signed(s.chat.p99 - s.sdk.p99)}`, '-']);
+
+  heading(`Team gateway throughput: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpCallsPerClient} sequential calls each, upstream (own process) answers after ${CONFIG.httpDelayMs} ms`);
+  const slow = await upstreamProcess(CONFIG.httpDelayMs);
+  const slowGateway = await startGateway(temp.dir, slow.baseURL);
+  const sdkSlow = sdkClient(slow);
+  const clients = await Promise.all(Array.from({ length: CONFIG.httpClients }, () => gatewaySession(slowGateway)));
+  const run = async (call) => {
+    const t0 = now();
+    const latencies = [];
+    await Promise.all(
+      Array.from({ length: CONFIG.httpClients }, async (_, i) => {
+        for (let n = 0; n < CONFIG.httpCallsPerClient; n++) {
+          const c0 = now();
+          await call(i);
+          latencies.push(now() - c0);
+        }
+      }),
+    );
+    const wall = now() - t0;
+    return { wall, perSec: (CONFIG.httpClients * CONFIG.httpCallsPerClient * 1000) / wall, latency: stats(latencies) };
+  };
+  // Warm-up: one call per client (connections, JIT).
+  await Promise.all(clients.map((c) => c.call()));
+  const direct = await run(() => sdkSlow.call());
+  const viaGateway = await run((i) => clients[i].call());
+  out(table(
+    ['variant', 'wall ms', 'calls/s', 'p50 ms', 'p99 ms', 'ideal calls/s'],
+    [
+      ['baseline: openai SDK direct, same concurrency', fmtMs(direct.wall, 0), fmtInt(direct.perSec), fmtMs(direct.latency.p50, 1), fmtMs(direct.latency.p99, 1), fmtInt((CONFIG.httpClients * 1000) / CONFIG.httpDelayMs)],
+      ['llm-service-mcp gateway over HTTP', fmtMs(viaGateway.wall, 0), fmtInt(viaGateway.perSec), fmtMs(viaGateway.latency.p50, 1), fmtMs(viaGateway.latency.p99, 1), fmtInt((CONFIG.httpClients * 1000) / CONFIG.httpDelayMs)],
+    ],
+  ));
+  for (const c of clients) await c.close();
+  await slowGateway.close();
+  await slow.close();
+  summary.push([`gateway: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpDelayMs} ms upstream`, '', `${fmtInt(viaGateway.perSec)} calls/s (p50 ${fmtMs(viaGateway.latency.p50, 0)} ms)`, `SDK direct ${fmtInt(direct.perSec)} calls/s (p50 ${fmtMs(direct.latency.p50, 0)} ms)`, '-']);
+  results.sections.http = { latency: s, gatewayCpuMsPerCall: cpuPerCall, throughput: { direct, viaGateway } };
+  temp.remove();
+}
+
 async function main() {
   if (!existsSync(CLI)) {
     process.stderr.write('dist/cli.js is missing: run `npm run build` first.\n');
@@ -712,6 +790,7 @@ async function main() {
       else if (section === 'ledger') await sectionLedger();
       else if (section === 'cost') await sectionCost();
       else if (section === 'memory') await sectionMemory();
+      else if (section === 'http') await sectionHttp(upstream);
       else throw new Error(`unknown section '${section}' (known: ${SECTIONS.join(', ')})`);
     }
   } finally {
