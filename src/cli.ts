@@ -120,10 +120,7 @@ async function serve(): Promise<void> {
   const settings = settingsOrExit();
   const ledger = await openLedgerOrExit(settings);
   // Loaded here so --help, --version and doctor stay quick and never touch the MCP SDK.
-  const [{ createServer }, { StdioServerTransport }] = await Promise.all([
-    import('./server.js'),
-    import('@modelcontextprotocol/sdk/server/stdio.js'),
-  ]);
+  const [{ createServer }, { StdioServerTransport }] = await Promise.all([import('./server.js'), import('./transports/stdio.js')]);
   const { level, problem } = logLevelFromEnv(settings.env);
   const logger = createLogger({ secrets: secretValues(settings), level });
   if (problem) logger.warn(problem);
@@ -147,7 +144,7 @@ async function serve(): Promise<void> {
   process.stdin.on('end', () => shutdown('stdin closed'));
   // A host that closed our stdout can no longer be answered; the calls are still recorded.
   process.stdout.on('error', () => shutdown('stdout closed'));
-  await created.server.connect(new StdioServerTransport());
+  await created.server.connect(new StdioServerTransport({ maxMessageBytes: settings.maxMessageBytes, logger }));
   logger.info(`serving over stdio; ledger ${ledger.location}; default model ${settings.defaultModel}`);
 }
 

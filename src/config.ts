@@ -41,6 +41,8 @@ export interface Settings {
   /** How long shutdown over stdio lets calls in flight finish before cancelling them. */
   drainMs: number;
   progressIntervalMs: number;
+  /** The longest JSON-RPC message (one stdio line) the server reads, in bytes. */
+  maxMessageBytes: number;
   retry: RetrySettings;
   budget?: BudgetSettings;
   /** Where `chat`'s `files` may be read from, and how much (see src/llm/files.ts). */
@@ -57,6 +59,11 @@ export interface Settings {
   /** The config file's `http` section, checked; resolved by `serve --http` (src/http/http-settings.ts). */
   http?: HttpSection;
 }
+
+/** Large enough for a prompt of millions of words; no host needs more in one message. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/** A string Node can build from one line is at most about 512 MiB; half that leaves room. */
+export const MAX_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -84,6 +91,7 @@ function buildConfigFileSchema() {
     timeoutMs: positiveInt.optional(),
     drainMs: z.number().int().nonnegative().optional(),
     progressIntervalMs: z.number().int().nonnegative().optional(),
+    maxMessageBytes: z.number().int().min(1024).max(MAX_MAX_MESSAGE_BYTES).optional(),
     retry: z
       .strictObject({
         retries: z.number().int().min(0).max(10).optional(),
@@ -289,6 +297,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     timeoutMs: file.timeoutMs ?? 600_000,
     drainMs: file.drainMs ?? 10_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,
+    maxMessageBytes: file.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     retry,
     budget: file.budget,
     files: {
