@@ -6,6 +6,7 @@ import { LedgerError, type GroupBy, type Ledger } from './ledger/ledger.js';
 import { ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/open-ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
 import { createLogger, logLevelFromEnv, routeConsoleToLogger, type Logger } from './logger.js';
+import { ModelRegistry } from './registry/registry.js';
 import { formatTable } from './tools/format-table.js';
 import { packageVersion } from './version.js';
 
@@ -21,10 +22,11 @@ Usage:
   llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry;
                                   exits 1 when the config file is broken (and says why)
   llm-service-mcp cost [options]  print the cost ledger as a table
-      --since <when>              ISO 8601 date/time or a span back from now (24h, 7d); default 30d
+      --since <when>              ISO 8601 date/time or a span back from now (24h, 7d, 6mo); default 30d;
+                                  span units: s, m or min (minutes), h, d, w, mo (months), y
       --until <when>              same forms; default now
       --group-by <key>            model | provider | day | principal | none (default model; day adds a bar chart)
-      --model <id>, --provider <id>  filter
+      --model <id>, --provider <id>  filter (a model alias means the model it names)
       --principal <name>          only this gateway principal's calls (token name or JWT claim)
       --json                      print the report as JSON
   llm-service-mcp --help | --version
@@ -217,18 +219,37 @@ async function token(argv: string[]): Promise<void> {
   );
 }
 
+/** Settings for doctor: everything that loads, and each problem found on the way. */
+function doctorSettings(): { settings: Settings; problems: string[]; droppedDefaultModel?: string } {
+  const problems: string[] = [];
+  const attempt = (env: Record<string, string | undefined>): Settings | undefined => {
+    try {
+      return loadSettings(env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const problem of error.problems) if (!problems.includes(problem)) problems.push(problem);
+      return undefined;
+    }
+  };
+  // A doctor that stops at the first problem hides the rest: without the default model from the
+  // environment, then without the config file too, so whatever is fine is still shown.
+  const env = process.env;
+  const full = attempt(env);
+  if (full) return { settings: full, problems };
+  const withoutDefault = env.LLM_SERVICE_DEFAULT_MODEL ? attempt({ ...env, LLM_SERVICE_DEFAULT_MODEL: undefined }) : undefined;
+  const droppedDefaultModel = problems.some((p) => p.startsWith('LLM_SERVICE_DEFAULT_MODEL:')) ? env.LLM_SERVICE_DEFAULT_MODEL : undefined;
+  if (withoutDefault) return { settings: withoutDefault, problems, droppedDefaultModel };
+  const bare = loadSettings({ ...env, LLM_SERVICE_CONFIG: undefined, LLM_SERVICE_DEFAULT_MODEL: undefined });
+  return { settings: bare, problems, droppedDefaultModel };
+}
+
 async function doctor(): Promise<void> {
   const lines: string[] = [`llm-service-mcp ${packageVersion()} on Node.js ${process.versions.node}`, ''];
-  let settings: Settings;
-  try {
-    settings = loadSettings();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    // A doctor that stops at the first problem hides the rest: report it, then carry on without
-    // the config file, and exit 1 so scripts notice.
-    lines.push(`PROBLEM: ${error.message}`, 'The rest is shown without the config file.', '');
+  const { settings, problems, droppedDefaultModel } = doctorSettings();
+  if (problems.length > 0) {
+    for (const problem of problems) lines.push(`PROBLEM: ${problem}`);
+    lines.push(settings.configPath || !process.env.LLM_SERVICE_CONFIG ? 'The rest is shown without what these problems name.' : 'The rest is shown without the config file.', '');
     process.exitCode = 1;
-    settings = loadSettings({ ...process.env, LLM_SERVICE_CONFIG: undefined, LLM_SERVICE_DEFAULT_MODEL: undefined });
   }
   const rows = settings.providers.map((p) => [
     p.id,
@@ -238,9 +259,10 @@ async function doctor(): Promise<void> {
     p.baseURL ?? '(SDK default)',
   ]);
   lines.push(formatTable(['provider', 'type', 'key set', 'configured', 'base URL'], rows), '');
-  const configFile = process.exitCode === 1 ? `${process.env.LLM_SERVICE_CONFIG} (not loaded: see PROBLEM above)` : settings.configPath;
+  const configFile = settings.configPath ?? (process.env.LLM_SERVICE_CONFIG ? `${process.env.LLM_SERVICE_CONFIG} (not loaded: see PROBLEM above)` : undefined);
   lines.push(`config file:   ${configFile ?? '(none; set LLM_SERVICE_CONFIG)'}`);
-  lines.push(`default model: ${settings.defaultModel}`);
+  const dropped = droppedDefaultModel === undefined ? '' : ` (LLM_SERVICE_DEFAULT_MODEL '${droppedDefaultModel.slice(0, 64)}' not used: see PROBLEM above)`;
+  lines.push(`default model: ${settings.defaultModel}${dropped}`);
   lines.push(`registry:      ${settings.models.length} models, ${Object.keys(settings.aliases).length} aliases`);
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
   if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
@@ -287,19 +309,26 @@ async function cost(argv: string[]): Promise<void> {
   const now = Date.now();
   let since: number | undefined;
   let until: number | undefined;
-  try {
-    since = parseTimeBound((values.since as string | undefined) ?? '30d', now);
-    until = values.until === undefined ? undefined : parseTimeBound(values.until as string, now);
-  } catch (error) {
-    fail((error as Error).message);
+  for (const name of ['since', 'until'] as const) {
+    const value = (values[name] as string | undefined) ?? (name === 'since' ? '30d' : undefined);
+    if (value === undefined) continue;
+    try {
+      const at = parseTimeBound(value, now);
+      if (name === 'since') since = at;
+      else until = at;
+    } catch (error) {
+      fail(`--${name}: ${(error as Error).message}`);
+    }
   }
+  // The ledger keeps model ids: an alias (or provider:model of a listed model) means its id.
+  const model = values.model === undefined ? undefined : new ModelRegistry(settings.models, settings.providers, settings.aliases).canonicalId(values.model as string);
   const ledger = await openLedgerOrExit(settings);
   const report = await ledger
     .report(
       {
         since,
         until,
-        model: values.model as string | undefined,
+        model,
         provider: values.provider as string | undefined,
         principal: values.principal as string | undefined,
         groupBy: groupBy as GroupBy,

@@ -65,10 +65,16 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** A string Node can build from one line is at most about 512 MiB; half that leaves room. */
 export const MAX_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
+/** Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer delay fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Every problem found in the settings, each a line naming the key path and what was expected. */
 export class ConfigError extends Error {
-  constructor(message: string) {
+  readonly problems: string[];
+  constructor(message: string, problems: string[] = [message]) {
     super(message);
     this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 
@@ -77,6 +83,9 @@ export class ConfigError extends Error {
 function buildConfigFileSchema() {
   const nonNegative = z.number().nonnegative();
   const positiveInt = z.number().int().positive();
+  const timerMs = (min: number) =>
+    // multipleOf(1), not int(): int() adds its own "safe integer" complaint to a huge number.
+    z.number().multipleOf(1, 'expected a whole number of ms').min(min).max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer time does not fit Node's timers`);
 
   const pricingSchema = z.strictObject({
     inputPerMTok: nonNegative.nullable(),
@@ -88,15 +97,15 @@ function buildConfigFileSchema() {
   return z.strictObject({
     $schema: z.string().optional(),
     defaultModel: z.string().min(1).optional(),
-    timeoutMs: positiveInt.optional(),
-    drainMs: z.number().int().nonnegative().optional(),
-    progressIntervalMs: z.number().int().nonnegative().optional(),
+    timeoutMs: timerMs(1).optional(),
+    drainMs: timerMs(0).optional(),
+    progressIntervalMs: timerMs(0).optional(),
     maxMessageBytes: z.number().int().min(1024).max(MAX_MAX_MESSAGE_BYTES).optional(),
     retry: z
       .strictObject({
         retries: z.number().int().min(0).max(10).optional(),
-        minDelayMs: z.number().int().nonnegative().optional(),
-        maxDelayMs: z.number().int().nonnegative().optional(),
+        minDelayMs: timerMs(0).optional(),
+        maxDelayMs: timerMs(0).optional(),
         factor: z.number().min(1).optional(),
       })
       .optional(),
@@ -155,31 +164,31 @@ let configFileSchema: ReturnType<typeof buildConfigFileSchema> | undefined;
 export type ConfigFile = z.infer<ReturnType<typeof buildConfigFileSchema>>;
 
 /** One line per problem, naming the key path and what was expected. */
-function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
       const path = issue.path.map(String).join('.');
       if (issue.code === 'unrecognized_keys') {
         return issue.keys.map((key) => `${path ? `${path}.` : ''}${key}: unknown key`).join('; ');
       }
       const message = issue.message.replace(/^Invalid input: /, '');
       return `${path || '(root)'}: ${message}`;
-    })
-    .join('; ');
+    });
 }
 
 /** Parses and checks the config file's text; throws ConfigError with the offending key paths. */
 export function parseConfigFile(text: string, path: string): ConfigFile {
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte order mark, which JSON.parse refuses.
+    data = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     throw new ConfigError(`Config file ${path} is not valid JSON: ${(error as Error).message}`);
   }
   configFileSchema ??= buildConfigFileSchema();
   const result = configFileSchema.safeParse(data);
   if (!result.success) {
-    throw new ConfigError(`Config file ${path}: ${describeIssues(result.error)}`);
+    const problems = describeIssues(result.error).map((line) => `Config file ${path}: ${line}`);
+    throw new ConfigError(`Config file ${path}: ${describeIssues(result.error).join('; ')}`, problems);
   }
   return result.data;
 }
@@ -233,8 +242,13 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   return buildSettings(file, env, configPath);
 }
 
-/** Merges a checked config file over the built-in providers, models and aliases. */
+/**
+ * Merges a checked config file over the built-in providers, models and aliases, and checks that
+ * every name in it leads somewhere: aliases and fallbacks resolve (without loops), the default
+ * model exists. All problems are collected, so one start (or one `doctor`) shows every one.
+ */
 export function buildSettings(file: ConfigFile, env: Record<string, string | undefined>, configPath?: string): Settings {
+  const problems: string[] = [];
   const providers = new Map<string, ProviderDefinition>(BUILT_IN_PROVIDERS.map((p) => [p.id, { ...p }]));
   for (const [id, entry] of Object.entries(file.providers ?? {})) {
     const base = providers.get(id);
@@ -246,7 +260,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
       baseURLEnv: base?.baseURLEnv,
     });
     if (entry.type === 'openai-compatible' && !entry.baseURL && !base?.baseURL) {
-      throw new ConfigError(`providers.${id}.baseURL: required for an openai-compatible provider`);
+      problems.push(`providers.${id}.baseURL: required for an openai-compatible provider`);
     }
   }
   // Base URLs from the environment win over built-in defaults.
@@ -257,19 +271,41 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
 
   const models = new Map<string, ModelDefinition>(BUILT_IN_MODELS.map((m) => [m.id, m]));
   for (const [id, entry] of Object.entries(file.models ?? {})) {
-    models.set(id, mergeModel(models.get(id), id, entry));
+    try {
+      models.set(id, mergeModel(models.get(id), id, entry));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(error.message);
+    }
   }
   for (const model of models.values()) {
     if (!providers.has(model.provider)) {
-      throw new ConfigError(`models.${model.id}.provider: unknown provider '${model.provider}' (known: ${[...providers.keys()].join(', ')})`);
+      problems.push(`models.${model.id}.provider: unknown provider '${model.provider}' (known: ${[...providers.keys()].join(', ')})`);
+      models.delete(model.id);
     }
   }
 
   const aliases: Record<string, string> = { ...BUILT_IN_ALIASES, ...(file.aliases ?? {}) };
-  for (const [alias, target] of Object.entries(aliases)) {
-    if (!models.has(target) && !target.includes(':')) {
-      throw new ConfigError(`aliases.${alias}: points at unknown model '${target}'`);
-    }
+  const registry = new ModelRegistry([...models.values()], [...providers.values()], aliases);
+  for (const alias of Object.keys(aliases)) {
+    const problem = tryResolveError(registry, alias);
+    if (problem !== undefined) problems.push(`aliases.${alias}: ${problem.replace(/^Unknown model /, 'points at unknown model ')}`);
+  }
+
+  const fallbackIds = new Map<string, string[]>();
+  for (const model of models.values()) {
+    const ids: string[] = [];
+    (model.fallbacks ?? []).forEach((name, index) => {
+      try {
+        ids.push(registry.resolve(name).model.id);
+      } catch (error) {
+        problems.push(`models.${model.id}.fallbacks[${index}]: ${(error as Error).message}`);
+      }
+    });
+    fallbackIds.set(model.id, ids);
+  }
+  for (const cycle of fallbackCycles(fallbackIds)) {
+    problems.push(`models.${cycle[0]}.fallbacks: fallback cycle ${cycle.map((id) => `'${id}'`).join(' -> ')}; a model cannot fall back to itself, directly or through others`);
   }
 
   const retry: RetrySettings = {
@@ -279,16 +315,17 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     factor: file.retry?.factor ?? 2,
   };
   if (retry.minDelayMs > retry.maxDelayMs) {
-    throw new ConfigError(`retry.minDelayMs: expected at most retry.maxDelayMs (${retry.maxDelayMs})`);
+    problems.push(`retry.minDelayMs: expected at most retry.maxDelayMs (${retry.maxDelayMs})`);
   }
 
   const defaultModel = env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || 'gpt-4o-mini';
-  try {
-    new ModelRegistry([...models.values()], [...providers.values()], aliases).resolve(defaultModel);
-  } catch (error) {
+  const defaultModelProblem = tryResolveError(registry, defaultModel);
+  if (defaultModelProblem !== undefined) {
     const source = env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : 'defaultModel';
-    throw new ConfigError(`${source}: ${(error as Error).message}`);
+    problems.push(`${source}: ${defaultModelProblem}`);
   }
+
+  if (problems.length > 0) throw new ConfigError(problems.join('; '), problems);
 
   const dataDir = defaultDataDir(env);
   const dbPath = env.LLM_SERVICE_DB || join(dataDir, 'ledger.db');
@@ -315,6 +352,47 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     env,
     ...(file.http ? { http: file.http } : {}),
   };
+}
+
+/** The registry's error for a name, or undefined when it resolves. */
+function tryResolveError(registry: ModelRegistry, name: string): string | undefined {
+  try {
+    registry.resolve(name);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Each fallback cycle once, as the ids along it with the first repeated at the end. */
+function fallbackCycles(edges: Map<string, string[]>): string[][] {
+  const cycles: string[][] = [];
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  // Iterative depth-first search: a long chain in a config file must not exhaust the stack.
+  for (const root of edges.keys()) {
+    if (done.has(root)) continue;
+    const stack: Array<{ id: string; next: number }> = [{ id: root, next: 0 }];
+    onPath.push(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const targets = edges.get(top.id) ?? [];
+      if (top.next >= targets.length) {
+        done.add(top.id);
+        stack.pop();
+        onPath.pop();
+        continue;
+      }
+      const target = targets[top.next++]!;
+      const at = onPath.indexOf(target);
+      if (at >= 0) cycles.push([...onPath.slice(at), target]);
+      else if (!done.has(target)) {
+        stack.push({ id: target, next: 0 });
+        onPath.push(target);
+      }
+    }
+  }
+  return cycles;
 }
 
 /** Whether a provider can be called: a key is present, or it is a custom endpoint that needs none. */

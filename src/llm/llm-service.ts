@@ -277,8 +277,9 @@ export class LlmService {
   listModels(filter: { provider?: string; configuredOnly?: boolean } = {}): ModelListing {
     const { registry, settings } = this.deps;
     if (filter.provider !== undefined && !registry.provider(filter.provider)) {
+      const shown = filter.provider.length > 64 ? `${filter.provider.slice(0, 64)}…` : filter.provider;
       throw new LlmError(
-        `Unknown provider '${filter.provider}'. Known providers: ${registry.providers().map((p) => p.id).join(', ')}.`,
+        `Unknown provider '${shown}'. Known providers: ${registry.providers().map((p) => p.id).join(', ')}.`,
         { kind: 'invalid-request', retryable: false },
       );
     }
@@ -331,7 +332,7 @@ export class LlmService {
       {
         since: bound('since', query.since),
         until: bound('until', query.until),
-        model: query.model,
+        model: query.model === undefined ? undefined : this.deps.registry.canonicalId(query.model),
         provider: query.provider,
         ...(ownOnly ? { principal: principal.name } : {}),
         groupBy: query.group_by ?? 'model',

@@ -9,32 +9,54 @@ export interface ResolvedModel {
 
 const UNLISTED_CAPABILITIES = { tools: true, vision: false, temperature: true, reasoning: false };
 
-/** Resolves model names (id, alias, provider:model) and suggests close names for typos. */
+/** Longer than any real model name (the longest are under 100); longer names are refused unread. */
+export const MAX_MODEL_NAME_CHARS = 256;
+/** How much of an unknown name an error repeats. */
+const ECHO_CHARS = 64;
+
+/**
+ * Resolves model names (id, alias, provider:model) and suggests close names for typos. Names are
+ * data: they are looked up in Maps (never as object keys, where `constructor` would match), and
+ * every step is bounded by MAX_MODEL_NAME_CHARS and the number of aliases.
+ */
 export class ModelRegistry {
   private readonly modelsById: Map<string, ModelDefinition>;
   private readonly providersById: Map<string, ProviderDefinition>;
+  private readonly aliases: Map<string, string>;
 
-  constructor(
-    models: ModelDefinition[],
-    providers: ProviderDefinition[],
-    private readonly aliases: Record<string, string>,
-  ) {
+  constructor(models: ModelDefinition[], providers: ProviderDefinition[], aliases: Record<string, string>) {
     this.modelsById = new Map(models.map((m) => [m.id, m]));
     this.providersById = new Map(providers.map((p) => [p.id, p]));
+    this.aliases = new Map(Object.entries(aliases));
   }
 
   /** Exact id, then alias, then `provider:model` for any known provider; else an error with suggestions. */
   resolve(name: string): ResolvedModel {
-    const trimmed = name.trim();
-    const direct = this.modelsById.get(trimmed);
-    if (direct) return this.withProvider(direct);
-    const aliased = this.aliases[trimmed];
-    if (aliased !== undefined && aliased !== trimmed) return this.resolve(aliased);
+    if (typeof name !== 'string') throw unknownModel(`Model names are strings, not ${typeof name}.`);
+    let current = name.trim();
+    if (current.length > MAX_MODEL_NAME_CHARS) {
+      throw unknownModel(
+        `Unknown model ${echo(current)} (${current.length} characters): model names are at most ${MAX_MODEL_NAME_CHARS} characters. Call list_models for every name.`,
+      );
+    }
+    const chain = [current];
+    for (;;) {
+      const direct = this.modelsById.get(current);
+      if (direct) return this.withProvider(direct);
+      const target = this.aliases.get(current)?.trim();
+      if (target === undefined) break;
+      if (chain.includes(target)) {
+        throw unknownModel(`Alias loop: ${[...chain, target].map((n) => `'${n}'`).join(' -> ')}. Fix aliases in the config file.`);
+      }
+      chain.push(target);
+      current = target;
+    }
 
-    const colon = trimmed.indexOf(':');
+    const colon = current.indexOf(':');
     if (colon > 0) {
-      const providerId = trimmed.slice(0, colon);
-      const providerModel = trimmed.slice(colon + 1);
+      // `openai: gpt-4o` means openai's gpt-4o: spaces around either part are typing, not a name.
+      const providerId = current.slice(0, colon).trim();
+      const providerModel = current.slice(colon + 1).trim();
       const provider = this.providersById.get(providerId);
       if (provider && providerModel) {
         const listed = [...this.modelsById.values()].find(
@@ -44,7 +66,7 @@ export class ModelRegistry {
         return {
           provider,
           model: {
-            id: trimmed,
+            id: `${providerId}:${providerModel}`,
             provider: providerId,
             providerModel,
             contextWindow: null,
@@ -56,19 +78,25 @@ export class ModelRegistry {
         };
       }
       if (!provider) {
-        throw new LlmError(
-          `Unknown provider '${providerId}' in model '${trimmed}'. Known providers: ${[...this.providersById.keys()].join(', ')}.`,
-          { kind: 'unknown-model', retryable: false },
-        );
+        throw unknownModel(`Unknown provider ${echo(providerId)} in model ${echo(current)}. Known providers: ${[...this.providersById.keys()].join(', ')}.`);
       }
     }
 
-    const suggestions = this.suggest(trimmed);
+    const suggestions = this.suggest(current);
     const hint = suggestions.length > 0 ? ` Did you mean: ${suggestions.join(', ')}?` : '';
-    throw new LlmError(
-      `Unknown model '${trimmed}'.${hint} Call list_models for every name, or use provider:model (e.g. openai:gpt-4.1-nano).`,
-      { kind: 'unknown-model', retryable: false },
+    throw unknownModel(
+      `Unknown model ${echo(current)}.${hint} Call list_models for every name, or use provider:model (e.g. openai:gpt-4.1-nano).`,
     );
+  }
+
+  /** The id the ledger records for a name (alias, provider:model), or the name itself if unknown. */
+  canonicalId(name: string): string {
+    try {
+      return this.resolve(name).model.id;
+    } catch {
+      // A model no longer in the registry can still be in the ledger.
+      return name.trim();
+    }
   }
 
   /** All listed models, optionally of one provider. */
@@ -79,7 +107,7 @@ export class ModelRegistry {
 
   /** The aliases that point at a model id. */
   aliasesOf(modelId: string): string[] {
-    return Object.entries(this.aliases)
+    return [...this.aliases]
       .filter(([, target]) => target === modelId)
       .map(([alias]) => alias);
   }
@@ -94,8 +122,10 @@ export class ModelRegistry {
 
   /** Up to three known names closest to `name` (ignoring case and punctuation). */
   suggest(name: string): string[] {
+    // Edit distance costs length x length: a name longer than any known one has no close match.
+    if (name.length > MAX_MODEL_NAME_CHARS) return [];
     const target = normalize(name);
-    const candidates = [...this.modelsById.keys(), ...Object.keys(this.aliases)];
+    const candidates = [...this.modelsById.keys(), ...this.aliases.keys()];
     const scored = candidates
       .map((candidate) => {
         const normalized = normalize(candidate);
@@ -118,10 +148,19 @@ export class ModelRegistry {
   private withProvider(model: ModelDefinition): ResolvedModel {
     const provider = this.providersById.get(model.provider);
     if (!provider) {
-      throw new LlmError(`Model '${model.id}' names unknown provider '${model.provider}'.`, { kind: 'unknown-model', retryable: false });
+      throw unknownModel(`Model '${model.id}' names unknown provider '${model.provider}'.`);
     }
     return { model, provider };
   }
+}
+
+function unknownModel(message: string): LlmError {
+  return new LlmError(message, { kind: 'unknown-model', retryable: false });
+}
+
+/** A name as an error repeats it: quoted, and cut short when long. */
+function echo(name: string): string {
+  return name.length > ECHO_CHARS ? `'${name.slice(0, ECHO_CHARS)}…'` : `'${name}'`;
 }
 
 function normalize(name: string): string {

@@ -147,9 +147,9 @@ describe('llm-service-mcp cost', () => {
   });
 
   it.each([
-    [['cost', '--since', '7x'], /^llm-service-mcp: Invalid time '7x': use an ISO 8601 date or time, or a span such as 24h or 7d$/],
-    [['cost', '--since', '2026-02-30'], /^llm-service-mcp: Invalid time '2026-02-30'/],
-    [['cost', '--until', 'tomorrow'], /^llm-service-mcp: Invalid time 'tomorrow'/],
+    [['cost', '--since', '7x'], /^llm-service-mcp: --since: Invalid time '7x': use an ISO 8601 date or time, or a span such as 24h or 7d \(units: s, m or min \(minutes\), h, d, w, mo \(months\), y\)$/],
+    [['cost', '--since', '2026-02-30'], /^llm-service-mcp: --since: Invalid time '2026-02-30'/],
+    [['cost', '--until', 'tomorrow'], /^llm-service-mcp: --until: Invalid time 'tomorrow'/],
     [['cost', '--group-by', 'week'], /^llm-service-mcp: --group-by must be model, provider, day, principal or none, not 'week'$/],
     [['cost', '--sinse', '7d'], /^llm-service-mcp: .*sinse.*--help$/],
   ])('%j exits 1 with one clear stderr line', async (args, message) => {
