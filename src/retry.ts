@@ -236,9 +236,10 @@ export async function withRetry<T>(
           if (!error.retryable || attemptNumber > p.retries) return stop(error);
 
           let delayMs: number;
-          if (error.retryAfterMs !== undefined && Number.isFinite(error.retryAfterMs)) {
+          // A wait of zero or less is no answer at all: our own backoff then, never a retry at once.
+          if (error.retryAfterMs !== undefined && Number.isFinite(error.retryAfterMs) && error.retryAfterMs > 0) {
             if (error.retryAfterMs > p.maxDelayMs) return stop(retryAfterTooLong(error, error.retryAfterMs, p.maxDelayMs));
-            delayMs = Math.max(0, error.retryAfterMs);
+            delayMs = error.retryAfterMs;
           } else {
             delayMs = backoffDelayMs(attemptNumber, p, random);
           }

@@ -60,7 +60,8 @@ export function toCallRow(rec: CallRecord, sessionId: string, now: number): Call
     cached_tokens: count(usage?.cachedTokens),
     cache_write_tokens: count(usage?.cacheWriteTokens),
     reasoning_tokens: count(usage?.reasoningTokens),
-    cost_micro_usd: rec.costMicroUsd === null ? null : Math.round(rec.costMicroUsd),
+    // A non-finite cost (absurd usage the service did not catch) is unknown, never Infinity.
+    cost_micro_usd: rec.costMicroUsd === null || !Number.isFinite(rec.costMicroUsd) ? null : Math.round(rec.costMicroUsd),
     input_price_per_mtok: rec.pricing?.inputPerMTok ?? null,
     output_price_per_mtok: rec.pricing?.outputPerMTok ?? null,
     cached_input_price_per_mtok: rec.pricing?.cachedInputPerMTok ?? null,

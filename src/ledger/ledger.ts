@@ -54,6 +54,13 @@ export interface CallRecord {
   error: string | null;
   /** Who made the call over the HTTP gateway; absent or null for a local (stdio) call. */
   principal?: string | null;
+  /**
+   * The call's usage is unknown (the provider answered without usage, or broke while answering):
+   * its budget hold is kept as spent until the end of the UTC month instead of being dropped, so
+   * calls of unknown cost cannot pass a cap. It counts against the day and month it was taken in
+   * (budget sums count holds created in the cap's period).
+   */
+  keepHold?: boolean;
 }
 
 /** A caller of the HTTP gateway as the ledger needs it: the name on its rows and its own caps. */

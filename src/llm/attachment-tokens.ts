@@ -1,15 +1,13 @@
 /**
  * Input tokens a file will cost, estimated before the call so the budget's worst-case hold counts
  * it (a large image or PDF must not slip past a cap). Text uses the prompt estimator's rule
- * (about 3 characters a token); images follow each provider's published image-token rule; a
+ * (estimateTokens: safe for every script); images follow each provider's published image-token rule; a
  * PDF page costs its text plus the page as an image. Estimates err high, never low.
  */
+import { estimateTokens } from './estimate-tokens.js';
 import type { Attachment } from './types.js';
 
 export type Wire = 'openai' | 'anthropic';
-
-/** Characters per token for text: deliberately generous (real tokenizers give ~4 for English). */
-export const CHARS_PER_TOKEN = 3;
 
 // The largest image a provider keeps after its own downscaling: used when the size is unknown.
 const UNKNOWN_SIZE = { width: 2048, height: 2048 };
@@ -20,7 +18,7 @@ const PDF_TEXT_TOKENS_PER_PAGE = 3000;
 export function attachmentTokens(attachment: Attachment, wire: Wire, providerModel: string): number {
   switch (attachment.kind) {
     case 'text':
-      return Math.ceil(textAttachmentBlock(attachment.path, attachment.text).length / CHARS_PER_TOKEN);
+      return estimateTokens(textAttachmentBlock(attachment.path, attachment.text));
     case 'image':
       return imageTokens(attachment.width, attachment.height, wire, providerModel);
     case 'pdf':

@@ -1,9 +1,10 @@
 /** Pure steps from the `chat` tool's input to the request an adapter sends. */
 import { costMicroUsd } from '../ledger/cost.js';
 import type { ModelDefinition, ProviderDefinition } from '../registry/catalog.js';
-import { attachmentTokens, CHARS_PER_TOKEN } from './attachment-tokens.js';
+import { attachmentTokens } from './attachment-tokens.js';
 import { checkAnthropicPrompt } from '../providers/anthropic/convert-to-anthropic-prompt.js';
 import { LlmError } from './errors.js';
+import { estimateTokens } from './estimate-tokens.js';
 import { planJsonAnswer, type JsonAnswerPlan, type JsonAnswerSpec } from './json-answer.js';
 import { applyReasoningEffort } from './reasoning-effort.js';
 import type { ChatInput } from './llm-service.js';
@@ -151,17 +152,21 @@ function checkAttachments(model: ModelDefinition, provider: ProviderDefinition, 
 
 /**
  * The most a call can cost, held against the budget while it runs so concurrent calls cannot
- * all slip under the cap: the prompt (about 3 characters a token, generously) plus the full
- * output allowance at the output price.
+ * all slip under the cap: the prompt (an upper estimate for every script, see estimateTokens)
+ * plus the full output allowance at the output price.
  */
 export function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest, wire: 'openai' | 'anthropic' = 'openai'): number {
-  const promptChars = request.messages.reduce((sum, m) => sum + m.content.length, 0) + JSON.stringify(request.tools ?? []).length;
+  const textTokens =
+    request.messages.reduce(
+      (sum, m) => sum + estimateTokens(m.content) + 16 + (m.role === 'assistant' && m.tool_calls ? estimateTokens(JSON.stringify(m.tool_calls)) : 0),
+      0,
+    ) + (request.tools ? estimateTokens(JSON.stringify(request.tools)) : 0);
   // Files count too: text by the same rule, images and PDFs by the provider's image-token rule.
   const fileTokens = request.messages.reduce(
     (sum, m) => sum + (m.role === 'user' ? (m.attachments ?? []).reduce((s, a) => s + attachmentTokens(a, wire, request.providerModel), 0) : 0),
     0,
   );
-  const promptTokens = Math.ceil(promptChars / CHARS_PER_TOKEN) + fileTokens + 16 * request.messages.length;
+  const promptTokens = textTokens + fileTokens;
   const outputTokens = request.maxTokens ?? model.maxOutputTokens ?? FALLBACK_MAX_TOKENS;
   const cost = costMicroUsd(
     { promptTokens, completionTokens: outputTokens, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: promptTokens + outputTokens },

@@ -87,20 +87,26 @@ export function headerValue(headers: unknown, name: string): string | undefined 
 
 /**
  * The wait a provider asks for: `retry-after-ms` first, then `retry-after` as seconds or an
- * HTTP date. Returns undefined when neither is present or readable.
+ * HTTP date. Returns undefined when neither is present or makes sense (negative, zero, a date
+ * not in the future, garbage): the retry loop then waits its own backoff, never not at all.
  */
 export function parseRetryAfterMs(headers: unknown, now: number = Date.now()): number | undefined {
   const ms = headerValue(headers, 'retry-after-ms');
-  if (ms !== undefined) {
+  if (ms !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(ms)) {
     const value = Number.parseFloat(ms);
-    if (Number.isFinite(value) && value >= 0) return value;
+    if (Number.isFinite(value) && value > 0) return value;
   }
   const after = headerValue(headers, 'retry-after');
   if (after !== undefined) {
     const trimmed = after.trim();
-    if (/^\d+(\.\d+)?$/.test(trimmed)) return Number.parseFloat(trimmed) * 1000;
+    if (/^\d+(\.\d+)?$/.test(trimmed)) {
+      const seconds = Number.parseFloat(trimmed);
+      return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+    }
+    // Only the HTTP-date form: Date.parse also reads "-5" or "1" as years, which are not waits.
+    if (!/[a-z]/i.test(trimmed)) return undefined;
     const date = Date.parse(trimmed);
-    if (!Number.isNaN(date)) return Math.max(0, date - now);
+    if (!Number.isNaN(date) && date > now) return date - now;
   }
   return undefined;
 }

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
 import type { Logger } from '../logger.js';
-import { costMicroUsd, formatUsd, microToUsd } from '../ledger/cost.js';
-import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger } from '../ledger/ledger.js';
+import { formatUsd, microToUsd } from '../ledger/cost.js';
+import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger, type PrincipalBudget, type Reservation } from '../ledger/ledger.js';
 import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
 import { withRetry } from '../retry.js';
+import { addCost, billOfAnswer, billOfFailure, costOfAttempts, type AttemptBill } from './call-cost.js';
+import { maxTokensOfCall } from './check-usage.js';
 import { describeFailure } from './describe-error.js';
 import { formatSeconds, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
@@ -119,6 +121,9 @@ export interface WaitState {
   retryAt?: number;
 }
 
+// A model id is a short name; anything longer from a provider is cut before it is stored or returned.
+const MAX_PROVIDER_MODEL_CHARS = 200;
+
 /** Resolves the model, sends the call through the one retry loop, streams it, records it. */
 export class LlmService {
   private readonly now: () => number;
@@ -183,6 +188,8 @@ export class LlmService {
     const skipNotes = chain.filter((link) => link.skipped !== undefined).map((link) => `fallback ${link.resolved.model.id} skipped: ${link.skipped}`);
     const hadFallbacks = candidates.length > 1;
     let attempts = 0;
+    // Every model tried has its own ledger row; the result's cost_usd is the sum of them all.
+    let spentMicroUsd: number | null = 0;
     const tried: string[] = [];
     // Providers whose failure every model of theirs would share (a bad key, an unpaid account).
     const refusedProviders = new Map<string, string>();
@@ -202,9 +209,11 @@ export class LlmService {
         let outcome = await this.tryModel(resolved, link.adapted!, tryCall);
         if (outcome.ok && outcome.jsonInvalid) outcome = await this.repairJsonAnswer(resolved, fit, tryCall, outcome, attempts);
         attempts += outcome.attempts;
+        spentMicroUsd = addCost(spentMicroUsd, outcome.costMicroUsd);
         if (outcome.ok) {
           const notes = [...skipNotes, ...(outcome.result.notes ?? [])];
-          return { ...outcome.result, ...(notes.length > 0 ? { notes } : {}), attempts, latency_ms: Math.round(this.now() - started) };
+          const cost_usd = spentMicroUsd === null ? null : microToUsd(spentMicroUsd);
+          return { ...outcome.result, cost_usd, ...(notes.length > 0 ? { notes } : {}), attempts, latency_ms: Math.round(this.now() - started) };
         }
         const error = outcome.error;
         if (call.cutByShutdown) {
@@ -405,11 +414,11 @@ export class LlmService {
     const started = this.now();
     const wire = provider.type === 'anthropic' ? 'anthropic' : 'openai';
     const principal = call.hooks.principal;
-    const reservation = await this.deps.ledger.reserve(
-      worstCaseMicroUsd(model, request, wire),
-      this.deps.settings.budget,
-      principal ? { name: principal.name, budget: principal.budget } : undefined,
-    );
+    const worstCase = worstCaseMicroUsd(model, request, wire);
+    const notesBefore = notes.length;
+    const reservation = await this.reserve(worstCase, principal ? { name: principal.name, budget: principal.budget } : undefined, notes);
+    // A ledger that already failed for this call is reported (logged and noted) once.
+    const ledgerFailed = notes.length > notesBefore;
     if (!reservation.ok) {
       throw new LlmError(reservation.message, { kind: 'budget', retryable: false });
     }
@@ -417,6 +426,9 @@ export class LlmService {
     let attempts = 0;
     let response: ChatResponse | undefined;
     let failure: LlmError | undefined;
+    // Every attempt's bill, so tokens billed by an attempt that then failed are not lost.
+    const bills: AttemptBill[] = [];
+    const maxTokens = maxTokensOfCall(model);
     try {
       const adapter = await this.deps.adapters.get(provider);
       const options = { signal: call.hooks.signal, timeoutMs: this.deps.settings.timeoutMs };
@@ -424,8 +436,14 @@ export class LlmService {
         async (attempt) => {
           attempts = attempt;
           call.waiting.retryAt = undefined;
-          if (!call.relay) return adapter.generate(request, options);
-          return relayStream(adapter, request, options, call.relay);
+          try {
+            const answer = call.relay ? await relayStream(adapter, request, options, call.relay) : await adapter.generate(request, options);
+            bills.push(billOfAnswer(answer, provider.id, maxTokens));
+            return answer;
+          } catch (error) {
+            bills.push(billOfFailure(error, maxTokens));
+            throw error;
+          }
         },
         this.deps.settings.retry,
         {
@@ -448,58 +466,65 @@ export class LlmService {
 
     stopRenewing();
     const latencyMs = Math.round(this.now() - started);
-    const usage = response?.usage ?? failure?.usage ?? null;
-    // A call that failed before any usage cost nothing at a known price, but an unknown price is
-    // never $0: costing empty usage gives 0 when priced and null (an unpriced call) when not.
-    // A stream that broke after the provider began answering, with no usage reported, has an
-    // unknown bill: null, like a missing price.
-    const cost = response?.usageMissing || failure?.usageUnknown ? null : costMicroUsd(usage ?? emptyUsage(), model.pricing);
+    const bill = costOfAttempts(bills, model.pricing);
+    // Unknown usage under a budget: the worst-case hold stays counted as spent (see keepHold).
+    const keepHold = bill.unknownUsage !== undefined && reservation.reservationId !== undefined;
     const recordError = await this.recordCall(
       {
         callId: call.callId,
         startedAt: started,
         model: model.id,
         provider: provider.id,
-        providerModel: response?.providerModel ?? model.providerModel,
-        usage,
+        providerModel: response ? this.providerModelOf(response, model.providerModel) : model.providerModel,
+        usage: bill.usage,
         pricing: model.pricing,
-        costMicroUsd: cost,
+        costMicroUsd: bill.costMicroUsd,
         latencyMs,
         attempts,
         status: response ? 'ok' : failure?.kind === 'cancelled' ? 'cancelled' : 'error',
         finishReason: response?.finishReason ?? null,
         error: failure ? (call.inFlight.cutByShutdown ? SHUTDOWN_CUT : this.scrub(failure.message)) : null,
         principal: principal?.name ?? null,
+        keepHold,
       },
       reservation.reservationId,
+      ledgerFailed,
     );
-    if (recordError && response) notes.push(recordError);
+    if (recordError && response && !ledgerFailed) notes.push(recordError);
 
     if (!response) {
-      return { ok: false, error: failure!, attempts, elapsedMs: latencyMs };
+      return { ok: false, error: failure!, attempts, elapsedMs: latencyMs, costMicroUsd: bill.costMicroUsd };
     }
-    if (response.usageMissing) notes.push(`${provider.id} reported no token usage, so the cost is unknown`);
-    else if (cost === null) notes.push(`No price is known for ${model.id}, so the cost is unknown (set models.${model.id}.pricing in the config file)`);
+    if (bill.unknownUsage !== undefined) {
+      notes.push(
+        `${bill.unknownUsage}, so the cost is unknown` +
+          (keepHold ? `; its worst-case hold of ${formatUsd(microToUsd(worstCase), 4)} stays counted against the budget` : ''),
+      );
+    } else if (bill.costMicroUsd === null) {
+      notes.push(`No price is known for ${model.id}, so the cost is unknown (set models.${model.id}.pricing in the config file)`);
+    }
     const json = jsonPlan ? jsonOutcome(jsonPlan, response) : undefined;
+    const usage = bill.usage ?? emptyUsage();
     return {
       ok: true,
       attempts,
+      costMicroUsd: bill.costMicroUsd,
       ...(json && !json.reading.ok ? { jsonInvalid: json.reading } : {}),
       result: {
         content: json?.reading.ok ? json.reading.text : response.content,
         tool_calls: json?.viaTool ? [] : response.toolCalls,
         model: model.id,
         provider: provider.id,
-        provider_model: response.providerModel,
+        provider_model: this.providerModelOf(response, model.providerModel),
         finish_reason: json?.viaTool && response.finishReason === 'tool_calls' ? 'stop' : response.finishReason,
         usage: {
-          prompt_tokens: response.usage.promptTokens,
-          completion_tokens: response.usage.completionTokens,
-          cached_tokens: response.usage.cachedTokens,
-          total_tokens: response.usage.totalTokens,
-          ...(response.usage.reasoningTokens > 0 ? { reasoning_tokens: response.usage.reasoningTokens } : {}),
+          prompt_tokens: usage.promptTokens,
+          completion_tokens: usage.completionTokens,
+          cached_tokens: usage.cachedTokens,
+          total_tokens: usage.totalTokens,
+          ...(usage.reasoningTokens > 0 ? { reasoning_tokens: usage.reasoningTokens } : {}),
         },
-        cost_usd: cost === null ? null : microToUsd(cost),
+        cost_usd: bill.costMicroUsd === null ? null : microToUsd(bill.costMicroUsd),
         call_id: call.callId,
         ...(json?.reading.ok ? { json: json.reading.value } : {}),
         ...(notes.length > 0 ? { notes } : {}),
@@ -525,7 +550,8 @@ export class LlmService {
     const messages: ChatMessage[] = [...fit.messages, { role: 'assistant', content: problem.raw }, { role: 'user', content: repairMessage(problem.error) }];
     const adapted = adaptRequest(resolved.model, resolved.provider, { ...fit, messages });
     const second = await this.tryModel(resolved, adapted, { ...call, relay: undefined });
-    if (!second.ok) return { ...second, attempts: first.attempts + second.attempts };
+    const costMicroUsd = addCost(first.costMicroUsd, second.costMicroUsd);
+    if (!second.ok) return { ...second, attempts: first.attempts + second.attempts, costMicroUsd };
     const attempts = first.attempts + second.attempts;
     if (second.jsonInvalid) {
       throw new LlmError(
@@ -535,7 +561,30 @@ export class LlmService {
         { kind: 'invalid-response', provider: resolved.provider.id, retryable: false, attempts: attemptsBefore + attempts },
       );
     }
-    return { ok: true, attempts, result: mergeRepairedResult(first.result, second.result, problem.error) };
+    return { ok: true, attempts, costMicroUsd, result: mergeRepairedResult(first.result, second.result, problem.error) };
+  }
+
+  /** The model id the provider says it used: a string from the provider, so scrubbed and bounded. */
+  private providerModelOf(response: ChatResponse, requested: string): string {
+    const reported = typeof response.providerModel === 'string' ? response.providerModel.trim() : '';
+    if (reported === '') return requested;
+    return this.scrub(reported.length > MAX_PROVIDER_MODEL_CHARS ? `${reported.slice(0, MAX_PROVIDER_MODEL_CHARS)}…` : reported);
+  }
+
+  /**
+   * Holds the call's worst case against the budget. A ledger that cannot be written (disk full,
+   * file damaged after start) cannot check the budget either; like a failed record, that must not
+   * cost the host its call: it goes ahead with a note, and the failure is logged.
+   */
+  private async reserve(worstCase: number, principal: PrincipalBudget | undefined, notes: string[]): Promise<Reservation> {
+    try {
+      return await this.deps.ledger.reserve(worstCase, this.deps.settings.budget, principal);
+    } catch (error) {
+      const message = this.scrub(error instanceof Error ? error.message : String(error));
+      this.deps.logger?.error(`ledger: could not check the budget: ${message}`);
+      notes.push(`the cost ledger could not check the budget for this call (${message}); see the server's log`);
+      return { ok: true, reservationId: undefined };
+    }
   }
 
   /**
@@ -560,7 +609,7 @@ export class LlmService {
    * fails here (disk full, file damaged after start, database unreachable) must not cost the host
    * its answer: the failure is logged and returned as the note the answer carries instead of thrown.
    */
-  private async recordCall(record: CallRecord, reservationId: number | undefined): Promise<string | undefined> {
+  private async recordCall(record: CallRecord, reservationId: number | undefined, alreadyLogged = false): Promise<string | undefined> {
     // One line per call at info (a gateway's request log); never a prompt, token or key.
     this.deps.logger?.info(
       `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
@@ -576,7 +625,9 @@ export class LlmService {
         this.deps.logger?.warn(`ledger: call ${record.callId} (${record.model}, ${record.status}) spooled: ${message}`);
         return `the cost ledger is unreachable; this call was kept locally and will be recorded when it is back (${message})`;
       }
-      this.deps.logger?.error(`ledger: could not record call ${record.callId} (${record.model}, ${record.status}): ${message}`);
+      if (!alreadyLogged) this.deps.logger?.error(`ledger: could not record call ${record.callId} (${record.model}, ${record.status}): ${message}`);
+      // The row is lost either way; a hold left behind would block the budget until it expires.
+      if (reservationId !== undefined) await this.deps.ledger.release(reservationId).catch(() => undefined);
       return `the cost ledger could not record this call (${message}); see the server's log`;
     }
   }
@@ -602,8 +653,8 @@ type FitInput = {
 };
 
 type ModelOutcome =
-  | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number; jsonInvalid?: { error: string; raw: string } }
-  | { ok: false; error: LlmError; attempts: number; elapsedMs: number };
+  | { ok: true; result: Omit<ChatResult, 'attempts' | 'latency_ms'>; attempts: number; costMicroUsd: number | null; jsonInvalid?: { error: string; raw: string } }
+  | { ok: false; error: LlmError; attempts: number; elapsedMs: number; costMicroUsd: number | null };
 
 /** The JSON answer read from a response; a reply that called one of the caller's own tools is left as it is. */
 function jsonOutcome(plan: JsonAnswerPlan, response: ChatResponse): { reading: ReturnType<typeof readJsonAnswer>; viaTool: boolean } | undefined {

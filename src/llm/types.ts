@@ -93,6 +93,8 @@ export interface ChatResponse {
   providerModel: string;
   /** The provider reported no usage (e.g. a stream without its usage chunk): cost is unknown, not $0. */
   usageMissing?: boolean;
+  /** The answer was cut at maxAnswerBytes and the provider's response closed there. */
+  truncated?: boolean;
 }
 
 /** Parts of a streamed answer; `finish` always carries the whole assembled response. */

@@ -27,7 +27,13 @@ export async function sendOnce<T>(context: SdkCallContext, options: CallOptions,
   try {
     return await send(control.signal);
   } catch (error) {
-    throw convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
+    const failure = convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
+    // Cancelled or timed out once sent, or cut mid-body: the provider may have generated (and
+    // billed) the answer we never read. Only a connection that never opened surely cost nothing.
+    const mayHaveAnswered =
+      failure.kind === 'timeout' || failure.kind === 'cancelled' || (failure.kind === 'connection' && !(error instanceof context.errorClasses.APIConnectionError));
+    if (mayHaveAnswered && failure.usage === undefined) failure.usageUnknown = true;
+    throw failure;
   } finally {
     control.dispose();
   }

@@ -19,7 +19,7 @@ let offset = 0;
 // Calls 10, 2 and 1 days ago and today (UTC days differ for each), on the real clock: the CLI
 // has no clock of its own.
 const PLAN: Array<{ daysAgo: number; model: string; reply: Reply }> = [
-  { daysAgo: 10, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 1_000_000, completion_tokens: 0 } } },
+  { daysAgo: 10, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 100_000, completion_tokens: 0 } } },
   { daysAgo: 2, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 1000, completion_tokens: 1000 } } },
   { daysAgo: 1, model: 'claude-haiku-4-5', reply: { kind: 'anthropic', usage: { input_tokens: 1000, output_tokens: 1000 } } },
   { daysAgo: 0, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 2000, completion_tokens: 0 } } },

@@ -157,16 +157,16 @@ describe('get_cost over real chat calls', () => {
     const { h, clock } = await harness({ budget: { dailyUsd: 1, monthlyUsd: 10 } });
     const plan: Planned[] = [
       // 2026-02-23: last month, counts in neither.
-      { offsetHours: -20 * 24, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 1_000_000, completion_tokens: 0 } }, micro: 150_000 },
+      { offsetHours: -20 * 24, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 100_000, completion_tokens: 0 } }, micro: 15_000 },
       // 2026-03-05: this month, not today.
-      { offsetHours: -10 * 24, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 0, completion_tokens: 1_000_000 } }, micro: 600_000 },
+      { offsetHours: -10 * 24, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 0, completion_tokens: 100_000 } }, micro: 60_000 },
       { offsetHours: 0, model: 'claude-haiku-4-5', reply: { kind: 'anthropic', usage: { input_tokens: 10_000, output_tokens: 10_000 } }, micro: 60_000 },
     ];
     await makeCalls(h, clock, plan);
     const report = await getCost(h);
-    expect(report.budget).toEqual({ daily_usd: 1, monthly_usd: 10, spent_today_usd: 0.06, spent_month_usd: 0.66 });
+    expect(report.budget).toEqual({ daily_usd: 1, monthly_usd: 10, spent_today_usd: 0.06, spent_month_usd: 0.12 });
     const text = textOf(await h.callTool('get_cost', {}));
-    expect(text).toContain('budget: today $0.06 of $1.00, this month $0.66 of $10.00');
+    expect(text).toContain('budget: today $0.06 of $1.00, this month $0.12 of $10.00');
 
     const dailyOnly = await harness({ budget: { dailyUsd: 2 } });
     expect((await getCost(dailyOnly.h)).budget).toEqual({ daily_usd: 2, monthly_usd: null, spent_today_usd: 0, spent_month_usd: 0 });

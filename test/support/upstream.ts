@@ -64,6 +64,8 @@ export interface OpenAIAnswer extends ReplyCommon {
   /** Default: echo the request's `model`. */
   model?: string;
   usage?: OpenAIUsageSpec;
+  /** Send no `usage` at all (a server that ignores stream_options, or a bare proxy). */
+  omitUsage?: boolean;
 }
 export interface OpenAIStreamKnobs extends StreamKnobs {
   /** Leave out the final `data: [DONE]`. */
@@ -95,6 +97,8 @@ export interface AnthropicAnswer extends ReplyCommon {
   stopSequence?: string | null;
   model?: string;
   usage?: AnthropicUsageSpec;
+  /** Send no `usage` at all, in the JSON body or in message_start / message_delta. */
+  omitUsage?: boolean;
 }
 export interface AnthropicStreamKnobs extends StreamKnobs {
   /** Send `event: error` (e.g. overloaded_error) after `after` deltas (default: all) and end the response. */
@@ -473,7 +477,7 @@ async function answerOpenAI(
     const body = {
       id, object: 'chat.completion', created, model,
       choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-      usage, service_tier: 'default', system_fingerprint: 'fp_fake',
+      ...(r.omitUsage ? {} : { usage }), service_tier: 'default', system_fingerprint: 'fp_fake',
     };
     res.writeHead(200, { 'content-type': 'application/json', ...idHeader, ...r.headers });
     res.end(JSON.stringify(body));
@@ -482,7 +486,7 @@ async function answerOpenAI(
 
   const w = await startSse(res, r, idHeader, destroy);
   if (!w) return;
-  const includeUsage = r.includeUsage ?? rec.body?.stream_options?.include_usage === true;
+  const includeUsage = r.omitUsage ? false : (r.includeUsage ?? rec.body?.stream_options?.include_usage === true);
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
     `data: ${JSON.stringify({
       id, object: 'chat.completion.chunk', created, model, service_tier: 'default', system_fingerprint: 'fp_fake', choices,
@@ -544,7 +548,7 @@ async function answerAnthropic(
       ...(text ? [{ type: 'text', text }] : []),
       ...toolUses.map((t) => ({ type: 'tool_use', id: t.id, name: t.name, input: t.input })),
     ];
-    const body = { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: stopSequence, usage };
+    const body = { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: stopSequence, ...(r.omitUsage ? {} : { usage }) };
     res.writeHead(200, { 'content-type': 'application/json', ...idHeader, ...r.headers });
     res.end(JSON.stringify(body));
     return;
@@ -561,7 +565,7 @@ async function answerAnthropic(
 
   const startUsage = { ...inputUsage, output_tokens: Math.min(1, u.output_tokens), service_tier: 'standard' };
   await w.write(event('message_start', {
-    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: startUsage },
+    message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, ...(r.omitUsage ? {} : { usage: startUsage }) },
   }));
   w.checkLimits();
 
@@ -587,7 +591,7 @@ async function answerAnthropic(
   if (r.errorAfterChunks && !w.stopped) return inStreamError();
   await w.write(event('message_delta', {
     delta: { stop_reason: stopReason, stop_sequence: stopSequence },
-    usage: r.fullDeltaUsage ? { ...inputUsage, output_tokens: u.output_tokens } : { output_tokens: u.output_tokens },
+    ...(r.omitUsage ? {} : { usage: r.fullDeltaUsage ? { ...inputUsage, output_tokens: u.output_tokens } : { output_tokens: u.output_tokens } }),
   }));
   if (!r.omitMessageStop) await w.write(event('message_stop', {}));
   w.end();

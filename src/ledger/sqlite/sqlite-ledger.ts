@@ -113,14 +113,14 @@ export class SqliteLedger implements Ledger {
   private readonly extendReservation: Database.Statement<[string, number]>;
   private readonly sumCostBetween: Database.Statement<[string, string], { micro: number }>;
   private readonly sumHourlyCostBetween: Database.Statement<[string, string], { micro: number }>;
-  private readonly sumHeld: Database.Statement<[string], { micro: number }>;
+  private readonly sumHeld: Database.Statement<[string, string], { micro: number }>;
   private readonly sumPrincipalCostBetween: Database.Statement<[string, string, string], { micro: number }>;
-  private readonly sumPrincipalHeld: Database.Statement<[string, string], { micro: number }>;
+  private readonly sumPrincipalHeld: Database.Statement<[string, string, string], { micro: number }>;
   private readonly sessionTotals: Database.Statement<[string], TotalsRow>;
   private readonly sessionPrincipalTotals: Database.Statement<[string, string], TotalsRow>;
   private readonly countRows: Database.Statement<[], { rows: number }>;
   private readonly reportStatements = new Map<string, Database.Statement<unknown[], TotalsRow & { key: string }>>();
-  private readonly recordTransaction: Database.Transaction<(row: CallRow, reservationId: number | undefined) => number>;
+  private readonly recordTransaction: Database.Transaction<(row: CallRow, reservationId: number | undefined, keepHold: boolean) => number>;
 
   /** Opens (creating and migrating if needed) the ledger at `path`; throws `LedgerError` if unusable. */
   static open(path: string, options: SqliteLedgerOptions = {}): SqliteLedger {
@@ -188,22 +188,26 @@ export class SqliteLedger implements Ledger {
     this.sumHourlyCostBetween = db.prepare(
       'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM hourly_totals WHERE hour >= ? AND hour < ?',
     );
+    // Holds taken in the cap's period: calls in flight, and calls of unknown cost kept as spent.
     this.sumHeld = db.prepare(
-      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE expires_at > ?',
+      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE expires_at > ? AND created_at >= ?',
     );
     this.sumPrincipalCostBetween = db.prepare(
       'SELECT COALESCE(SUM(cost_micro_usd), 0) AS micro FROM calls WHERE principal = ? AND started_at >= ? AND started_at < ?',
     );
     this.sumPrincipalHeld = db.prepare(
-      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE principal = ? AND expires_at > ?',
+      'SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations WHERE principal = ? AND expires_at > ? AND created_at >= ?',
     );
     this.sessionTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ?`);
     this.sessionPrincipalTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ? AND principal = ?`);
     this.countRows = db.prepare('SELECT COUNT(*) AS rows FROM calls');
 
-    this.recordTransaction = db.transaction((row: CallRow, reservationId: number | undefined) => {
+    this.recordTransaction = db.transaction((row: CallRow, reservationId: number | undefined, keepHold: boolean) => {
       const id = Number(this.insertCall.run(row).lastInsertRowid);
-      if (reservationId !== undefined) this.deleteReservation.run(reservationId);
+      if (reservationId !== undefined) {
+        if (keepHold) this.extendReservation.run(isoTime(monthPeriod(this.now()).end), reservationId);
+        else this.deleteReservation.run(reservationId);
+      }
       return id;
     });
 
@@ -217,7 +221,7 @@ export class SqliteLedger implements Ledger {
 
   /** Committed on return: survives a kill of the process (see the top of this file). */
   async record(rec: CallRecord, reservationId?: number): Promise<number> {
-    return this.recordTransaction.immediate(toCallRow(rec, this.sessionId, this.now()), reservationId);
+    return this.recordTransaction.immediate(toCallRow(rec, this.sessionId, this.now()), reservationId, rec.keepHold === true);
   }
 
   async reserve(amountMicroUsd: number, budget: Budget | undefined, principal?: PrincipalBudget): Promise<Reservation> {
@@ -231,16 +235,16 @@ export class SqliteLedger implements Ledger {
       .transaction((): Reservation => {
         const now = this.now();
         const nowIso = isoTime(now);
-        const held = this.sumHeld.get(nowIso)?.micro ?? 0;
         for (const cap of caps) {
           const { start, end } = cap.period(now);
+          const held = this.sumHeld.get(nowIso, isoTime(start))?.micro ?? 0;
           const spent = this.spentBetween(start, end);
           if (spent + held >= cap.capMicro) return { ok: false, message: budgetMessage(cap, spent, held) };
         }
         if (principal && principalCaps.length > 0) {
-          const principalHeld = this.sumPrincipalHeld.get(principal.name, nowIso)?.micro ?? 0;
           for (const cap of principalCaps) {
             const { start, end } = cap.period(now);
+            const principalHeld = this.sumPrincipalHeld.get(principal.name, nowIso, isoTime(start))?.micro ?? 0;
             const spent = this.principalSpentBetween(principal.name, start, end);
             if (spent + principalHeld >= cap.capMicro) {
               return { ok: false, message: budgetMessage(cap, spent, principalHeld, principal.name) };
