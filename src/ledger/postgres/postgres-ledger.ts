@@ -1,0 +1,578 @@
+/**
+ * The PostgreSQL store of the cost ledger (ledger.ts): one database that every instance of a
+ * team's gateway writes, through a `pg` pool. Same rows, reports and budget rules as SQLite.
+ *
+ * Budgets across instances: `reserve()` runs in a transaction that first takes one advisory
+ * lock (`pg_advisory_xact_lock`), then in a single statement reads the spend of the day and the
+ * month and the holds of calls in flight and inserts its own hold only if every cap still has
+ * room. The lock serialises admissions across every instance sharing the database (the second
+ * waits until the first has committed, then its statement's snapshot sees the first's hold), so
+ * they cannot all slip under a cap at once: a cap is overspent by at most one call's worst-case
+ * hold, as with SQLite. The lock is held only for that one statement
+ * and a commit that does not wait for the disk (`synchronous_commit = off`, admission only): a
+ * hold lost in a database crash can let the calls in flight at that moment overspend, the price
+ * of admissions that do not queue behind a disk flush each. Settling is one statement too: the
+ * call's row is inserted and its hold deleted atomically, so a reader sees both or neither.
+ *
+ * Holds expire (`reservationTtlMs`): an instance killed mid-call stops holding budget then.
+ *
+ * Reports read `hourly_totals` (sharded per-hour sums kept by a trigger) for the whole hours of
+ * a range and `calls` only at its edges (report-ranges.ts), as SQLite does.
+ *
+ * When the database cannot be reached as a call is recorded, the row goes to a local spool
+ * (call-spool.ts) and `record()` throws `LedgerSpooledError` (the service notes it on the answer);
+ * the spool is written as soon as the database answers again, and at the next start.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { budgetCaps, budgetMessage, budgetStatusOf, dayPeriod, holdAmount, monthPeriod, type Cap } from '../budget-caps.js';
+import { CALL_ROW_COLUMNS, isoTime, toCallRow, type CallRow } from '../call-row.js';
+import {
+  LedgerError,
+  LedgerSpooledError,
+  type Budget,
+  type BudgetStatus,
+  type CallRecord,
+  type CostReport,
+  type GroupBy,
+  type Ledger,
+  type LedgerHealth,
+  type LedgerOptions,
+  type LedgerStats,
+  type PrincipalBudget,
+  type ReportFilter,
+  type Reservation,
+  LOCAL_PRINCIPAL_KEY,
+} from '../ledger.js';
+import { SchemaTooNewError } from '../migrations.js';
+import { reportRanges, wholeHourKeys } from '../report-ranges.js';
+import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
+import { CallSpool, type SpooledCall } from './call-spool.js';
+import { migratePostgres } from './postgres-migrations.js';
+import { redactUrl } from './redact-url.js';
+
+/** Options of the PostgreSQL store. */
+export interface PostgresLedgerOptions extends LedgerOptions {
+  /** Folder of the local spool for calls answered while the database is unreachable. */
+  spoolDir: string;
+  /** Environment for `PGSSLROOTCERT` (libpq's name for the CA file); default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Connections in the pool; default 10. */
+  poolSize?: number;
+  /** How long to wait for a connection before counting the database unreachable; default 5 s. */
+  connectTimeoutMs?: number;
+  /** How often the spool is retried while it holds calls; default 2 s. */
+  spoolRetryMs?: number;
+  /** Told of problems that reach no caller (the spool could not be written back). */
+  onWarning?: (message: string) => void;
+}
+
+const DEFAULT_RESERVATION_TTL_MS = 600_000;
+// Any fixed 64-bit number: the advisory lock that serialises budget admissions.
+const ADMISSION_LOCK = 7_401_935_218;
+
+// PostgreSQL sums BIGINT into NUMERIC: cast back to float8 (exact below 2^53) so pg returns numbers.
+const TOTALS_COLUMNS = `
+  COUNT(*)::float8 AS calls,
+  COUNT(*) FILTER (WHERE status <> 'ok')::float8 AS failed_calls,
+  COALESCE(SUM(prompt_tokens), 0)::float8 AS prompt_tokens,
+  COALESCE(SUM(completion_tokens), 0)::float8 AS completion_tokens,
+  COALESCE(SUM(cost_micro_usd), 0)::float8 AS cost_micro_usd,
+  COUNT(*) FILTER (WHERE cost_micro_usd IS NULL)::float8 AS unpriced_calls`;
+
+const HOURLY_TOTALS_COLUMNS = `
+  SUM(calls)::float8 AS calls,
+  SUM(failed_calls)::float8 AS failed_calls,
+  SUM(prompt_tokens)::float8 AS prompt_tokens,
+  SUM(completion_tokens)::float8 AS completion_tokens,
+  SUM(cost_micro_usd)::float8 AS cost_micro_usd,
+  SUM(unpriced_calls)::float8 AS unpriced_calls`;
+
+const SUMMED_COLUMNS = `
+  SUM(calls)::float8 AS calls,
+  SUM(failed_calls)::float8 AS failed_calls,
+  SUM(prompt_tokens)::float8 AS prompt_tokens,
+  SUM(completion_tokens)::float8 AS completion_tokens,
+  SUM(cost_micro_usd)::float8 AS cost_micro_usd,
+  SUM(unpriced_calls)::float8 AS unpriced_calls`;
+
+/** How a grouping reads its key from `calls` and from `hourly_totals`, and orders the groups. */
+const GROUP_KEYS: Record<GroupBy, { calls: string; hourly: string; order: string }> = {
+  model: { calls: 'model', hourly: 'model', order: 'cost_micro_usd DESC, calls DESC, key' },
+  provider: { calls: 'provider', hourly: 'provider', order: 'cost_micro_usd DESC, calls DESC, key' },
+  day: { calls: 'substr(started_at, 1, 10)', hourly: 'substr(hour, 1, 10)', order: 'key' },
+  // hourly_totals has no principal: a principal report reads calls only (see reportQuery).
+  principal: { calls: `COALESCE(principal, '${LOCAL_PRINCIPAL_KEY}')`, hourly: 'NULL::text', order: 'cost_micro_usd DESC, calls DESC, key' },
+  none: { calls: "''::text", hourly: "''::text", order: 'key' },
+};
+
+const INSERT_COLUMNS = ['row_key', ...CALL_ROW_COLUMNS].join(', ');
+
+// Insert the row and drop its hold in one statement, so one atomic commit and one round trip.
+// ON CONFLICT: a spooled row replayed after it did reach the database is kept once.
+const RECORD_SQL = `
+  WITH inserted AS (
+    INSERT INTO calls (${INSERT_COLUMNS})
+    VALUES (${['row_key', ...CALL_ROW_COLUMNS].map((_, i) => `$${i + 1}`).join(', ')})
+    ON CONFLICT (row_key) DO NOTHING
+    RETURNING id
+  ), released AS (
+    DELETE FROM reservations WHERE id = $${CALL_ROW_COLUMNS.length + 2}
+  )
+  SELECT id FROM inserted`;
+
+// Many rows at once (spool, import): the same insert from a JSON array of rows.
+const INSERT_MANY_SQL = `
+  INSERT INTO calls (${INSERT_COLUMNS})
+  SELECT ${INSERT_COLUMNS} FROM json_populate_recordset(NULL::calls, $1::json)
+  ON CONFLICT (row_key) DO NOTHING`;
+
+/** The PostgreSQL cost ledger. */
+export class PostgresLedger implements Ledger {
+  readonly location: string;
+  readonly sessionId: string;
+  readonly reservationTtlMs: number;
+  private readonly now: () => number;
+  private readonly spool: CallSpool;
+  private readonly spoolRetryMs: number;
+  private readonly onWarning: (message: string) => void;
+  private spoolTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  /** Connects, migrates (once across instances starting together) and writes any spooled calls. */
+  static async open(url: string, options: PostgresLedgerOptions): Promise<PostgresLedger> {
+    const location = redactUrl(url);
+    let pool: pg.Pool;
+    try {
+      pool = new pg.Pool(poolConfig(url, options));
+    } catch (error) {
+      throw new LedgerError(`Cannot use the PostgreSQL ledger ${location} (${describe(error)}): check LLM_SERVICE_DB`, location, { cause: error });
+    }
+    // An idle connection the server drops (restart, failover) must not take the process down;
+    // the pool forgets it and the next query opens a new one.
+    pool.on('error', () => undefined);
+    try {
+      const client = await pool.connect();
+      try {
+        await migratePostgres(client);
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw openError(error, location);
+    }
+    const ledger = new PostgresLedger(pool, location, options);
+    await ledger.start();
+    return ledger;
+  }
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    location: string,
+    options: PostgresLedgerOptions,
+  ) {
+    this.location = location;
+    this.sessionId = options.sessionId ?? randomUUID();
+    this.now = options.now ?? Date.now;
+    this.reservationTtlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.spool = new CallSpool(options.spoolDir, this.sessionId);
+    this.spoolRetryMs = options.spoolRetryMs ?? 2_000;
+    this.onWarning = options.onWarning ?? (() => undefined);
+  }
+
+  private async start(): Promise<void> {
+    await this.pool.query('DELETE FROM reservations WHERE expires_at <= $1', [isoTime(this.now())]);
+    // Calls an earlier run (of any instance sharing this spool folder) could not write.
+    await this.flushSpool(true);
+  }
+
+  async record(rec: CallRecord, reservationId?: number): Promise<number> {
+    const row = toCallRow(rec, this.sessionId, this.now());
+    const rowKey = `app:${randomUUID()}`;
+    try {
+      return await this.insertRow(rowKey, row, reservationId);
+    } catch (error) {
+      if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
+      try {
+        this.spool.append({ rowKey, row, ...(reservationId === undefined ? {} : { reservationId }) });
+      } catch (spoolError) {
+        throw new LedgerError(
+          `The PostgreSQL ledger ${this.location} is unreachable (${describe(error)}) and the spool ${this.spool.file} cannot be written (${describe(spoolError)})`,
+          this.location,
+          { cause: error },
+        );
+      }
+      this.scheduleFlush();
+      throw new LedgerSpooledError(
+        `PostgreSQL ledger ${this.location} unreachable (${describe(error)}); kept in ${this.spool.file}`,
+        this.location,
+        { cause: error },
+      );
+    }
+  }
+
+  async reserve(amountMicroUsd: number, budget: Budget | undefined, principal?: PrincipalBudget): Promise<Reservation> {
+    const caps = budgetCaps(budget);
+    const principalCaps = principal ? budgetCaps(principal.budget) : [];
+    if (caps.length === 0 && principalCaps.length === 0) return { ok: true, reservationId: undefined };
+    const amount = holdAmount(amountMicroUsd);
+    const now = this.now();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.unknownSpendError(error);
+    }
+    let broken: Error | undefined;
+    try {
+      // See the top of this file: the lock serialises admissions across instances; the commit
+      // need not wait for the disk.
+      await client.query(`BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK})`);
+      const checks = [
+        ...caps.map((cap) => ({ cap, principal: undefined })),
+        ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
+      ];
+      const { sql, params } = admissionQuery(checks, now, amount, this.reservationTtlMs, principal?.name ?? null);
+      const result = (await client.query<AdmissionRow>(sql, params)).rows[0]!;
+      await client.query('COMMIT');
+      if (result.id !== null) return { ok: true, reservationId: result.id };
+      // The first cap without room, with its own spend and holds (everyone's, or the principal's).
+      for (const [i, check] of checks.entries()) {
+        const spent = result[`spent_${i}`]!;
+        const held = check.principal === undefined ? result.held : result.principal_held;
+        if (spent + held >= check.cap.capMicro) return { ok: false, message: budgetMessage(check.cap, spent, held, check.principal) };
+      }
+      throw new Error('the admission refused a hold while every cap had room');
+    } catch (error) {
+      broken = error as Error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (isUnreachable(error)) throw this.unknownSpendError(error);
+      throw new LedgerError(`The PostgreSQL ledger ${this.location} could not check the budget (${describe(error)})`, this.location, { cause: error });
+    } finally {
+      client.release(broken && isUnreachable(broken) ? broken : undefined);
+    }
+  }
+
+  async renew(reservationId: number): Promise<void> {
+    await this.pool.query('UPDATE reservations SET expires_at = $1 WHERE id = $2', [isoTime(this.now() + this.reservationTtlMs), reservationId]);
+  }
+
+  async release(reservationId: number): Promise<void> {
+    await this.pool.query('DELETE FROM reservations WHERE id = $1', [reservationId]);
+  }
+
+  async report(filter: ReportFilter, budget?: Budget): Promise<CostReport> {
+    const groupBy = filter.groupBy;
+    if (!Object.hasOwn(GROUP_KEYS, groupBy)) {
+      throw new Error(`Unknown group_by '${String(groupBy)}': use model, provider, day, principal or none`);
+    }
+    const { sql, params } = reportQuery(filter);
+    return this.readSnapshot(async (client) => {
+      const rows = (await client.query<TotalsRow & { key: string }>(sql, params)).rows;
+      const session = (
+        filter.principal === undefined
+          ? await client.query<TotalsRow>(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = $1`, [this.sessionId])
+          : await client.query<TotalsRow>(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = $1 AND principal = $2`, [this.sessionId, filter.principal])
+      ).rows[0];
+      // The groups partition the matching calls, so their sum is the total.
+      return {
+        total: toTotals(sumTotalsRows(rows)),
+        groups: groupBy === 'none' ? [] : rows.map((row) => ({ key: row.key, ...toTotals(row) })),
+        session: toTotals(session),
+        budget: await this.budgetStatusWith(client, budget, filter.principal),
+      };
+    });
+  }
+
+  async budgetStatus(budget: Budget | undefined, principal?: string): Promise<BudgetStatus | null> {
+    if (budgetCaps(budget).length === 0) return null;
+    return this.readSnapshot((client) => this.budgetStatusWith(client, budget, principal));
+  }
+
+  async stats(): Promise<LedgerStats> {
+    const result = await this.pool.query<{ rows: number; size: number; version: string }>(
+      "SELECT (SELECT COUNT(*) FROM calls)::float8 AS rows, pg_database_size(current_database())::float8 AS size, current_setting('server_version') AS version",
+    );
+    const row = result.rows[0]!;
+    return { location: this.location, rows: row.rows, sizeBytes: row.size, serverVersion: `PostgreSQL ${row.version}`, spooledCalls: this.spool.pendingCount() };
+  }
+
+  async health(): Promise<LedgerHealth> {
+    const spooled = this.spool.pendingCount();
+    const waiting = spooled > 0 ? `; ${spooled} call${spooled === 1 ? '' : 's'} waiting in the spool` : '';
+    try {
+      await this.pool.query('SELECT 1');
+      return { ok: true, detail: `PostgreSQL ${this.location}${waiting}` };
+    } catch (error) {
+      return { ok: false, detail: `PostgreSQL ledger ${this.location} unreachable (${describe(error)})${waiting}` };
+    }
+  }
+
+  /** Writes rows from elsewhere (a SQLite ledger being imported); rows already here are skipped. Returns how many were added. */
+  async importRows(rows: Array<CallRow & { row_key: string }>): Promise<number> {
+    if (rows.length === 0) return 0;
+    const result = await this.pool.query(INSERT_MANY_SQL, [JSON.stringify(rows)]);
+    return result.rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.spoolTimer) clearTimeout(this.spoolTimer);
+    await this.flushing;
+    // One last try; what stays in the spool is written at the next start.
+    if (this.spool.hasOwn()) await this.flushSpool(false).catch(() => undefined);
+    await this.pool.end();
+  }
+
+  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined): Promise<number> {
+    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null];
+    const result = await this.pool.query<{ id: number }>(RECORD_SQL, values);
+    return result.rows[0]?.id ?? -1;
+  }
+
+  private scheduleFlush(): void {
+    if (this.spoolTimer || this.closed) return;
+    this.spoolTimer = setTimeout(() => {
+      this.spoolTimer = undefined;
+      this.flushing = this.flushSpool(false).finally(() => {
+        this.flushing = undefined;
+        if (this.spool.hasOwn()) this.scheduleFlush();
+      });
+    }, this.spoolRetryMs);
+    // A spool waiting for the database must not keep a finished process alive: the next start writes it.
+    this.spoolTimer.unref();
+  }
+
+  /** Writes the spooled calls (this instance's, or with `all` every instance's); failures put them back. */
+  private async flushSpool(all: boolean): Promise<void> {
+    for (const claimed of this.spool.claim(all, this.sessionId)) {
+      try {
+        await this.writeSpooled(claimed.calls);
+        claimed.done();
+      } catch (error) {
+        claimed.giveBack();
+        if (!isUnreachable(error)) this.onWarning(`ledger: spooled calls could not be written (${describe(error)}); they stay in ${this.spool.dir}`);
+        if (!all) throw error;
+      }
+    }
+  }
+
+  private async writeSpooled(calls: SpooledCall[]): Promise<void> {
+    if (calls.length === 0) return;
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query(INSERT_MANY_SQL, [JSON.stringify(calls.map((call) => ({ ...call.row, row_key: call.rowKey })))]);
+      const holds = calls.flatMap((call) => (call.reservationId === undefined ? [] : [call.reservationId]));
+      if (holds.length > 0) await client.query('DELETE FROM reservations WHERE id = ANY($1::bigint[])', [holds]);
+      await client.query('COMMIT');
+    } catch (error) {
+      broken = error as Error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Runs `read` in one REPEATABLE READ snapshot, so a report's parts agree with each other. */
+  private async readSnapshot<T>(read: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw this.unreachableError(error);
+    });
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const value = await read(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      broken = error as Error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw isUnreachable(error) ? this.unreachableError(error) : error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async budgetStatusWith(client: pg.ClientBase, budget: Budget | undefined, principal?: string): Promise<BudgetStatus | null> {
+    const caps = budgetCaps(budget);
+    if (caps.length === 0) return null;
+    const now = this.now();
+    const params: unknown[] = [];
+    const day = dayPeriod(now);
+    const month = monthPeriod(now);
+    const sql = `SELECT ${spentSql(day.start, day.end, params, principal)} AS today, ${spentSql(month.start, month.end, params, principal)} AS month`;
+    const row = (await client.query<{ today: number; month: number }>(sql, params)).rows[0]!;
+    return budgetStatusOf(caps, row.today, row.month);
+  }
+
+  private unknownSpendError(error: unknown): LedgerError {
+    return new LedgerError(
+      `Cannot check the budget: the PostgreSQL ledger ${this.location} is unreachable (${describe(error)}). With a budget set, calls are refused until it is back`,
+      this.location,
+      { cause: error },
+    );
+  }
+
+  private unreachableError(error: unknown): LedgerError {
+    return new LedgerError(`The PostgreSQL ledger ${this.location} is unreachable (${describe(error)}): retry when it is back`, this.location, { cause: error });
+  }
+}
+
+type AdmissionRow = { id: number | null; held: number; principal_held: number } & Record<`spent_${number}`, number>;
+
+/** One cap to check at admission: a global one (everyone's spend and holds) or a principal's own. */
+interface CapCheck {
+  cap: Cap;
+  principal: string | undefined;
+}
+
+/**
+ * The admission statement: the spend of each cap's period, the live holds (everyone's and the
+ * principal's), and a new hold inserted only when every cap has room, all from one snapshot
+ * (taken after the lock).
+ */
+function admissionQuery(checks: CapCheck[], now: number, amount: number, ttlMs: number, principal: string | null): { sql: string; params: unknown[] } {
+  const params: unknown[] = [isoTime(now), principal];
+  const spent = checks.map((check, i) => {
+    const { start, end } = check.cap.period(now);
+    return `${spentSql(start, end, params, check.principal)} AS spent_${i}`;
+  });
+  const room = checks.map((check, i) => {
+    params.push(check.cap.capMicro);
+    return `sums.spent_${i} + sums.${check.principal === undefined ? 'held' : 'principal_held'} < $${params.length}`;
+  });
+  params.push(amount, isoTime(now + ttlMs));
+  const amountParam = `$${params.length - 1}`;
+  const expiresParam = `$${params.length}`;
+  const sql = `
+    WITH sums AS (
+      SELECT ${spent.join(', ')},
+        (SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1) AS held,
+        (SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1 AND principal = $2::text) AS principal_held
+    ), expired AS (
+      DELETE FROM reservations WHERE expires_at <= $1
+    ), hold AS (
+      INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal)
+      SELECT $1, ${amountParam}, ${expiresParam}, $2::text FROM sums WHERE ${room.join(' AND ')}
+      RETURNING id
+    )
+    SELECT sums.*, (SELECT id FROM hold)::float8 AS id FROM sums`;
+  return { sql, params };
+}
+
+/** A scalar subquery: the recorded cost of the calls started in [start, end) (one principal's, if named). */
+function spentSql(start: number, end: number, params: unknown[], principal?: string): string {
+  if (principal !== undefined) {
+    params.push(principal, isoTime(start), isoTime(end));
+    return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE principal = $${params.length - 2} AND started_at >= $${params.length - 1} AND started_at < $${params.length})`;
+  }
+  const hours = wholeHourKeys(start, end);
+  if (hours) {
+    params.push(hours.fromHour, hours.toHour);
+    return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM hourly_totals WHERE hour >= $${params.length - 1} AND hour < $${params.length})`;
+  }
+  params.push(isoTime(start), isoTime(end));
+  return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE started_at >= $${params.length - 1} AND started_at < $${params.length})`;
+}
+
+/** The SQL of a report, read in the parts report-ranges.ts splits its range into. */
+function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
+  const group = GROUP_KEYS[filter.groupBy];
+  const params: unknown[] = [];
+  const param = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const match = (): string =>
+    (filter.model !== undefined ? ` AND model = ${param(filter.model)}` : '') +
+    (filter.provider !== undefined ? ` AND provider = ${param(filter.provider)}` : '') +
+    (filter.principal !== undefined ? ` AND principal = ${param(filter.principal)}` : '');
+  // hourly_totals has no principal: a report on or by principal reads the calls of the range.
+  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal';
+  const parts = reportRanges(filter.since, filter.until, perPrincipal).map((part) => {
+    if (part.source === 'calls') {
+      const where =
+        (part.since !== undefined ? ` AND started_at >= ${param(isoTime(part.since))}` : '') +
+        (part.until !== undefined ? ` AND started_at < ${param(isoTime(part.until))}` : '') +
+        match();
+      return `SELECT ${group.calls} AS key, ${TOTALS_COLUMNS} FROM calls WHERE true${where} GROUP BY 1`;
+    }
+    const where =
+      (part.fromHour !== undefined ? ` AND hour >= ${param(part.fromHour)}` : '') +
+      (part.toHour !== undefined ? ` AND hour < ${param(part.toHour)}` : '') +
+      match();
+    return `SELECT ${group.hourly} AS key, ${HOURLY_TOTALS_COLUMNS} FROM hourly_totals WHERE true${where} GROUP BY 1`;
+  });
+  const sql = `SELECT key, ${SUMMED_COLUMNS} FROM (${parts.join(' UNION ALL ')}) AS parts GROUP BY key HAVING SUM(calls) <> 0 ORDER BY ${group.order}`;
+  return { sql, params };
+}
+
+/** The pool's settings: the URL as libpq users write it, plus `PGSSLROOTCERT`; BIGINT read as numbers. */
+export function poolConfig(url: string, options: Pick<PostgresLedgerOptions, 'env' | 'poolSize' | 'connectTimeoutMs'>): pg.PoolConfig {
+  const env = options.env ?? process.env;
+  const parsed = new URL(url.trim());
+  const config: pg.PoolConfig = {
+    connectionString: url.trim(),
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    application_name: 'llm-service-mcp',
+    types: { getTypeParser: ((oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+  };
+  // libpq reads the CA file from PGSSLROOTCERT; node-postgres only from the URL's sslrootcert.
+  const rootCert = env.PGSSLROOTCERT;
+  if (rootCert && !parsed.searchParams.has('sslrootcert')) {
+    const sslmode = parsed.searchParams.get('sslmode') ?? env.PGSSLMODE;
+    if (sslmode !== 'disable') config.ssl = { ca: readFileSync(rootCert, 'utf8'), rejectUnauthorized: sslmode !== 'no-verify' };
+  }
+  return config;
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+
+/** True for errors that mean the database could not be reached, as opposed to a refused statement. */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08'))) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONN|Client has encountered a connection error|Connection ended|the database system is (starting up|shutting down)/i.test(message);
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error.message || (typeof code === 'string' ? code : error.name);
+    return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+  }
+  return String(error);
+}
+
+function openError(error: unknown, location: string): LedgerError {
+  if (error instanceof SchemaTooNewError) {
+    return new LedgerError(
+      `The ledger ${location} was written by a newer llm-service-mcp (schema version ${error.found}, this one knows ${error.known}): upgrade, or set LLM_SERVICE_DB to another database`,
+      location,
+      { cause: error },
+    );
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const reason = describe(error);
+  if (isUnreachable(error)) {
+    return new LedgerError(`Cannot reach the PostgreSQL ledger ${location} (${reason}): check that the server is up and LLM_SERVICE_DB`, location, { cause: error });
+  }
+  if (code === '28P01' || code === '28000') {
+    return new LedgerError(`PostgreSQL refused the login to ${location} (${reason}): check the user and password in LLM_SERVICE_DB`, location, { cause: error });
+  }
+  if (code === '3D000') {
+    return new LedgerError(`The database of ${location} does not exist (${reason}): create it (createdb) or fix LLM_SERVICE_DB`, location, { cause: error });
+  }
+  return new LedgerError(`Cannot open the PostgreSQL ledger ${location} (${reason}): check LLM_SERVICE_DB and the user's rights`, location, { cause: error });
+}

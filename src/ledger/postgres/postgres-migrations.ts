@@ -1,0 +1,162 @@
+/**
+ * The PostgreSQL ledger's schema history: the same tables and columns as the SQLite ledger
+ * (migrations.ts documents them), in PostgreSQL types, plus what sharing one database between
+ * instances needs. `ledger_schema.version` holds the number of steps applied.
+ *
+ * Applied at start by `migratePostgres()` in one transaction under an advisory lock: instances
+ * starting together wait for the first, then find the schema current and do nothing. DDL is
+ * transactional in PostgreSQL, so a failed step leaves the old version, never half a migration.
+ *
+ * Differences from the SQLite schema, and why:
+ * - `calls.row_key` (TEXT, unique): who wrote the row and which call it is, so a row written twice
+ *   (a spooled call replayed after the database came back, a SQLite ledger imported twice) is
+ *   kept once. `app:<uuid>` for rows this program writes, `sqlite:<hash>` for imported ones.
+ * - `hourly_totals` has a `shard` column (0-7) in its key: each insert adds to one of eight rows of
+ *   its hour, model and provider, chosen at random, so instances writing at once do not all
+ *   queue on the lock of one hot row until each commit is flushed. Readers sum the shards.
+ * - `started_at` stays ISO 8601 UTC text, as in SQLite, so the two ledgers' rows, reports and
+ *   hour keys are the same; `started_at::timestamptz` turns it into a time in queries. It, the
+ *   hour keys, `model` and `provider` use the "C" collation: compared and ordered byte by byte,
+ *   as SQLite does, whatever the database's locale.
+ */
+
+import type pg from 'pg';
+import { SchemaTooNewError } from '../migrations.js';
+
+/** One schema step; `version` is what `ledger_schema.version` reads once `sql` has run. */
+export interface PostgresMigration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Every step, oldest first. Never edit a shipped step: append a new one. */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+  {
+    version: 1,
+    description: 'calls, reservations and hourly_totals (sharded, kept by triggers): SQLite schema version 5',
+    sql: `
+      CREATE TABLE calls (
+        id BIGSERIAL PRIMARY KEY,
+        row_key TEXT NOT NULL UNIQUE,
+        call_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        started_at TEXT COLLATE "C" NOT NULL,
+        model TEXT COLLATE "C" NOT NULL,
+        provider TEXT COLLATE "C" NOT NULL,
+        provider_model TEXT NOT NULL,
+        prompt_tokens BIGINT NOT NULL DEFAULT 0,
+        completion_tokens BIGINT NOT NULL DEFAULT 0,
+        cached_tokens BIGINT NOT NULL DEFAULT 0,
+        cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+        reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+        cost_micro_usd BIGINT,
+        input_price_per_mtok DOUBLE PRECISION,
+        output_price_per_mtok DOUBLE PRECISION,
+        cached_input_price_per_mtok DOUBLE PRECISION,
+        cache_write_price_per_mtok DOUBLE PRECISION,
+        latency_ms BIGINT NOT NULL,
+        attempts INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+        finish_reason TEXT,
+        error TEXT,
+        raw_usage TEXT,
+        principal TEXT COLLATE "C"
+      );
+      CREATE INDEX calls_started_at ON calls (started_at) INCLUDE (cost_micro_usd);
+      CREATE INDEX calls_session_id ON calls (session_id);
+      CREATE INDEX calls_principal_started_at ON calls (principal, started_at) INCLUDE (cost_micro_usd) WHERE principal IS NOT NULL;
+
+      CREATE TABLE reservations (
+        id BIGSERIAL PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        amount_micro_usd BIGINT NOT NULL CHECK (amount_micro_usd >= 0),
+        expires_at TEXT COLLATE "C" NOT NULL,
+        principal TEXT COLLATE "C"
+      );
+      CREATE INDEX reservations_expires_at ON reservations (expires_at);
+
+      CREATE TABLE hourly_totals (
+        hour TEXT COLLATE "C" NOT NULL,
+        model TEXT COLLATE "C" NOT NULL,
+        provider TEXT COLLATE "C" NOT NULL,
+        shard SMALLINT NOT NULL,
+        calls BIGINT NOT NULL,
+        failed_calls BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cost_micro_usd BIGINT NOT NULL,
+        unpriced_calls BIGINT NOT NULL,
+        PRIMARY KEY (hour, model, provider, shard)
+      );
+
+      CREATE FUNCTION calls_hourly_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+          -- Taken out of shard 0; a shard may go below zero, the sums over shards stay exact.
+          INSERT INTO hourly_totals AS t VALUES (substr(OLD.started_at, 1, 13), OLD.model, OLD.provider, 0,
+            -1, -(OLD.status <> 'ok')::int, -OLD.prompt_tokens, -OLD.completion_tokens,
+            -COALESCE(OLD.cost_micro_usd, 0), -(OLD.cost_micro_usd IS NULL)::int)
+          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
+            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
+            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = t.completion_tokens + excluded.completion_tokens,
+            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
+            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+          INSERT INTO hourly_totals AS t VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider,
+            floor(random() * 8)::smallint,
+            1, (NEW.status <> 'ok')::int, NEW.prompt_tokens, NEW.completion_tokens,
+            COALESCE(NEW.cost_micro_usd, 0), (NEW.cost_micro_usd IS NULL)::int)
+          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
+            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
+            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = t.completion_tokens + excluded.completion_tokens,
+            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
+            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;
+        END IF;
+        RETURN NULL;
+      END $$;
+
+      CREATE TRIGGER calls_hourly_totals AFTER INSERT OR DELETE OR UPDATE OF
+        started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd
+        ON calls FOR EACH ROW EXECUTE FUNCTION calls_hourly_totals();
+    `,
+  },
+];
+
+/** The schema version this code writes. */
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
+
+// Any fixed 64-bit number: the advisory lock every instance takes to migrate.
+const MIGRATION_LOCK = 7_401_935_217;
+
+/**
+ * Brings the database up to `POSTGRES_SCHEMA_VERSION`; returns the version it found. Throws
+ * `SchemaTooNewError` when a newer program has migrated it further.
+ */
+export async function migratePostgres(
+  client: pg.ClientBase,
+  migrations: readonly PostgresMigration[] = POSTGRES_MIGRATIONS,
+): Promise<number> {
+  const known = migrations.length;
+  await client.query('BEGIN');
+  try {
+    // Held to the end of the transaction: a second instance starting now waits here, then reads
+    // the version this one committed.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER NOT NULL)');
+    const rows = (await client.query<{ version: number }>('SELECT version FROM ledger_schema')).rows;
+    const found = rows[0]?.version ?? 0;
+    if (found > known) throw new SchemaTooNewError(found, known);
+    for (const migration of migrations.slice(found)) await client.query(migration.sql);
+    if (rows.length === 0) await client.query('INSERT INTO ledger_schema (version) VALUES ($1)', [known]);
+    else if (found !== known) await client.query('UPDATE ledger_schema SET version = $1', [known]);
+    await client.query('COMMIT');
+    return found;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

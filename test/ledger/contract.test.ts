@@ -1,0 +1,404 @@
+/**
+ * The ledger contract: one case table, run against both stores (SQLite and PostgreSQL) through
+ * the one async Ledger interface. Records, reports with every filter and grouping, budgets and
+ * holds, principals, migrations. What only one store has (SQLite's file checks, PostgreSQL's
+ * spool) is tested beside its store.
+ */
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { costMicroUsd } from '../../src/ledger/cost.js';
+import { LedgerError, type CallRecord, type Ledger, type LedgerOptions, type Totals } from '../../src/ledger/ledger.js';
+import { parseTimeBound } from '../../src/ledger/time-span.js';
+import { callRecord } from './helpers.js';
+import { postgresStore, sqliteStore, type LedgerStore } from './ledger-stores.js';
+
+const at = (iso: string): number => Date.parse(iso);
+
+function expectedTotals(records: CallRecord[]): Totals {
+  const priced = records.filter((rec) => rec.costMicroUsd !== null);
+  const prompt = records.reduce((sum, rec) => sum + (rec.usage?.promptTokens ?? 0), 0);
+  const completion = records.reduce((sum, rec) => sum + (rec.usage?.completionTokens ?? 0), 0);
+  return {
+    calls: records.length,
+    failed_calls: records.filter((rec) => rec.status !== 'ok').length,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    cost_usd: priced.reduce((sum, rec) => sum + rec.costMicroUsd!, 0) / 1e6,
+    unpriced_calls: records.length - priced.length,
+  };
+}
+
+/** A varied, deterministic mix of calls: models, providers, statuses, unknown prices, principals. */
+function mixedCalls(count: number, start = at('2026-11-20T00:00:00.000Z')): CallRecord[] {
+  const models = [
+    { model: 'gpt-4o-mini', provider: 'openai', pricing: { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075 } },
+    { model: 'claude-sonnet-4-5', provider: 'anthropic', pricing: { inputPerMTok: 3, outputPerMTok: 15, cachedInputPerMTok: 0.3, cacheWritePerMTok: 3.75 } },
+    { model: 'deepseek-chat', provider: 'deepseek', pricing: { inputPerMTok: 0.27, outputPerMTok: 1.1, cachedInputPerMTok: 0.07 } },
+    { model: 'ollama:qwen2.5', provider: 'ollama', pricing: null },
+  ];
+  return Array.from({ length: count }, (_, i) => {
+    const { model, provider, pricing } = models[i % models.length]!;
+    const status = i % 7 === 3 ? 'error' : i % 11 === 5 ? 'cancelled' : 'ok';
+    const usage =
+      status === 'error'
+        ? null
+        : { promptTokens: 1000 + i * 37, completionTokens: 50 + i * 13, cachedTokens: (i % 3) * 200, cacheWriteTokens: provider === 'anthropic' ? 100 : 0, reasoningTokens: 0, totalTokens: 1050 + i * 50 };
+    return callRecord({
+      callId: `call-${i}`,
+      startedAt: start + i * 3_600_000 * 5,
+      model,
+      provider,
+      providerModel: model,
+      usage,
+      pricing,
+      costMicroUsd: pricing === null ? null : usage === null ? 0 : costMicroUsd(usage, pricing),
+      status,
+      finishReason: status === 'ok' ? 'stop' : null,
+      error: status === 'error' ? 'openai answered 500' : status === 'cancelled' ? 'cancelled by the host' : null,
+      principal: i % 5 === 0 ? null : i % 5 < 3 ? 'alice' : 'bob',
+    });
+  });
+}
+
+describe.each([
+  ['sqlite', sqliteStore],
+  ['postgres', postgresStore],
+] as const)('ledger contract (%s)', (_name, makeStore) => {
+  let store: LedgerStore;
+  const opened: Ledger[] = [];
+  beforeAll(() => {
+    store = makeStore();
+  });
+  afterEach(async () => {
+    for (const ledger of opened.splice(0)) await ledger.close();
+  });
+  afterAll(async () => {
+    await store.cleanup();
+  }, 120_000);
+
+  /** Opens `location` (default: a new ledger); closed after the test. */
+  async function open(location?: string, options: LedgerOptions = {}): Promise<Ledger> {
+    const ledger = await store.open(location ?? (await store.fresh()), options);
+    opened.push(ledger);
+    return ledger;
+  }
+
+  async function openAt(now: () => number): Promise<{ ledger: Ledger; location: string }> {
+    const location = await store.fresh();
+    return { ledger: await open(location, { now }), location };
+  }
+
+  describe('records and totals', () => {
+    it('totals equal the sum of the calls, and every grouping adds up to the total', async () => {
+      const ledger = await open();
+      const records = mixedCalls(60);
+      for (const rec of records) await ledger.record(rec);
+      const expected = expectedTotals(records);
+      for (const groupBy of ['model', 'provider', 'day', 'principal', 'none'] as const) {
+        const report = await ledger.report({ groupBy });
+        expect(report.total).toEqual({ ...expected, cost_usd: expect.closeTo(expected.cost_usd, 9) });
+        if (groupBy === 'none') {
+          expect(report.groups).toEqual([]);
+          continue;
+        }
+        const sum = (field: keyof Totals): number => report.groups.reduce((acc, group) => acc + group[field], 0);
+        for (const field of ['calls', 'failed_calls', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'unpriced_calls'] as const) {
+          expect(sum(field)).toBe(report.total[field]);
+        }
+        expect(sum('cost_usd')).toBeCloseTo(report.total.cost_usd, 9);
+      }
+      expect((await ledger.report({ groupBy: 'provider' })).groups.find((group) => group.key === 'ollama')).toMatchObject({
+        calls: 15,
+        cost_usd: 0,
+        unpriced_calls: 15,
+      });
+      expect((await ledger.report({ groupBy: 'principal' })).groups.map((group) => [group.key, group.calls])).toEqual(
+        expect.arrayContaining([
+          ['(local)', 12],
+          ['alice', 24],
+          ['bob', 24],
+        ]),
+      );
+      const stats = await ledger.stats();
+      expect(stats).toMatchObject({ location: ledger.location, rows: 60 });
+      expect(stats.sizeBytes).toBeGreaterThan(0);
+      expect(await ledger.health()).toMatchObject({ ok: true });
+      expect(await ledger.record(callRecord())).toBeGreaterThan(0);
+    });
+
+    it('reopening keeps the totals; a new session id starts session totals at zero', async () => {
+      const location = await store.fresh();
+      const first = await open(location, { sessionId: 'session-a' });
+      const records = mixedCalls(10);
+      for (const rec of records) await first.record(rec);
+      expect((await first.report({ groupBy: 'none' })).session).toEqual((await first.report({ groupBy: 'none' })).total);
+      await first.close();
+
+      const second = await open(location, { sessionId: 'session-b' });
+      const report = await second.report({ groupBy: 'model' });
+      expect(report.total.calls).toBe(10);
+      expect(report.total.cost_usd).toBeCloseTo(expectedTotals(records).cost_usd, 9);
+      expect(report.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
+      await second.record(records[0]!);
+      expect((await second.report({ groupBy: 'none' })).session.calls).toBe(1);
+      expect((await second.report({ groupBy: 'none' })).total.calls).toBe(11);
+      // The session is the process's, whatever the filter.
+      expect((await second.report({ groupBy: 'none', model: 'no-such-model' })).session.calls).toBe(1);
+    });
+
+    it('a row the store refuses (a status outside the schema) is an error, not a silent loss', async () => {
+      const ledger = await open();
+      await expect(ledger.record(callRecord({ status: 'exploded' as 'ok' }))).rejects.toThrow();
+      expect((await ledger.stats()).rows).toBe(0);
+    });
+  });
+
+  describe('report filters and grouping', () => {
+    // Hand-built rows on both sides of a day boundary and a month boundary (UTC).
+    const rows: Array<[string, string, string, number | null, CallRecord['status']]> = [
+      ['2026-10-31T23:59:59.999Z', 'gpt-4o', 'openai', 1_000_000, 'ok'],
+      ['2026-11-01T00:00:00.000Z', 'gpt-4o', 'openai', 2_000_000, 'ok'],
+      ['2026-11-01T12:00:00.000Z', 'claude-sonnet-4-5', 'anthropic', 3_000_000, 'error'],
+      ['2026-11-30T23:59:59.999Z', 'deepseek-chat', 'deepseek', 400_000, 'ok'],
+      ['2026-12-01T00:00:00.000Z', 'gpt-4o', 'openai', 50_000, 'ok'],
+      ['2026-12-01T00:00:00.001Z', 'ollama:llama3.2', 'ollama', null, 'ok'],
+    ];
+    const NOW = at('2026-12-01T00:00:00.500Z');
+    let seededLocation: string;
+
+    async function seeded(now = NOW): Promise<Ledger> {
+      seededLocation = await store.fresh();
+      const ledger = await open(seededLocation, { now: () => now });
+      for (const [i, [iso, model, provider, micro, status]] of rows.entries()) {
+        await ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status }));
+      }
+      return ledger;
+    }
+
+    it('groups by UTC day, in date order', async () => {
+      const report = await (await seeded()).report({ groupBy: 'day' });
+      expect(report.groups.map((group) => [group.key, group.calls, group.cost_usd, group.unpriced_calls])).toEqual([
+        ['2026-10-31', 1, 1, 0],
+        ['2026-11-01', 2, 5, 0],
+        ['2026-11-30', 1, 0.4, 0],
+        ['2026-12-01', 2, 0.05, 1],
+      ]);
+      expect(report.total).toMatchObject({ calls: 6, failed_calls: 1, cost_usd: 6.45, unpriced_calls: 1 });
+    });
+
+    it('groups by model and provider, costliest first', async () => {
+      const ledger = await seeded();
+      expect((await ledger.report({ groupBy: 'model' })).groups.map((group) => [group.key, group.cost_usd])).toEqual([
+        ['gpt-4o', 3.05],
+        ['claude-sonnet-4-5', 3],
+        ['deepseek-chat', 0.4],
+        ['ollama:llama3.2', 0],
+      ]);
+      expect((await ledger.report({ groupBy: 'provider' })).groups.map((group) => group.key)).toEqual(['openai', 'anthropic', 'deepseek', 'ollama']);
+    });
+
+    it('since is inclusive, until exclusive, to the millisecond', async () => {
+      const ledger = await seeded();
+      const november = await ledger.report({ groupBy: 'none', since: at('2026-11-01T00:00:00.000Z'), until: at('2026-12-01T00:00:00.000Z') });
+      expect(november.total).toMatchObject({ calls: 3, cost_usd: 5.4 });
+      const spans = await ledger.report({ groupBy: 'day', since: parseTimeBound('24h', NOW) });
+      expect(spans.groups.map((group) => group.key)).toEqual(['2026-11-30', '2026-12-01']);
+      const untilDate = await ledger.report({ groupBy: 'none', until: parseTimeBound('2026-11-01', NOW) });
+      expect(untilDate.total.calls).toBe(1);
+      // Partial hours at both edges and whole hours between them.
+      const edges = await ledger.report({ groupBy: 'model', since: at('2026-10-31T23:59:59.999Z'), until: at('2026-12-01T00:00:00.001Z') });
+      expect(edges.total).toMatchObject({ calls: 5, cost_usd: 6.45 });
+    });
+
+    it('filters by model and provider, alone and together', async () => {
+      const ledger = await seeded();
+      expect((await ledger.report({ groupBy: 'day', model: 'gpt-4o' })).groups.map((group) => group.key)).toEqual(['2026-10-31', '2026-11-01', '2026-12-01']);
+      expect((await ledger.report({ groupBy: 'model', provider: 'anthropic' })).total).toMatchObject({ calls: 1, failed_calls: 1, cost_usd: 3 });
+      expect((await ledger.report({ groupBy: 'none', provider: 'openai', model: 'gpt-4o', since: at('2026-11-15T00:00:00Z') })).total.cost_usd).toBe(0.05);
+      expect(await ledger.report({ groupBy: 'model', model: 'nothing' })).toMatchObject({ total: { calls: 0, cost_usd: 0 }, groups: [] });
+    });
+
+    it('budget status counts the current UTC day and month only', async () => {
+      const ledger = await seeded();
+      expect(await ledger.budgetStatus(undefined)).toBeNull();
+      expect(await ledger.budgetStatus({})).toBeNull();
+      expect(await ledger.budgetStatus({ dailyUsd: 5, monthlyUsd: 50 })).toEqual({ daily_usd: 5, monthly_usd: 50, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+      expect((await ledger.report({ groupBy: 'none' }, { monthlyUsd: 10 })).budget).toEqual({ daily_usd: null, monthly_usd: 10, spent_today_usd: 0.05, spent_month_usd: 0.05 });
+      const lateNovember = await open(seededLocation, { now: () => at('2026-11-30T23:59:59.999Z') });
+      expect(await lateNovember.budgetStatus({ dailyUsd: 1 })).toEqual({ daily_usd: 1, monthly_usd: null, spent_today_usd: 0.4, spent_month_usd: 5.4 });
+    });
+
+    it('an unknown group_by is refused with the choices', async () => {
+      const ledger = await open();
+      await expect(ledger.report({ groupBy: 'week' as 'day' })).rejects.toThrow("Unknown group_by 'week': use model, provider, day, principal or none");
+    });
+  });
+
+  describe('budgets and holds', () => {
+    const NOW = at('2026-11-26T12:00:00.000Z');
+
+    it('without caps reserves nothing and touches no table', async () => {
+      const { ledger, location } = await openAt(() => NOW);
+      expect(await ledger.reserve(1_000_000, undefined)).toEqual({ ok: true, reservationId: undefined });
+      expect(await ledger.reserve(1_000_000, {})).toEqual({ ok: true, reservationId: undefined });
+      expect(await store.holds(location)).toEqual([]);
+    });
+
+    it('refuses once the day or month cap is reached, with the documented messages', async () => {
+      let now = NOW;
+      const { ledger } = await openAt(() => now);
+      const budget = { dailyUsd: 5, monthlyUsd: 50 };
+      await ledger.record(callRecord({ startedAt: at('2026-11-25T12:00:00Z'), costMicroUsd: 44_000_000 }));
+      await ledger.record(callRecord({ startedAt: NOW - 1000, costMicroUsd: 4_990_000 }));
+      expect((await ledger.reserve(10_000, budget)).ok).toBe(true);
+      expect(await ledger.reserve(10_000, budget)).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($4.99 spent, $0.01 held by calls in flight)' });
+
+      await ledger.record(callRecord({ startedAt: NOW - 500, costMicroUsd: 20_000 }));
+      expect(await ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Daily budget of $5.00 reached ($5.01 spent, $0.01 held by calls in flight)' });
+
+      // Next day: the daily cap resets, the monthly one does not; yesterday's unrenewed hold has expired.
+      now = at('2026-11-27T00:00:00.000Z');
+      await ledger.record(callRecord({ startedAt: now, costMicroUsd: 1_000_000 }));
+      expect(await ledger.reserve(0, budget)).toEqual({ ok: false, message: 'Monthly budget of $50.00 reached ($50.01 spent)' });
+      expect((await ledger.reserve(0, { dailyUsd: 5 })).ok).toBe(true);
+      // December: a new month.
+      now = at('2026-12-01T00:00:00.000Z');
+      expect((await ledger.reserve(0, budget)).ok).toBe(true);
+    });
+
+    it('record() and release() drop the hold; an unrenewed hold expires after the TTL, a renewed one lives on', async () => {
+      let now = NOW;
+      const { ledger } = await openAt(() => now);
+      const budget = { dailyUsd: 1 };
+      const first = await ledger.reserve(600_000, budget);
+      const second = await ledger.reserve(600_000, budget);
+      expect(first.ok && second.ok).toBe(true);
+      expect(await ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.00 spent, $1.20 held by calls in flight)' });
+      if (!first.ok || !second.ok) return;
+      await ledger.release(first.reservationId!);
+      await ledger.record(callRecord({ startedAt: NOW, costMicroUsd: 100_000 }), second.reservationId);
+      const kept = await ledger.reserve(300_000, budget);
+      const dying = await ledger.reserve(300_000, budget);
+      expect(kept.ok && dying.ok).toBe(true);
+      // Two thirds of a TTL on, the running call renews its hold; the other (a dead process's) does not.
+      now += (ledger.reservationTtlMs * 2) / 3;
+      if (kept.ok) await ledger.renew(kept.reservationId!);
+      now += (ledger.reservationTtlMs * 2) / 3;
+      // Held now: the renewed 0.30 only (0.30 + 0.70 = 1.00; with the expired hold it would be 1.30).
+      expect((await ledger.reserve(700_000, budget)).ok).toBe(true);
+      expect(await ledger.reserve(1, budget)).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.10 spent, $1.00 held by calls in flight)' });
+    });
+
+    it("a principal's caps count only that principal's spend and holds; the global cap counts everyone's", async () => {
+      const { ledger, location } = await openAt(() => NOW);
+      const alice = { name: 'alice', budget: { dailyUsd: 1, monthlyUsd: 3 } };
+      const bob = { name: 'bob', budget: { dailyUsd: 1 } };
+      const global = { dailyUsd: 10 };
+      await ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 900_000, principal: 'alice' }));
+      // Local (stdio) calls and other principals' calls do not count against alice.
+      await ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 1000, costMicroUsd: 5_000_000 }));
+      await ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 1000, costMicroUsd: 800_000, principal: 'bob' }));
+      expect((await ledger.reserve(100_000, global, alice)).ok).toBe(true);
+      expect(await ledger.reserve(1, global, alice)).toEqual({
+        ok: false,
+        message: 'Daily budget for alice of $1.00 reached ($0.90 spent, $0.10 held by calls in flight)',
+      });
+      // bob is under his own cap whatever alice holds.
+      expect((await ledger.reserve(100_000, global, bob)).ok).toBe(true);
+      // No caps of its own: only the global one applies.
+      expect((await ledger.reserve(1, global, { name: 'carol' })).ok).toBe(true);
+      // The global cap still counts every principal's spend and holds.
+      await ledger.record(callRecord({ callId: 'l2', startedAt: NOW - 500, costMicroUsd: 3_500_000 }));
+      expect(await ledger.reserve(1, global, { name: 'carol' })).toMatchObject({ ok: false, message: expect.stringMatching(/^Daily budget of \$10\.00 reached \(\$10\.20 spent/) });
+      // The hold is tagged with the principal, so the cap sees it after a restart of the process.
+      expect(await store.holds(location)).toEqual([
+        { principal: 'alice', amount_micro_usd: 100_000 },
+        { principal: 'bob', amount_micro_usd: 100_000 },
+        { principal: 'carol', amount_micro_usd: 1 },
+      ]);
+      // A principal's budget status reads that principal's spend only.
+      expect(await ledger.budgetStatus(alice.budget, 'alice')).toEqual({ daily_usd: 1, monthly_usd: 3, spent_today_usd: 0.9, spent_month_usd: 0.9 });
+    });
+
+    it("a principal's report shows only that principal's calls, session totals included", async () => {
+      const { ledger } = await openAt(() => NOW);
+      await ledger.record(callRecord({ callId: 'a1', startedAt: NOW - 1000, costMicroUsd: 100, principal: 'alice' }));
+      await ledger.record(callRecord({ callId: 'a2', startedAt: NOW - 900, costMicroUsd: 200, model: 'gpt-4o', principal: 'alice' }));
+      await ledger.record(callRecord({ callId: 'b1', startedAt: NOW - 800, costMicroUsd: 400, principal: 'bob' }));
+      await ledger.record(callRecord({ callId: 'l1', startedAt: NOW - 700, costMicroUsd: 800 }));
+      const mine = await ledger.report({ groupBy: 'model', principal: 'alice' });
+      expect(mine.total).toMatchObject({ calls: 2, cost_usd: 0.0003 });
+      expect(mine.session).toMatchObject({ calls: 2, cost_usd: 0.0003 });
+      expect(mine.groups.map((g) => g.key)).toEqual(['gpt-4o', 'gpt-4o-mini']);
+      const all = await ledger.report({ groupBy: 'principal' });
+      expect(all.groups.map((g) => [g.key, g.calls, g.cost_usd])).toEqual([
+        ['(local)', 1, 0.0008],
+        ['bob', 1, 0.0004],
+        ['alice', 2, 0.0003],
+      ]);
+      expect(all.session).toMatchObject({ calls: 4 });
+    });
+
+    it('a zero cap refuses everything', async () => {
+      const { ledger } = await openAt(() => NOW);
+      expect(await ledger.reserve(0, { dailyUsd: 0 })).toEqual({ ok: false, message: 'Daily budget of $0.00 reached ($0.00 spent)' });
+    });
+
+    it.each([
+      ['actual = worst case', 10_000],
+      ['actual = half the worst case', 5_000],
+      ['actual = nothing (failed calls)', 0],
+    ])('100 interleaved calls against a cap worth 10 overspend by at most one call (%s)', async (_label, actual) => {
+      const worst = 10_000;
+      const budget = { dailyUsd: (10 * worst) / 1e6 };
+      const { ledger } = await openAt(() => NOW);
+      let admitted = 0;
+      const call = async (i: number): Promise<void> => {
+        await sleep(Math.random() * 10);
+        const reservation = await ledger.reserve(worst, budget);
+        if (!reservation.ok) return;
+        admitted++;
+        await sleep(Math.random() * 10);
+        await ledger.record(callRecord({ callId: `c${i}`, startedAt: NOW, costMicroUsd: actual }), reservation.reservationId);
+      };
+      await Promise.all(Array.from({ length: 100 }, (_, i) => call(i)));
+      const spent = (await ledger.budgetStatus(budget))!.spent_today_usd * 1e6;
+      // The guarantee: at most one call's worth over the cap.
+      expect(spent).toBeLessThanOrEqual(10 * worst + worst);
+      // And holds never refuse too early: a refusal needs spent + held >= cap, so >= 10 got through.
+      expect(admitted).toBeGreaterThanOrEqual(10);
+      if (actual === worst) expect(admitted).toBe(10);
+      if (actual > 0) expect(admitted).toBeLessThan(100);
+    });
+  });
+
+  describe('migrations', () => {
+    it('several instances opening a new ledger at once migrate it once', async () => {
+      const location = await store.fresh();
+      const ledgers = await Promise.all([0, 1, 2].map((i) => open(location, { sessionId: `s${i}` })));
+      await Promise.all(ledgers.map((ledger, i) => ledger.record(callRecord({ callId: `c${i}` }))));
+      expect((await ledgers[0]!.report({ groupBy: 'none' })).total.calls).toBe(3);
+      const version = await store.schemaVersion(location);
+      expect(version).toBeGreaterThan(0);
+      for (const ledger of ledgers) await ledger.close();
+      // Reopening an up-to-date ledger changes nothing.
+      await open(location);
+      expect(await store.schemaVersion(location)).toBe(version);
+    });
+
+    it('a ledger from a newer version is refused with a message that says so, and left as it is', async () => {
+      const location = await store.fresh();
+      const ledger = await open(location);
+      await ledger.record(callRecord());
+      await ledger.close();
+      const version = await store.schemaVersion(location);
+      await store.setSchemaVersion(location, version + 1);
+      const refusal = store.open(location);
+      await expect(refusal).rejects.toThrow(LedgerError);
+      await expect(refusal).rejects.toThrow(`was written by a newer llm-service-mcp (schema version ${version + 1}, this one knows ${version})`);
+      expect(await store.schemaVersion(location)).toBe(version + 1);
+    });
+  });
+});

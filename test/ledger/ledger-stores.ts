@@ -1,0 +1,87 @@
+/**
+ * The two ledger stores as the contract test sees them: how to make an empty ledger, open it,
+ * and read what the Ledger interface does not show (the holds, the schema version). SQLite in a
+ * temp file; PostgreSQL in a fresh database on the test server (postgres-global-setup.ts).
+ */
+
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { inject } from 'vitest';
+import type { Ledger, LedgerOptions } from '../../src/ledger/ledger.js';
+import { openLedger } from '../../src/ledger/open-ledger.js';
+import { freshDatabase } from '../support/postgres-server.js';
+import { tempDir } from './helpers.js';
+
+export interface LedgerStore {
+  name: 'sqlite' | 'postgres';
+  /** The setting (LLM_SERVICE_DB) of a new, empty ledger. */
+  fresh(): Promise<string>;
+  open(location: string, options?: LedgerOptions): Promise<Ledger>;
+  /** The budget holds as stored, oldest first. */
+  holds(location: string): Promise<Array<{ principal: string | null; amount_micro_usd: number }>>;
+  /** The schema version the ledger says it is at. */
+  schemaVersion(location: string): Promise<number>;
+  /** Pretends a newer program migrated the ledger to `version`. */
+  setSchemaVersion(location: string, version: number): Promise<void>;
+  /** Removes every ledger this store made. */
+  cleanup(): Promise<void>;
+}
+
+/** SQLite files in a temp folder. */
+export function sqliteStore(): LedgerStore {
+  const temp = tempDir('ledger-contract-');
+  let count = 0;
+  const read = <T>(path: string, use: (db: Database.Database) => T): T => {
+    const db = new Database(path);
+    try {
+      return use(db);
+    } finally {
+      db.close();
+    }
+  };
+  return {
+    name: 'sqlite',
+    fresh: async () => join(temp.dir, `ledger-${++count}.db`),
+    open: (location, options) => openLedger(location, options),
+    holds: async (path) => read(path, (db) => db.prepare('SELECT principal, amount_micro_usd FROM reservations ORDER BY id').all() as Array<{ principal: string | null; amount_micro_usd: number }>),
+    schemaVersion: async (path) => read(path, (db) => db.pragma('user_version', { simple: true }) as number),
+    setSchemaVersion: async (path, version) => read(path, (db) => void db.pragma(`user_version = ${version}`)),
+    cleanup: async () => temp.cleanup(),
+  };
+}
+
+/** Fresh databases on the test PostgreSQL server. */
+export function postgresStore(): LedgerStore {
+  const temp = tempDir('ledger-contract-spool-');
+  const drops: Array<() => Promise<void>> = [];
+  const query = async <T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    name: 'postgres',
+    fresh: async () => {
+      const database = await freshDatabase(inject('postgresUrl'));
+      drops.push(database.drop);
+      return database.url;
+    },
+    open: (location, options) => openLedger(location, { spoolDir: join(temp.dir, 'spool'), ...options }),
+    holds: async (url) =>
+      (await query<{ principal: string | null; amount_micro_usd: string }>(url, 'SELECT principal, amount_micro_usd FROM reservations ORDER BY id')).map((row) => ({
+        principal: row.principal,
+        amount_micro_usd: Number(row.amount_micro_usd),
+      })),
+    schemaVersion: async (url) => (await query<{ version: number }>(url, 'SELECT version FROM ledger_schema'))[0]?.version ?? 0,
+    setSchemaVersion: async (url, version) => void (await query(url, `UPDATE ledger_schema SET version = ${Number(version)}`)),
+    cleanup: async () => {
+      await Promise.all(drops.splice(0).map((drop) => drop().catch(() => undefined)));
+      temp.cleanup();
+    },
+  };
+}
