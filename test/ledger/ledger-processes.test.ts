@@ -85,7 +85,7 @@ describe('one ledger file, several processes', () => {
     const child = spawn(process.execPath, [fixture('write-calls.mjs'), ledgerModule, path, '1000000', 'doomed'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const reported: number[] = [];
+    const reported: string[] = [];
     let buffered = '';
     await new Promise<void>((resolve, reject) => {
       child.on('error', reject);
@@ -93,7 +93,7 @@ describe('one ledger file, several processes', () => {
         buffered += chunk.toString();
         const lines = buffered.split('\n');
         buffered = lines.pop()!;
-        for (const line of lines) reported.push(Number(line));
+        for (const line of lines) reported.push(line);
         // Kill mid-stream, while the child is inside its write loop.
         if (reported.length >= 300 && !child.killed) {
           child.kill('SIGKILL');
@@ -105,7 +105,7 @@ describe('one ledger file, several processes', () => {
 
     const db = new Database(path);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    const ids = new Set(db.prepare('SELECT id FROM calls').pluck().all() as number[]);
+    const ids = new Set(db.prepare('SELECT call_id FROM calls').pluck().all() as string[]);
     db.close();
     expect(reported.length).toBeGreaterThanOrEqual(300);
     expect(reported.filter((id) => !ids.has(id))).toEqual([]);

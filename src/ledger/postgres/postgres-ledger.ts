@@ -339,10 +339,13 @@ export class PostgresLedger implements Ledger {
     if (this.spoolTimer || this.closed) return;
     this.spoolTimer = setTimeout(() => {
       this.spoolTimer = undefined;
-      this.flushing = this.flushSpool(false).finally(() => {
-        this.flushing = undefined;
-        if (this.spool.hasOwn()) this.scheduleFlush();
-      });
+      this.flushing = this.flushSpool(false)
+        // Still unreachable: the calls are back in the spool; try again later.
+        .catch(() => undefined)
+        .finally(() => {
+          this.flushing = undefined;
+          if (this.spool.hasOwn()) this.scheduleFlush();
+        });
     }, this.spoolRetryMs);
     // A spool waiting for the database must not keep a finished process alive: the next start writes it.
     this.spoolTimer.unref();
