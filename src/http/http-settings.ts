@@ -22,6 +22,8 @@ export function buildHttpSectionSchema() {
     maxBodyBytes: z.number().int().positive().optional(),
     maxConcurrentPerPrincipal: z.number().int().positive().optional(),
     drainMs: z.number().int().nonnegative().optional(),
+    headersTimeoutMs: z.number().int().positive().optional(),
+    requestTimeoutMs: z.number().int().positive().optional(),
     tokens: z
       .array(
         z.strictObject({
@@ -170,8 +172,9 @@ export function resolveHttpSettings(
     tokens,
     ...(jwt ? { jwt } : {}),
     authorizationServers: section?.authorizationServers ?? (jwt ? [jwt.issuer] : []),
-    headersTimeoutMs: HTTP_DEFAULTS.headersTimeoutMs,
-    requestTimeoutMs: HTTP_DEFAULTS.requestTimeoutMs,
+    headersTimeoutMs: section?.headersTimeoutMs ?? HTTP_DEFAULTS.headersTimeoutMs,
+    // Node requires requestTimeout >= headersTimeout (or 0).
+    requestTimeoutMs: Math.max(section?.requestTimeoutMs ?? HTTP_DEFAULTS.requestTimeoutMs, section?.headersTimeoutMs ?? HTTP_DEFAULTS.headersTimeoutMs),
     keepAliveTimeoutMs: HTTP_DEFAULTS.keepAliveTimeoutMs,
   };
 }

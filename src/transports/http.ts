@@ -160,7 +160,9 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
     }
   };
 
-  const httpServer: Server = createHttpServer((req, res) => {
+  // Node checks the header and request timeouts only every connectionsCheckingInterval (30 s by
+  // default): check every second so a stalled client is cut near its limit.
+  const httpServer: Server = createHttpServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       logger.error(`http: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) sendRpcError(res, 500, -32603, 'Internal server error');

@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
@@ -218,6 +218,26 @@ describe('authentication', () => {
     expect(log).toMatch(/info: call \S+ principal=alice model=gpt-4o-mini provider=openai status=ok latency=\d+ms attempts=1 cost=\$[\d.]+/);
     expect(log).toMatch(/info: http POST \/mcp principal=alice status=200 latency=\d+ms/);
     for (const token of [alice.token, bob.token, boss.token, capped.token]) expect(log).not.toContain(token);
+  });
+});
+
+describe('slow clients', () => {
+  it('a client that never finishes its headers, or its body, is cut off at the configured limit', async () => {
+    const gateway = await startGateway('slow', { headersTimeoutMs: 1_000, requestTimeoutMs: 1_500 });
+    const { port } = new URL(gateway.base);
+    const cutAfter = (request: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+        const started = Date.now();
+        socket.on('data', () => undefined);
+        socket.on('close', () => resolve(Date.now() - started));
+        socket.on('error', () => undefined);
+        setTimeout(() => (socket.destroy(), reject(new Error('the gateway kept a stalled socket open for 8 s'))), 8_000);
+      });
+    // Headers never end.
+    expect(await cutAfter('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n')).toBeLessThan(4_000);
+    // Headers end, the body never comes.
+    expect(await cutAfter(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`)).toBeLessThan(4_500);
   });
 });
 
