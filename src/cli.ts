@@ -7,6 +7,7 @@ import { ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/ope
 import { parseTimeBound } from './ledger/time-span.js';
 import { createLogger, logLevelFromEnv, routeConsoleToLogger, type Logger } from './logger.js';
 import { ModelRegistry } from './registry/registry.js';
+import { PRICE_SOURCE } from './registry/catalog.js';
 import { formatTable } from './tools/format-table.js';
 import { packageVersion } from './version.js';
 
@@ -264,6 +265,7 @@ async function doctor(): Promise<void> {
   const dropped = droppedDefaultModel === undefined ? '' : ` (LLM_SERVICE_DEFAULT_MODEL '${droppedDefaultModel.slice(0, 64)}' not used: see PROBLEM above)`;
   lines.push(`default model: ${settings.defaultModel}${dropped}`);
   lines.push(`registry:      ${settings.models.length} models, ${Object.keys(settings.aliases).length} aliases`);
+  lines.push(`prices:        ${priceDataLine(settings.models, Date.now())}`);
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
   if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
   try {
@@ -280,6 +282,18 @@ async function doctor(): Promise<void> {
     lines.push(`ledger:        ${ledgerLocation(settings.dbPath)}: ${(error as Error).message}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Where the prices come from and when they were checked: newest and oldest date, and how many are stale. */
+function priceDataLine(models: Settings['models'], nowMs: number): string {
+  const dates = models.map((m) => m.priceCheckedAt).filter((d): d is string => d !== null).sort();
+  const handSet = models.filter((m) => m.priceCheckedAt === null && m.pricing.inputPerMTok !== null).length;
+  const stale = dates.filter((d) => nowMs - Date.parse(d) > 90 * 86_400_000).length;
+  const checked = dates.length === 0 ? 'no checked prices' : `checked ${dates[dates.length - 1]}${dates[0] !== dates[dates.length - 1] ? ` (oldest ${dates[0]})` : ''}`;
+  const parts = [`${PRICE_SOURCE}; ${checked}`];
+  if (stale > 0) parts.push(`${stale} older than 90 days`);
+  if (handSet > 0) parts.push(`${handSet} set in the config file`);
+  return parts.join('; ');
 }
 
 async function cost(argv: string[]): Promise<void> {

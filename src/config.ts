@@ -87,11 +87,31 @@ function buildConfigFileSchema() {
     // multipleOf(1), not int(): int() adds its own "safe integer" complaint to a huge number.
     z.number().multipleOf(1, 'expected a whole number of ms').min(min).max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days): a longer time does not fit Node's timers`);
 
+  const optionalPrice = nonNegative.nullable().optional();
   const pricingSchema = z.strictObject({
     inputPerMTok: nonNegative.nullable(),
     outputPerMTok: nonNegative.nullable(),
-    cachedInputPerMTok: nonNegative.nullable().optional(),
-    cacheWritePerMTok: nonNegative.nullable().optional(),
+    cachedInputPerMTok: optionalPrice,
+    cacheWritePerMTok: optionalPrice,
+    cacheWrite1hPerMTok: optionalPrice,
+    tiers: z
+      .array(
+        z.strictObject({
+          aboveInputTokens: z.number().int().nonnegative(),
+          inputPerMTok: optionalPrice,
+          outputPerMTok: optionalPrice,
+          cachedInputPerMTok: optionalPrice,
+          cacheWritePerMTok: optionalPrice,
+          cacheWrite1hPerMTok: optionalPrice,
+        }),
+      )
+      .optional(),
+    peak: z
+      .strictObject({
+        multiplier: z.number().positive(),
+        hoursUtc: z.array(z.tuple([z.number().int().min(0).max(23), z.number().int().min(1).max(24)])),
+      })
+      .optional(),
   });
 
   return z.strictObject({
@@ -209,7 +229,13 @@ function mergeModel(base: ModelDefinition | undefined, id: string, entry: NonNul
   if (!provider) {
     throw new ConfigError(`models.${id}.provider: required for a model that is not built in`);
   }
-  const pricing: Pricing = { ...(base?.pricing ?? { inputPerMTok: null, outputPerMTok: null }), ...(entry.pricing ?? {}) };
+  // Tiers and peak hours hold absolute prices that belong to the built-in base price: a config
+  // price replaces them unless it brings its own (a cached or cache-write price left out still
+  // falls back to the built-in one).
+  const { tiers: _tiers, peak: _peak, ...baseFlat } = base?.pricing ?? { inputPerMTok: null, outputPerMTok: null };
+  const pricing: Pricing = entry.pricing
+    ? ({ ...baseFlat, ...entry.pricing } as Pricing)
+    : (base?.pricing ?? { inputPerMTok: null, outputPerMTok: null });
   return {
     id,
     provider,
@@ -272,7 +298,10 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   const models = new Map<string, ModelDefinition>(BUILT_IN_MODELS.map((m) => [m.id, m]));
   for (const [id, entry] of Object.entries(file.models ?? {})) {
     try {
-      models.set(id, mergeModel(models.get(id), id, entry));
+      // A built-in alias (deepseek-chat, once a model of its own) overrides on top of its target, so
+      // a config written for the old model keeps working.
+      const aliasTarget = BUILT_IN_ALIASES[id];
+      models.set(id, mergeModel(models.get(id) ?? (aliasTarget ? models.get(aliasTarget) : undefined), id, entry));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       problems.push(error.message);

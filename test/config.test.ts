@@ -112,8 +112,35 @@ describe('merging the config over the built-ins', () => {
   });
 
   it('a capabilities override changes only the named capability', () => {
-    const settings = buildSettings({ models: { 'deepseek-reasoner': { capabilities: { tools: true } } } }, {});
-    expect(settings.models.find((m) => m.id === 'deepseek-reasoner')!.capabilities).toEqual({ tools: true, vision: false, temperature: false, reasoning: true });
+    const settings = buildSettings({ models: { 'qwen-turbo': { capabilities: { tools: true } } } }, {});
+    expect(settings.models.find((m) => m.id === 'qwen-turbo')!.capabilities).toEqual({ tools: true, vision: false, temperature: true, reasoning: false });
+  });
+
+  it('an entry named after a built-in alias (deepseek-reasoner, a model once) overrides on top of its target', () => {
+    const settings = buildSettings({ models: { 'deepseek-reasoner': { maxOutputTokens: 8_192 } } }, {});
+    const model = settings.models.find((m) => m.id === 'deepseek-reasoner')!;
+    expect(model).toMatchObject({ provider: 'deepseek', providerModel: 'deepseek-flash', maxOutputTokens: 8_192, contextWindow: 1_000_000 });
+    expect(model.pricing.inputPerMTok).toBe(0.15);
+  });
+
+  it('a config price replaces the built-in tiers and peak hours unless it brings its own, and keeps unnamed cache prices', () => {
+    const settings = buildSettings(
+      {
+        models: {
+          'gpt-5.4': { pricing: { inputPerMTok: 2, outputPerMTok: 12 } },
+          'deepseek-flash': { pricing: { inputPerMTok: 0.1, outputPerMTok: 0.4, peak: { multiplier: 3, hoursUtc: [[0, 24]] } } },
+          'claude-sonnet-4-5': { pricing: { inputPerMTok: 3, outputPerMTok: 15, cacheWrite1hPerMTok: 7 } },
+        },
+      },
+      {},
+    );
+    const pricing = (id: string) => settings.models.find((m) => m.id === id)!.pricing;
+    expect(pricing('gpt-5.4')).toEqual({ inputPerMTok: 2, outputPerMTok: 12, cachedInputPerMTok: 0.25, cacheWritePerMTok: null, cacheWrite1hPerMTok: null });
+    expect(pricing('deepseek-flash').peak).toEqual({ multiplier: 3, hoursUtc: [[0, 24]] });
+    expect(pricing('claude-sonnet-4-5')).toMatchObject({ cacheWritePerMTok: 3.75, cacheWrite1hPerMTok: 7 });
+    expect(pricing('claude-sonnet-4-5').tiers).toBeUndefined();
+    const badTier = JSON.stringify({ models: { 'gpt-4o': { pricing: { inputPerMTok: 1, outputPerMTok: 1, tiers: [{ aboveInputTokens: -1 }] } } } });
+    expect(configError(() => parseConfigFile(badTier, 'c.json'))).toContain('models.gpt-4o.pricing.tiers.0.aboveInputTokens');
   });
 
   it('a new model needs a provider, and a known one', () => {
@@ -268,6 +295,8 @@ describe('the CLI (dist/cli.js)', () => {
     expect(stdout).toContain('OPENAI_API_KEY: yes');
     expect(stdout).toContain('ANTHROPIC_API_KEY: no');
     expect(stdout).toContain('https://api.deepseek.com');
+    // Where the prices come from and when they were checked (issue #10).
+    expect(stdout).toMatch(/prices: +built-in table from the providers' pricing pages, compared with @pydantic\/genai-prices in tests; checked 2026-11-29 \(oldest 2026-11-26\)/);
     expect(stdout + stderr).not.toContain(key);
     expect(stdout + stderr).not.toContain('SECRET-0123');
   });

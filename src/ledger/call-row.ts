@@ -20,12 +20,14 @@ export interface CallRow {
   completion_tokens: number;
   cached_tokens: number;
   cache_write_tokens: number;
+  cache_write_1h_tokens: number;
   reasoning_tokens: number;
   cost_micro_usd: number | null;
   input_price_per_mtok: number | null;
   output_price_per_mtok: number | null;
   cached_input_price_per_mtok: number | null;
   cache_write_price_per_mtok: number | null;
+  cache_write_1h_price_per_mtok: number | null;
   latency_ms: number;
   attempts: number;
   status: CallRecord['status'];
@@ -38,9 +40,9 @@ export interface CallRow {
 /** The column names of a `calls` row, in the order of CallRow. */
 export const CALL_ROW_COLUMNS = [
   'call_id', 'session_id', 'started_at', 'model', 'provider', 'provider_model',
-  'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens', 'reasoning_tokens',
+  'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'reasoning_tokens',
   'cost_micro_usd', 'input_price_per_mtok', 'output_price_per_mtok', 'cached_input_price_per_mtok',
-  'cache_write_price_per_mtok', 'latency_ms', 'attempts', 'status', 'finish_reason', 'error', 'raw_usage', 'principal',
+  'cache_write_price_per_mtok', 'cache_write_1h_price_per_mtok', 'latency_ms', 'attempts', 'status', 'finish_reason', 'error', 'raw_usage', 'principal',
 ] as const satisfies ReadonlyArray<keyof CallRow>;
 
 /** The row a store writes for `rec`; `now` stands in for a start time that is not a number. */
@@ -59,6 +61,8 @@ export function toCallRow(rec: CallRecord, sessionId: string, now: number): Call
     completion_tokens: count(usage?.completionTokens),
     cached_tokens: count(usage?.cachedTokens),
     cache_write_tokens: count(usage?.cacheWriteTokens),
+    // Of the writes, those kept for one hour; never more than the writes themselves.
+    cache_write_1h_tokens: Math.min(count(usage?.cacheWrite1hTokens), count(usage?.cacheWriteTokens)),
     reasoning_tokens: count(usage?.reasoningTokens),
     // A non-finite cost (absurd usage the service did not catch) is unknown, never Infinity.
     cost_micro_usd: rec.costMicroUsd === null || !Number.isFinite(rec.costMicroUsd) ? null : Math.round(rec.costMicroUsd),
@@ -66,6 +70,7 @@ export function toCallRow(rec: CallRecord, sessionId: string, now: number): Call
     output_price_per_mtok: rec.pricing?.outputPerMTok ?? null,
     cached_input_price_per_mtok: rec.pricing?.cachedInputPerMTok ?? null,
     cache_write_price_per_mtok: rec.pricing?.cacheWritePerMTok ?? null,
+    cache_write_1h_price_per_mtok: rec.pricing?.cacheWrite1hPerMTok ?? null,
     latency_ms: count(rec.latencyMs),
     attempts: count(rec.attempts),
     status: rec.status,

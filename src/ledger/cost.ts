@@ -4,23 +4,70 @@
  * exact products and round once, so no per-part rounding error accumulates.
  */
 
-import type { Pricing, Usage } from '../llm/types.js';
+import type { FlatPricing, Pricing, Usage } from '../llm/types.js';
 
 const MICRO_PER_USD = 1_000_000;
 
-/** Cost of one call in integer micro-dollars, or `null` when the price is unknown (never $0). */
-export function costMicroUsd(usage: Usage, pricing: Pricing | null | undefined): number | null {
+/**
+ * The flat prices one call is billed at: the tier its input size falls in (the highest whose
+ * threshold it exceeds), times the peak multiplier when `atMs` falls in a peak window on a weekday.
+ * Tier and peak are what the provider applies to the whole call, not to the tokens above the line.
+ */
+export function effectivePricing(pricing: Pricing, usage: Usage | null, atMs?: number): FlatPricing {
+  const prompt = tokenCount(usage?.promptTokens ?? 0);
+  let flat: FlatPricing = {
+    inputPerMTok: pricing.inputPerMTok,
+    outputPerMTok: pricing.outputPerMTok,
+    cachedInputPerMTok: pricing.cachedInputPerMTok ?? null,
+    cacheWritePerMTok: pricing.cacheWritePerMTok ?? null,
+    cacheWrite1hPerMTok: pricing.cacheWrite1hPerMTok ?? null,
+  };
+  const tier = [...(pricing.tiers ?? [])]
+    .sort((a, b) => a.aboveInputTokens - b.aboveInputTokens)
+    .filter((t) => prompt > t.aboveInputTokens)
+    .pop();
+  if (tier) {
+    const { aboveInputTokens: _threshold, ...prices } = tier;
+    flat = { ...flat, ...definedOnly(prices) };
+  }
+  const multiplier = atMs !== undefined && pricing.peak && isPeak(pricing.peak.hoursUtc, atMs) ? pricing.peak.multiplier : 1;
+  if (multiplier === 1) return flat;
+  const times = (value: number | null | undefined): number | null => (isPrice(value) ? value * multiplier : (value ?? null));
+  return {
+    inputPerMTok: times(flat.inputPerMTok),
+    outputPerMTok: times(flat.outputPerMTok),
+    cachedInputPerMTok: times(flat.cachedInputPerMTok),
+    cacheWritePerMTok: times(flat.cacheWritePerMTok),
+    cacheWrite1hPerMTok: times(flat.cacheWrite1hPerMTok),
+  };
+}
+
+/**
+ * Cost of one call in integer micro-dollars, or `null` when the price is unknown (never $0).
+ * `atMs` (the call's start) picks peak or off-peak prices for providers that bill by time of day.
+ */
+export function costMicroUsd(usage: Usage, pricing: Pricing | null | undefined, atMs?: number): number | null {
   if (!pricing) return null;
+  return flatCostMicroUsd(usage, effectivePricing(pricing, usage, atMs));
+}
+
+/** Usage × flat prices (already tiered and peak-adjusted), in integer micro-dollars. */
+export function flatCostMicroUsd(usage: Usage, pricing: FlatPricing): number | null {
   const inputPrice = pricing.inputPerMTok;
   const outputPrice = pricing.outputPerMTok;
   if (!isPrice(inputPrice) || !isPrice(outputPrice)) return null;
   // Providers without a cache discount (or whose discount we do not know) bill cache traffic as input.
   const cachedPrice = isPrice(pricing.cachedInputPerMTok) ? pricing.cachedInputPerMTok : inputPrice;
   const cacheWritePrice = isPrice(pricing.cacheWritePerMTok) ? pricing.cacheWritePerMTok : inputPrice;
+  const cacheWrite1hPrice = isPrice(pricing.cacheWrite1hPerMTok) ? pricing.cacheWrite1hPerMTok : cacheWritePrice;
 
   const prompt = tokenCount(usage.promptTokens);
   const cached = tokenCount(usage.cachedTokens);
   const cacheWrite = tokenCount(usage.cacheWriteTokens);
+  // The one-hour writes are part of cacheWriteTokens; a provider that reports more of them than
+  // writes in all must not produce a negative five-minute part.
+  const cacheWrite1h = Math.min(tokenCount(usage.cacheWrite1hTokens ?? 0), cacheWrite);
+  const cacheWrite5m = cacheWrite - cacheWrite1h;
   // promptTokens includes both cache parts; a provider that reports them inconsistently must not
   // produce a negative charge.
   const uncached = Math.max(0, prompt - cached - cacheWrite);
@@ -28,8 +75,26 @@ export function costMicroUsd(usage: Usage, pricing: Pricing | null | undefined):
   const completion = tokenCount(usage.completionTokens);
 
   const micro =
-    uncached * inputPrice + cached * cachedPrice + cacheWrite * cacheWritePrice + completion * outputPrice;
+    uncached * inputPrice +
+    cached * cachedPrice +
+    cacheWrite5m * cacheWritePrice +
+    cacheWrite1h * cacheWrite1hPrice +
+    completion * outputPrice;
   return Math.round(micro);
+}
+
+/** Whether `atMs` falls in one of the UTC hour windows on a weekday (Monday to Friday, UTC). */
+export function isPeak(hoursUtc: Array<[number, number]>, atMs: number): boolean {
+  const at = new Date(atMs);
+  if (Number.isNaN(at.getTime())) return false;
+  const day = at.getUTCDay();
+  if (day === 0 || day === 6) return false;
+  const hour = at.getUTCHours();
+  return hoursUtc.some(([start, end]) => hour >= start && hour < end);
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Micro-dollars to dollars (exact for every integer below 2^53 / 10^6 dollars' worth). */

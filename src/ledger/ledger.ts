@@ -32,7 +32,7 @@
  * live call's hold never lapses.
  */
 
-import type { Pricing, Usage } from '../llm/types.js';
+import type { FlatPricing, Usage } from '../llm/types.js';
 
 /** One row of `calls`, as the LLM service hands it over. */
 export interface CallRecord {
@@ -44,7 +44,8 @@ export interface CallRecord {
   providerModel: string;
   /** `null` when the call failed before the provider reported usage. */
   usage: Usage | null;
-  pricing: Pricing | null;
+  /** The flat prices this call was billed at (its tier, peak or off-peak). */
+  pricing: FlatPricing | null;
   /** `null` = unknown price; a priced call that failed without usage should pass 0. */
   costMicroUsd: number | null;
   latencyMs: number;

@@ -26,12 +26,14 @@
  * | `completion_tokens`           | INTEGER      | output tokens, reasoning tokens included |
  * | `cached_tokens`               | INTEGER      | input tokens read from the provider's prompt cache (part of `prompt_tokens`) |
  * | `cache_write_tokens`          | INTEGER      | input tokens written to the prompt cache (part of `prompt_tokens`) |
+ * | `cache_write_1h_tokens`       | INTEGER      | of `cache_write_tokens`, those written for one hour (Anthropic, 2x input); the rest are five-minute writes (migration 6) |
  * | `reasoning_tokens`            | INTEGER      | hidden reasoning tokens (part of `completion_tokens`) |
  * | `cost_micro_usd`              | INTEGER NULL | cost in millionths of a US dollar; NULL when the price is unknown (never 0 for unknown) |
- * | `input_price_per_mtok`        | REAL NULL    | USD per million uncached input tokens used for the cost |
+ * | `input_price_per_mtok`        | REAL NULL    | USD per million uncached input tokens used for the cost (the prices columns hold what this call was billed at: its input-size tier, peak or off-peak) |
  * | `output_price_per_mtok`       | REAL NULL    | USD per million output tokens |
  * | `cached_input_price_per_mtok` | REAL NULL    | USD per million cached input tokens; NULL = billed at the input price |
- * | `cache_write_price_per_mtok`  | REAL NULL    | USD per million cache-write tokens; NULL = billed at the input price |
+ * | `cache_write_price_per_mtok`  | REAL NULL    | USD per million five-minute cache-write tokens; NULL = billed at the input price |
+ * | `cache_write_1h_price_per_mtok` | REAL NULL  | USD per million one-hour cache-write tokens; NULL = billed at the five-minute write price (migration 6) |
  * | `latency_ms`                  | INTEGER      | wall time of the call, retries and their waits included |
  * | `attempts`                    | INTEGER      | HTTP attempts made on this model |
  * | `status`                      | TEXT         | `ok`, `error` or `cancelled` |
@@ -222,6 +224,16 @@ ${ADD_NEW_ROW}
       ALTER TABLE calls ADD COLUMN principal TEXT;
       CREATE INDEX calls_principal_started_at ON calls (principal, started_at, cost_micro_usd) WHERE principal IS NOT NULL;
       ALTER TABLE reservations ADD COLUMN principal TEXT;
+    `,
+  },
+  {
+    version: 6,
+    description: 'calls: one-hour cache writes and their price, apart from the five-minute ones',
+    // Anthropic bills a one-hour cache write at 2x input and a five-minute one at 1.25x: the row
+    // keeps the split so its cost can be checked and recomputed. Old rows had no split (0 = none).
+    sql: `
+      ALTER TABLE calls ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE calls ADD COLUMN cache_write_1h_price_per_mtok REAL;
     `,
   },
 ];

@@ -172,5 +172,6 @@ export function worstCaseMicroUsd(model: ModelDefinition, request: ChatRequest, 
     { promptTokens, completionTokens: outputTokens, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: promptTokens + outputTokens },
     model.pricing,
   );
-  return cost ?? 0;
+  // A call may start off-peak and be billed at peak rates (DeepSeek): hold the peak price.
+  return Math.ceil((cost ?? 0) * (model.pricing.peak?.multiplier ?? 1));
 }

@@ -11,10 +11,10 @@
  *   usage, an answer cut at maxAnswerBytes) makes the call's cost unknown: `null`, even when a
  *   later attempt succeeded with known usage.
  */
-import { costMicroUsd } from '../ledger/cost.js';
+import { costMicroUsd, effectivePricing } from '../ledger/cost.js';
 import { checkUsage } from './check-usage.js';
 import { LlmError } from './errors.js';
-import { emptyUsage, type ChatResponse, type Pricing, type Usage } from './types.js';
+import { emptyUsage, type ChatResponse, type FlatPricing, type Pricing, type Usage } from './types.js';
 
 /** What one attempt left on the provider's bill, as far as we can know it. */
 export type AttemptBill =
@@ -55,16 +55,25 @@ export interface AttemptsCost {
   costMicroUsd: number | null;
   /** Set when the usage (not the price) is unknown: why, for the result's notes. */
   unknownUsage?: string;
+  /** The flat prices billed (the last billed attempt's tier, peak or off-peak), for the ledger row. */
+  pricing: FlatPricing | null;
 }
 
-/** The rule itself: sums the attempts' usage and prices it; one unknown attempt makes the cost unknown. */
-export function costOfAttempts(bills: AttemptBill[], pricing: Pricing | null | undefined): AttemptsCost {
+/**
+ * The rule itself: sums the attempts' usage and prices it; one unknown attempt makes the cost
+ * unknown. Each attempt is priced on its own (the provider bills each request: its input-size
+ * tier is its own), at the peak or off-peak price of `atMs`, the call's start.
+ */
+export function costOfAttempts(bills: AttemptBill[], pricing: Pricing | null | undefined, atMs?: number): AttemptsCost {
   const usages = bills.map((bill) => bill.usage).filter((usage): usage is Usage => usage !== undefined);
   const usage = usages.length === 0 ? null : sumUsage(usages);
+  const billed = pricing ? effectivePricing(pricing, usages[usages.length - 1] ?? null, atMs) : null;
   const unknown = bills.find((bill): bill is Extract<AttemptBill, { known: false }> => !bill.known);
-  if (unknown) return { usage, costMicroUsd: null, unknownUsage: unknown.why };
+  if (unknown) return { usage, costMicroUsd: null, unknownUsage: unknown.why, pricing: billed };
   // Nothing billed at a known price is 0; at an unknown price it stays null (costMicroUsd says so).
-  return { usage, costMicroUsd: costMicroUsd(usage ?? emptyUsage(), pricing) };
+  const parts = (usages.length === 0 ? [emptyUsage()] : usages).map((attempt) => costMicroUsd(attempt, pricing, atMs));
+  const cost = parts.reduce<number | null>((sum, part) => addCost(sum, part), 0);
+  return { usage, costMicroUsd: cost, pricing: billed };
 }
 
 /** Adds a model's cost to the call's running cost; unknown stays unknown. */
@@ -80,6 +89,7 @@ function sumUsage(usages: Usage[]): Usage {
     sum.completionTokens += usage.completionTokens;
     sum.cachedTokens += usage.cachedTokens;
     sum.cacheWriteTokens += usage.cacheWriteTokens;
+    sum.cacheWrite1hTokens = (sum.cacheWrite1hTokens ?? 0) + (usage.cacheWrite1hTokens ?? 0);
     sum.reasoningTokens += usage.reasoningTokens;
     sum.totalTokens += usage.totalTokens;
   }

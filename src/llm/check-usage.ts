@@ -39,6 +39,12 @@ export function checkUsage(usage: Usage, maxTokens: number): { usage: Usage; pro
   out.cachedTokens = Math.min(out.cachedTokens, out.promptTokens);
   out.cacheWriteTokens = Math.min(out.cacheWriteTokens, out.promptTokens - out.cachedTokens);
   out.reasoningTokens = Math.min(out.reasoningTokens, out.completionTokens);
+  if (usage.cacheWrite1hTokens !== undefined) {
+    // One-hour writes are a part of the writes (billed 2x input instead of 1.25x).
+    const hour: unknown = usage.cacheWrite1hTokens;
+    if (typeof hour !== 'number' || !Number.isFinite(hour) || hour < 0) problems.push(`one-hour cache-write tokens = ${describeValue(hour)}`);
+    out.cacheWrite1hTokens = typeof hour === 'number' && Number.isFinite(hour) && hour > 0 ? Math.min(Math.ceil(hour), out.cacheWriteTokens) : 0;
+  }
   out.totalTokens = out.promptTokens + out.completionTokens;
   return problems.length > 0 ? { usage: out, problem: problems.join(', ') } : { usage: out };
 }

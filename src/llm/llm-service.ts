@@ -79,6 +79,12 @@ export interface ModelInfo {
   pricing: { input_per_mtok: number | null; output_per_mtok: number | null; cached_input_per_mtok: number | null };
   capabilities: { tools: boolean; vision: boolean; temperature: boolean; reasoning: boolean };
   configured: boolean;
+  /** ISO date the price was last checked against the provider; null for prices set by hand. */
+  price_checked: string | null;
+  /** Present (true) only when that check is more than 90 days old. */
+  price_stale?: true;
+  /** Present only for a model its provider retired: `2025-10-22; use claude-sonnet-4-5`. */
+  retired?: string;
 }
 
 export interface ModelListing {
@@ -169,7 +175,7 @@ export class LlmService {
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
     const toolChoice = normalizeToolChoice(input.tool_choice, tools);
     const jsonAnswer = prepareJsonAnswer(input.response_format);
-    const candidates = this.candidates(input);
+    const { candidates, notes: retiredNotes } = this.candidates(input);
     const callId = randomUUID();
     const started = this.now();
     const waiting: WaitState = { model: '', provider: '', since: started };
@@ -211,7 +217,7 @@ export class LlmService {
         attempts += outcome.attempts;
         spentMicroUsd = addCost(spentMicroUsd, outcome.costMicroUsd);
         if (outcome.ok) {
-          const notes = [...skipNotes, ...(outcome.result.notes ?? [])];
+          const notes = [...retiredNotes, ...skipNotes, ...(outcome.result.notes ?? [])];
           const cost_usd = spentMicroUsd === null ? null : microToUsd(spentMicroUsd);
           return { ...outcome.result, cost_usd, ...(notes.length > 0 ? { notes } : {}), attempts, latency_ms: Math.round(this.now() - started) };
         }
@@ -249,7 +255,7 @@ export class LlmService {
         hadFallbacks,
       });
       if (untried.length > 0 && (error.partialText ?? '') === '') text += `. Fallbacks not tried, as this error would recur on them: ${untried.join(', ')}`;
-      if (skipNotes.length > 0) text += `. ${skipNotes.join('; ')}`;
+      if (retiredNotes.length + skipNotes.length > 0) text += `. ${[...retiredNotes, ...skipNotes].join('; ')}`;
       throw new LlmError(this.scrub(text), {
         kind: error.kind,
         provider: error.provider,
@@ -310,6 +316,9 @@ export class LlmService {
           },
           capabilities: { ...model.capabilities },
           configured: isProviderConfigured(provider, settings.env),
+          price_checked: model.priceCheckedAt,
+          ...(isStale(model.priceCheckedAt, this.now()) ? { price_stale: true as const } : {}),
+          ...(model.retired ? { retired: `${model.retired.on}; use ${model.retired.replacement}` } : {}),
         };
       })
       .filter((m) => !filter.configuredOnly || m.configured);
@@ -387,13 +396,27 @@ export class LlmService {
     messages[last] = { ...target, attachments: [...(target.attachments ?? []), ...attachments] };
   }
 
-  /** The model and its fallbacks, all resolved before anything is sent (a typo fails at once). */
-  private candidates(input: ChatInput): ResolvedModel[] {
+  /**
+   * The model and its fallbacks, all resolved before anything is sent (a typo fails at once).
+   * A retired model is skipped with a note naming its replacement (its provider would only answer
+   * 404); when nothing else is left, the call fails with that message instead.
+   */
+  private candidates(input: ChatInput): { candidates: ResolvedModel[]; notes: string[] } {
     const primary = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel);
     const fallbackNames = input.fallback_models ?? primary.model.fallbacks ?? [];
     const all = [primary, ...fallbackNames.map((name) => this.deps.registry.resolve(name))];
     const seen = new Set<string>();
-    return all.filter((r) => (seen.has(r.model.id) ? false : (seen.add(r.model.id), true)));
+    const unique = all.filter((r) => (seen.has(r.model.id) ? false : (seen.add(r.model.id), true)));
+    const retired = unique.filter((r) => r.model.retired);
+    const notes = retired.map((r) => `${retiredMessage(r)}; skipped`);
+    const candidates = unique.filter((r) => !r.model.retired);
+    if (candidates.length === 0) {
+      throw new LlmError(`${retiredMessage(retired[0]!)}. Call it with model: "${retired[0]!.model.retired!.replacement}", or pass fallback_models.`, {
+        kind: 'invalid-request',
+        retryable: false,
+      });
+    }
+    return { candidates, notes };
   }
 
   private async tryModel(
@@ -466,7 +489,8 @@ export class LlmService {
 
     stopRenewing();
     const latencyMs = Math.round(this.now() - started);
-    const bill = costOfAttempts(bills, model.pricing);
+    // Each attempt priced at its own input-size tier, peak or off-peak by the call's start.
+    const bill = costOfAttempts(bills, model.pricing, started);
     // Unknown usage under a budget: the worst-case hold stays counted as spent (see keepHold).
     const keepHold = bill.unknownUsage !== undefined && reservation.reservationId !== undefined;
     const recordError = await this.recordCall(
@@ -477,7 +501,7 @@ export class LlmService {
         provider: provider.id,
         providerModel: response ? this.providerModelOf(response, model.providerModel) : model.providerModel,
         usage: bill.usage,
-        pricing: model.pricing,
+        pricing: bill.pricing,
         costMicroUsd: bill.costMicroUsd,
         latencyMs,
         attempts,
@@ -738,4 +762,18 @@ export function heartbeatLine(waiting: WaitState, now: number): string | undefin
     return `waiting to retry ${who}, ${Math.max(1, Math.ceil((waiting.retryAt - now) / 1000))} s left`;
   }
   return `waiting for ${who}, ${Math.round((now - waiting.since) / 1000)} s`;
+}
+
+const STALE_AFTER_MS = 90 * 24 * 3_600_000;
+
+/** Whether a price check date is more than 90 days before `nowMs` (an unreadable date is not flagged). */
+function isStale(checked: string | null, nowMs: number): boolean {
+  if (checked === null) return false;
+  const at = Date.parse(checked);
+  return Number.isFinite(at) && nowMs - at > STALE_AFTER_MS;
+}
+
+function retiredMessage(resolved: ResolvedModel): string {
+  const { model, provider } = resolved;
+  return `${model.id} was retired by ${provider.id} on ${model.retired!.on} and no longer answers; its replacement is ${model.retired!.replacement}`;
 }

@@ -71,6 +71,8 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' |
  * Normalised token usage.
  * `promptTokens` counts every input token, cached and cache-written ones included
  * (OpenAI's convention); `cachedTokens` and `cacheWriteTokens` are subsets of it.
+ * `cacheWrite1hTokens` is the part of `cacheWriteTokens` written for one hour (Anthropic bills it
+ * at 2x input, the rest at the five-minute rate); absent means none.
  * `reasoningTokens` is a subset of `completionTokens`.
  */
 export interface Usage {
@@ -78,6 +80,7 @@ export interface Usage {
   completionTokens: number;
   cachedTokens: number;
   cacheWriteTokens: number;
+  cacheWrite1hTokens?: number;
   reasoningTokens: number;
   totalTokens: number;
   /** The provider's own usage object, kept so costs can be recomputed later. */
@@ -117,12 +120,40 @@ export interface ProviderAdapter {
   stream(request: ChatRequest, options: CallOptions): AsyncIterable<StreamPart>;
 }
 
-/** Prices in USD per million tokens; `null` where unknown. */
-export interface Pricing {
+/** Flat prices in USD per million tokens; `null` where unknown. */
+export interface FlatPricing {
   inputPerMTok: number | null;
   outputPerMTok: number | null;
+  /** Cache reads; unknown = billed at the input price. */
   cachedInputPerMTok?: number | null;
+  /** Five-minute cache writes (Anthropic 1.25x input); unknown = billed at the input price. */
   cacheWritePerMTok?: number | null;
+  /** One-hour cache writes (Anthropic 2x input); unknown = billed at the five-minute write price. */
+  cacheWrite1hPerMTok?: number | null;
+}
+
+/**
+ * A price tier: once a call's input tokens (cached and cache-written ones included) exceed
+ * `aboveInputTokens`, every token of that call is billed at the tier's prices (OpenAI's gpt-5.4
+ * above 272K, Anthropic's long-context rates above 200K). Fields left out keep the base price.
+ */
+export interface PriceTier extends Partial<FlatPricing> {
+  aboveInputTokens: number;
+}
+
+/**
+ * Time-of-day billing (DeepSeek): during the peak windows, on weekdays, every price is multiplied.
+ * Windows are whole UTC hours, `[startHour, endHour)`.
+ */
+export interface PeakPricing {
+  multiplier: number;
+  hoursUtc: Array<[number, number]>;
+}
+
+/** A model's prices: flat, plus optional input-size tiers and peak hours. */
+export interface Pricing extends FlatPricing {
+  tiers?: PriceTier[];
+  peak?: PeakPricing;
 }
 
 export function emptyUsage(): Usage {

@@ -1,4 +1,4 @@
-import type { Pricing } from '../llm/types.js';
+import type { PriceTier, Pricing } from '../llm/types.js';
 
 export type ProviderType = 'openai' | 'anthropic' | 'openai-compatible';
 
@@ -31,6 +31,8 @@ export interface ModelDefinition {
   capabilities: ModelCapabilities;
   /** ISO date on which the price was last checked against the source. */
   priceCheckedAt: string | null;
+  /** The provider retired the model on `on`: calls to it fail, naming `replacement`. */
+  retired?: { on: string; replacement: string };
   fallbacks?: string[];
 }
 
@@ -53,19 +55,62 @@ export const BUILT_IN_PROVIDERS: ProviderDefinition[] = [
   },
 ];
 
-// Prices: USD per million tokens, from LiteLLM's model_prices_and_context_window.json (2026) and,
-// for the newest models, the providers' model pages; checked on the date in priceCheckedAt.
-// Anthropic bills 5-minute cache writes at 1.25x input.
-const CHECKED = '2026-11-26';
+// Prices: USD per million tokens, each checked against the provider's own pricing page on the
+// date in priceCheckedAt, and compared with the @pydantic/genai-prices dataset by
+// test/registry/price-drift.test.ts (which fails when the two disagree). Sources:
+// - OpenAI: platform.openai.com/docs/pricing; gpt-5.4 above 272K input tokens bills the whole call
+//   at 2x input and cached input, 1.5x output.
+// - Anthropic: platform.claude.com/docs/about-claude/pricing. Cache reads 0.1x input, 5-minute
+//   writes 1.25x, 1-hour writes 2x; Sonnet 4.5 above 200K input tokens (1M-context beta) bills the
+//   whole call at 2x input (and cache) and 1.5x output. Retirements: .../model-deprecations.
+// - DeepSeek: api-docs.deepseek.com/quick_start/pricing. Off-peak prices below; peak (01:00-04:00
+//   and 06:00-10:00 UTC, Monday to Friday) is exactly 2x. DeepSeek also bills Chinese public
+//   holidays off-peak, which we cannot know: a holiday's weekday peak hours are billed at peak.
+// - Qwen: alibabacloud.com/help/en/model-studio (model pages, context-cache). Implicit cache hits
+//   cost 20% of input; explicit cache creation 125% (our requests carry no cache_control markers,
+//   so explicit caching only happens behind a gateway that adds them).
+const CHECKED = '2026-11-29';
+/** The last check of the Qwen Plus and Max entries: not re-verified on CHECKED. */
+const CHECKED_QWEN_OLD = '2026-11-26';
+
+/** Where the built-in prices come from, for `doctor`. */
+export const PRICE_SOURCE = "built-in table from the providers' pricing pages, compared with @pydantic/genai-prices in tests";
 
 const chatModel: ModelCapabilities = { tools: true, vision: true, temperature: true, reasoning: false };
 const textModel: ModelCapabilities = { tools: true, vision: false, temperature: true, reasoning: false };
 // Claude 4.5 models think when asked (extended thinking) and take temperature when they do not.
 const thinkingChatModel: ModelCapabilities = { tools: true, vision: true, temperature: true, reasoning: true };
 const reasoningModel: ModelCapabilities = { tools: true, vision: true, temperature: false, reasoning: true };
+const qwenTurbo: ModelCapabilities = { tools: false, vision: false, temperature: true, reasoning: false };
 
-function price(input: number, output: number, cachedInput?: number, cacheWrite?: number): Pricing {
-  return { inputPerMTok: input, outputPerMTok: output, cachedInputPerMTok: cachedInput ?? null, cacheWritePerMTok: cacheWrite ?? null };
+function price(input: number, output: number, cachedInput?: number, cacheWrite?: number, cacheWrite1h?: number): Pricing {
+  return {
+    inputPerMTok: input,
+    outputPerMTok: output,
+    cachedInputPerMTok: cachedInput ?? null,
+    cacheWritePerMTok: cacheWrite ?? null,
+    cacheWrite1hPerMTok: cacheWrite1h ?? null,
+  };
+}
+
+/** Anthropic's multipliers: cache reads 0.1x (unless listed otherwise), 5-minute writes 1.25x, 1-hour writes 2x input. */
+function anthropicPrice(input: number, output: number, cachedInput = round(input * 0.1)): Pricing {
+  return price(input, output, cachedInput, round(input * 1.25), round(input * 2));
+}
+
+/** DashScope's context cache: implicit hits 20% of input, explicit creation 125%. */
+function qwenPrice(input: number, output: number): Pricing {
+  return price(input, output, round(input * 0.2), round(input * 1.25));
+}
+
+/** DeepSeek: off-peak prices, doubled in the weekday peak windows. */
+function deepseekPrice(input: number, output: number, cachedInput: number): Pricing {
+  return { ...price(input, output, cachedInput), peak: { multiplier: 2, hoursUtc: [[1, 4], [6, 10]] } };
+}
+
+/** Removes float noise (0.1 * 3 = 0.30000000000000004) so prices print as the providers list them. */
+function round(value: number): number {
+  return Math.round(value * 1e9) / 1e9;
 }
 
 export const BUILT_IN_MODELS: ModelDefinition[] = [
@@ -76,33 +121,69 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   { id: 'gpt-4.1-mini', provider: 'openai', providerModel: 'gpt-4.1-mini', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(0.4, 1.6, 0.1), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'gpt-5', provider: 'openai', providerModel: 'gpt-5', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(1.25, 10, 0.125), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   { id: 'gpt-5-mini', provider: 'openai', providerModel: 'gpt-5-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.25, 2, 0.025), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  // Current flagship and small model. gpt-5.4 bills input above 272K tokens at a higher tier,
-  // which this flat price does not model.
-  { id: 'gpt-5.4', provider: 'openai', providerModel: 'gpt-5.4', contextWindow: 1_050_000, maxOutputTokens: 128_000, pricing: price(2.5, 15, 0.25), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  // Current flagship and small model.
+  {
+    id: 'gpt-5.4', provider: 'openai', providerModel: 'gpt-5.4', contextWindow: 1_050_000, maxOutputTokens: 128_000,
+    pricing: { ...price(2.5, 15, 0.25), tiers: [{ aboveInputTokens: 272_000, inputPerMTok: 5, cachedInputPerMTok: 0.5, outputPerMTok: 22.5 }] },
+    capabilities: reasoningModel, priceCheckedAt: CHECKED,
+  },
   { id: 'gpt-5.4-mini', provider: 'openai', providerModel: 'gpt-5.4-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.75, 4.5, 0.075), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   { id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  // Anthropic
-  { id: 'claude-3-5-sonnet', provider: 'anthropic', providerModel: 'claude-3-5-sonnet-20241022', contextWindow: 200_000, maxOutputTokens: 8_192, pricing: price(3, 15, 0.3, 3.75), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(3, 15, 0.3, 3.75), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(1, 5, 0.1, 1.25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: price(5, 25, 0.5, 6.25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
-  // Current Anthropic flagships (platform.claude.com model pages): they reject non-default
-  // sampling parameters, so temperature is not sent.
-  { id: 'claude-opus-5-5', provider: 'anthropic', providerModel: 'claude-opus-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: price(4, 20, 0.2, 5), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  { id: 'claude-sonnet-5-5', provider: 'anthropic', providerModel: 'claude-sonnet-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: price(2, 10, 0.2, 2.5), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  // DeepSeek (OpenAI-compatible wire; prompt_cache_hit_tokens billed at the cached rate)
-  { id: 'deepseek-chat', provider: 'deepseek', providerModel: 'deepseek-chat', contextWindow: 128_000, maxOutputTokens: 8_192, pricing: price(0.28, 0.42, 0.028), capabilities: textModel, priceCheckedAt: CHECKED },
+  // Anthropic. Claude 3.5 Sonnet is kept by id (the original design names it) but Anthropic retired
+  // it on 2025-10-22: requests to it fail, so a call names the replacement instead of sending. The
+  // replacement is the current Sonnet: claude-sonnet-4-5 itself reaches end of life on 2026-11-30.
   {
-    id: 'deepseek-reasoner', provider: 'deepseek', providerModel: 'deepseek-reasoner', contextWindow: 128_000, maxOutputTokens: 64_000, pricing: price(0.28, 0.42, 0.028),
-    capabilities: { tools: false, vision: false, temperature: false, reasoning: true }, priceCheckedAt: CHECKED,
+    id: 'claude-3-5-sonnet', provider: 'anthropic', providerModel: 'claude-3-5-sonnet-20241022', contextWindow: 200_000, maxOutputTokens: 8_192,
+    pricing: anthropicPrice(3, 15), capabilities: chatModel, priceCheckedAt: CHECKED,
+    retired: { on: '2025-10-22', replacement: 'claude-sonnet-5-5' },
   },
-  // Qwen via DashScope compatible mode
-  { id: 'qwen-turbo', provider: 'qwen', providerModel: 'qwen-turbo', contextWindow: 1_000_000, maxOutputTokens: 16_384, pricing: price(0.05, 0.2), capabilities: textModel, priceCheckedAt: CHECKED },
-  { id: 'qwen-plus', provider: 'qwen', providerModel: 'qwen-plus', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: price(0.4, 1.2), capabilities: textModel, priceCheckedAt: CHECKED },
-  { id: 'qwen-max', provider: 'qwen', providerModel: 'qwen-max', contextWindow: 32_768, maxOutputTokens: 8_192, pricing: price(1.6, 6.4), capabilities: textModel, priceCheckedAt: CHECKED },
+  {
+    id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000,
+    pricing: { ...anthropicPrice(3, 15), tiers: [{ aboveInputTokens: 200_000, ...longContext(anthropicPrice(3, 15)) }] },
+    capabilities: thinkingChatModel, priceCheckedAt: CHECKED,
+  },
+  { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: anthropicPrice(1, 5), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
+  { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: anthropicPrice(5, 25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
+  // Current Anthropic flagships (platform.claude.com model pages): they reject non-default
+  // sampling parameters, so temperature is not sent. Their 1M context is billed flat; Opus 5.5's
+  // cache read is 0.05x input, not 0.1x.
+  { id: 'claude-opus-5-5', provider: 'anthropic', providerModel: 'claude-opus-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: anthropicPrice(4, 20, 0.2), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  { id: 'claude-sonnet-5-5', provider: 'anthropic', providerModel: 'claude-sonnet-5-5', contextWindow: 1_000_000, maxOutputTokens: 128_000, pricing: anthropicPrice(2, 10), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  // DeepSeek (OpenAI-compatible wire; prompt_cache_hit_tokens billed at the cached rate). The V4
+  // generation replaced deepseek-chat / deepseek-reasoner, which DeepSeek retired on 2026-07-24:
+  // those names are aliases of deepseek-flash (DeepSeek-V4.1-Flash), thinking by default.
+  {
+    id: 'deepseek-flash', provider: 'deepseek', providerModel: 'deepseek-flash', contextWindow: 1_000_000, maxOutputTokens: 384_000,
+    pricing: deepseekPrice(0.15, 0.6, 0.003), capabilities: reasoningModel, priceCheckedAt: CHECKED,
+  },
+  {
+    id: 'deepseek-v4-pro', provider: 'deepseek', providerModel: 'deepseek-v4-pro', contextWindow: 1_000_000, maxOutputTokens: 384_000,
+    pricing: deepseekPrice(0.66, 1.98, 0.022), capabilities: { tools: true, vision: false, temperature: false, reasoning: true }, priceCheckedAt: CHECKED,
+  },
+  // Qwen via DashScope compatible mode (international, Singapore). qwen-turbo's window is 131,072
+  // tokens, of which at most 98,304 may be input.
+  { id: 'qwen-turbo', provider: 'qwen', providerModel: 'qwen-turbo', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: qwenPrice(0.05, 0.2), capabilities: qwenTurbo, priceCheckedAt: CHECKED },
+  { id: 'qwen-plus', provider: 'qwen', providerModel: 'qwen-plus', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: qwenPrice(0.4, 1.2), capabilities: textModel, priceCheckedAt: CHECKED_QWEN_OLD },
+  { id: 'qwen-max', provider: 'qwen', providerModel: 'qwen-max', contextWindow: 32_768, maxOutputTokens: 8_192, pricing: qwenPrice(1.6, 6.4), capabilities: textModel, priceCheckedAt: CHECKED_QWEN_OLD },
 ];
 
+/** Anthropic's long-context rates: 2x input and every cache price, 1.5x output. */
+function longContext(base: Pricing): Omit<PriceTier, 'aboveInputTokens'> {
+  const times = (value: number | null | undefined, factor: number): number | null => (value == null ? null : round(value * factor));
+  return {
+    inputPerMTok: times(base.inputPerMTok, 2),
+    outputPerMTok: times(base.outputPerMTok, 1.5),
+    cachedInputPerMTok: times(base.cachedInputPerMTok, 2),
+    cacheWritePerMTok: times(base.cacheWritePerMTok, 2),
+    cacheWrite1hPerMTok: times(base.cacheWrite1hPerMTok, 2),
+  };
+}
+
 export const BUILT_IN_ALIASES: Record<string, string> = {
+  // DeepSeek's retired names keep working, on the model that replaced them.
+  'deepseek-chat': 'deepseek-flash',
+  'deepseek-reasoner': 'deepseek-flash',
+  'deepseek-v4-flash': 'deepseek-flash',
   'claude-3-5-sonnet-20241022': 'claude-3-5-sonnet',
   'claude-sonnet-4-5-20250929': 'claude-sonnet-4-5',
   'claude-haiku-4-5-20251001': 'claude-haiku-4-5',

@@ -26,6 +26,10 @@ export const listModelsOutputSchema = {
       // tools, vision, temperature, reasoning
       capabilities: z.record(z.string(), z.boolean()),
       configured: z.boolean(),
+      // ISO date of the last price check; price_stale only when older than 90 days
+      price_checked: z.string().nullable(),
+      price_stale: z.literal(true).optional(),
+      retired: z.string().optional(),
     }),
   ),
   default_model: z.string(),
@@ -38,7 +42,7 @@ function price(value: number | null): string {
 /** The compact text table a host model reads: one line per model. */
 export function formatModelListing(listing: ModelListing): string {
   const rows = listing.models.map((m) => [
-    m.id,
+    m.retired ? `${m.id} (retired)` : m.id,
     m.provider,
     m.context_window === null ? '?' : `${Math.round(m.context_window / 1000)}k`,
     `${price(m.pricing.input_per_mtok)}/${price(m.pricing.output_per_mtok)}`,
@@ -46,7 +50,27 @@ export function formatModelListing(listing: ModelListing): string {
     m.configured ? 'yes' : 'no',
   ]);
   const table = formatTable(['model', 'provider', 'context', '$/Mtok in/out', 'capabilities', 'configured'], rows);
-  return `${table}\ndefault model: ${listing.default_model}; any model of a provider also works as provider:model`;
+  return [
+    table,
+    ...priceNotes(listing),
+    `default model: ${listing.default_model}; any model of a provider also works as provider:model`,
+  ].join('\n');
+}
+
+/** One line of price-check dates (the usual date, then the exceptions), stale prices and retirements. */
+function priceNotes(listing: ModelListing): string[] {
+  const byDate = new Map<string, string[]>();
+  for (const m of listing.models) {
+    const date = m.price_checked ?? 'never';
+    byDate.set(date, [...(byDate.get(date) ?? []), m.id]);
+  }
+  const [usual, ...others] = [...byDate.entries()].sort((a, b) => b[1].length - a[1].length);
+  const lines: string[] = [];
+  if (usual) lines.push(`prices checked ${usual[0]}${others.map(([date, ids]) => `; ${date}: ${ids.join(', ')}`).join('')}`);
+  const stale = listing.models.filter((m) => m.price_stale).map((m) => m.id);
+  if (stale.length > 0) lines.push(`stale prices (checked over 90 days ago): ${stale.join(', ')}`);
+  for (const m of listing.models.filter((model) => model.retired)) lines.push(`${m.id} retired ${m.retired}`);
+  return lines;
 }
 
 /** Registers `list_models`: the registry with prices, limits, capabilities and whether each is usable. */

@@ -31,7 +31,9 @@ const PLAN: Array<{ daysAgo: number; model: string; reply: Reply }> = [
 beforeAll(async () => {
   await ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
-  h = await startHarness({ now: () => Date.now() + offset });
+  // deepseek-chat (an alias of deepseek-flash since DeepSeek retired the name) gets a flat price:
+  // the CLI runs on the real clock, and DeepSeek's peak hours would make the totals depend on it.
+  h = await startHarness({ now: () => Date.now() + offset, config: { models: { 'deepseek-chat': { pricing: { inputPerMTok: 0.28, outputPerMTok: 0.42 } } } } });
   for (const call of PLAN) {
     offset = -call.daysAgo * DAY;
     h.upstream.enqueue(call.reply);

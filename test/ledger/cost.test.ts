@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { costMicroUsd, formatUsd, microToUsd, usdToMicro } from '../../src/ledger/cost.js';
+import { costMicroUsd, effectivePricing, formatUsd, isPeak, microToUsd, usdToMicro } from '../../src/ledger/cost.js';
 import type { Pricing, Usage } from '../../src/llm/types.js';
 
 // USD per million tokens, as the providers list them (values only need to be realistic).
@@ -93,6 +93,56 @@ describe('costMicroUsd', () => {
         expect(after).toBeGreaterThanOrEqual(before);
       }),
     );
+  });
+});
+
+describe('one-hour cache writes, tiers and peak hours', () => {
+  const SONNET: Pricing = {
+    inputPerMTok: 3,
+    outputPerMTok: 15,
+    cachedInputPerMTok: 0.3,
+    cacheWritePerMTok: 3.75,
+    cacheWrite1hPerMTok: 6,
+    tiers: [{ aboveInputTokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12 }],
+  };
+  const DEEPSEEK: Pricing = { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.003, peak: { multiplier: 2, hoursUtc: [[1, 4], [6, 10]] } };
+
+  it('bills the one-hour part of the writes at its own price, the rest at the five-minute price', () => {
+    // 1000 uncached × 3 + 4000 × 3.75 + 6000 × 6 + 100 × 15
+    expect(costMicroUsd(usage({ promptTokens: 11_000, cacheWriteTokens: 10_000, cacheWrite1hTokens: 6000, completionTokens: 100 }), SONNET)).toBe(3000 + 15_000 + 36_000 + 1500);
+    // No one-hour price: the five-minute price; more one-hour writes than writes: capped.
+    const noHour = { ...SONNET, tiers: undefined, cacheWrite1hPerMTok: null };
+    expect(costMicroUsd(usage({ promptTokens: 10_000, cacheWriteTokens: 10_000, cacheWrite1hTokens: 99_999 }), noHour)).toBe(37_500);
+  });
+
+  it('takes the tier the whole call falls in: strictly above the threshold', () => {
+    expect(effectivePricing(SONNET, usage({ promptTokens: 200_000 })).inputPerMTok).toBe(3);
+    expect(effectivePricing(SONNET, usage({ promptTokens: 200_001 }))).toEqual({ inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12 });
+    expect(costMicroUsd(usage({ promptTokens: 200_001, completionTokens: 1000 }), SONNET)).toBe(Math.round(200_001 * 6 + 1000 * 22.5));
+    // A tier that names only some prices keeps the base for the rest; the highest tier crossed wins.
+    const two: Pricing = { inputPerMTok: 1, outputPerMTok: 2, tiers: [{ aboveInputTokens: 100, outputPerMTok: 3 }, { aboveInputTokens: 10, inputPerMTok: 5 }] };
+    expect(effectivePricing(two, usage({ promptTokens: 50 }))).toMatchObject({ inputPerMTok: 5, outputPerMTok: 2 });
+    expect(effectivePricing(two, usage({ promptTokens: 500 }))).toMatchObject({ inputPerMTok: 1, outputPerMTok: 3 });
+  });
+
+  it('doubles every DeepSeek price in the weekday peak windows only', () => {
+    const call = usage({ promptTokens: 3000, cachedTokens: 2944, completionTokens: 400 });
+    const offPeak = 56 * 0.15 + 2944 * 0.003 + 400 * 0.6;
+    expect(costMicroUsd(call, DEEPSEEK, Date.parse('2026-11-25T12:00:00Z'))).toBe(Math.round(offPeak));
+    expect(costMicroUsd(call, DEEPSEEK, Date.parse('2026-11-25T02:59:59Z'))).toBe(Math.round(offPeak * 2));
+    expect(costMicroUsd(call, DEEPSEEK, Date.parse('2026-11-25T04:00:00Z'))).toBe(Math.round(offPeak));
+    expect(costMicroUsd(call, DEEPSEEK, Date.parse('2026-11-25T09:30:00Z'))).toBe(Math.round(offPeak * 2));
+    expect(costMicroUsd(call, DEEPSEEK, Date.parse('2026-11-29T02:00:00Z'))).toBe(Math.round(offPeak)); // Sunday
+    expect(costMicroUsd(call, DEEPSEEK)).toBe(Math.round(offPeak)); // no time given: off-peak
+  });
+
+  it('isPeak: weekday and hour window in UTC', () => {
+    const windows: Array<[number, number]> = [[1, 4], [6, 10]];
+    expect(isPeak(windows, Date.parse('2026-11-23T01:00:00Z'))).toBe(true); // Monday
+    expect(isPeak(windows, Date.parse('2026-11-27T09:59:59Z'))).toBe(true); // Friday
+    expect(isPeak(windows, Date.parse('2026-11-27T05:00:00Z'))).toBe(false);
+    expect(isPeak(windows, Date.parse('2026-11-28T01:00:00Z'))).toBe(false); // Saturday
+    expect(isPeak(windows, Number.NaN)).toBe(false);
   });
 });
 

@@ -73,12 +73,44 @@ describe('usage conversion', () => {
       completionTokens: 70,
       cachedTokens: 2000,
       cacheWriteTokens: 500,
+      cacheWrite1hTokens: 0,
       reasoningTokens: 0,
       totalTokens: 2670,
       raw,
     });
     expect(convertAnthropicUsage({ input_tokens: 3, output_tokens: 4, cache_read_input_tokens: null })).toMatchObject({ promptTokens: 3, cachedTokens: 0, totalTokens: 7 });
     expect(convertAnthropicUsage(null)).toMatchObject({ promptTokens: 0, completionTokens: 0, totalTokens: 0 });
+  });
+
+  it('Anthropic: cache_creation splits the writes into five-minute and one-hour parts', () => {
+    const split = { ephemeral_5m_input_tokens: 300, ephemeral_1h_input_tokens: 200 };
+    expect(convertAnthropicUsage({ input_tokens: 10, cache_creation_input_tokens: 500, cache_creation: split, output_tokens: 5 })).toMatchObject({
+      promptTokens: 510,
+      cacheWriteTokens: 500,
+      cacheWrite1hTokens: 200,
+    });
+    // Only the split (a gateway that drops the total): the writes still count.
+    expect(convertAnthropicUsage({ input_tokens: 10, cache_creation: split, output_tokens: 5 })).toMatchObject({ promptTokens: 510, cacheWriteTokens: 500, cacheWrite1hTokens: 200 });
+    // More one-hour writes than writes in all: capped, never a negative five-minute part.
+    expect(convertAnthropicUsage({ input_tokens: 0, cache_creation_input_tokens: 100, cache_creation: { ephemeral_1h_input_tokens: 900 } })).toMatchObject({
+      cacheWriteTokens: 100,
+      cacheWrite1hTokens: 100,
+    });
+  });
+
+  it('DashScope: implicit hits are cached_tokens; explicit cache creation is a cache write', () => {
+    expect(convertOpenAIUsage({ prompt_tokens: 5000, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 4096 } })).toMatchObject({
+      promptTokens: 5000,
+      cachedTokens: 4096,
+      cacheWriteTokens: 0,
+    });
+    expect(
+      convertOpenAIUsage({ prompt_tokens: 5000, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 0, cache_creation_input_tokens: 3000 } }),
+    ).toMatchObject({ cachedTokens: 0, cacheWriteTokens: 3000 });
+    // Writes never exceed the prompt left after the cached part.
+    expect(
+      convertOpenAIUsage({ prompt_tokens: 100, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 80, cache_creation_input_tokens: 500 } }),
+    ).toMatchObject({ cachedTokens: 80, cacheWriteTokens: 20 });
   });
 });
 

@@ -23,46 +23,52 @@ function resolveError(r: ModelRegistry, name: string): LlmError {
   throw new Error(`resolving '${name}' did not fail`);
 }
 
-// [id, provider, providerModel, input, output, cachedInput, cacheWrite, contextWindow, maxOutput]
-type Row = [string, string, string, number, number, number | null, number | null, number, number];
-// USD per million tokens as published by the providers (LiteLLM's price file), restated here.
+// [id, provider, providerModel, input, output, cachedInput, cacheWrite (5 min), cacheWrite1h, contextWindow, maxOutput]
+type Row = [string, string, string, number, number, number | null, number | null, number | null, number, number];
+// USD per million tokens as the providers publish them (checked 2026-11-29; see the sources at the
+// top of src/registry/catalog.ts), restated here. DeepSeek's are the off-peak prices.
 const CATALOG: Row[] = [
-  ['gpt-4o', 'openai', 'gpt-4o', 2.5, 10, 1.25, null, 128_000, 16_384],
-  ['gpt-4o-mini', 'openai', 'gpt-4o-mini', 0.15, 0.6, 0.075, null, 128_000, 16_384],
-  ['gpt-4.1', 'openai', 'gpt-4.1', 2, 8, 0.5, null, 1_047_576, 32_768],
-  ['gpt-4.1-mini', 'openai', 'gpt-4.1-mini', 0.4, 1.6, 0.1, null, 1_047_576, 32_768],
-  ['gpt-5', 'openai', 'gpt-5', 1.25, 10, 0.125, null, 400_000, 128_000],
-  ['gpt-5-mini', 'openai', 'gpt-5-mini', 0.25, 2, 0.025, null, 400_000, 128_000],
-  ['gpt-5.4', 'openai', 'gpt-5.4', 2.5, 15, 0.25, null, 1_050_000, 128_000],
-  ['gpt-5.4-mini', 'openai', 'gpt-5.4-mini', 0.75, 4.5, 0.075, null, 400_000, 128_000],
-  ['o4-mini', 'openai', 'o4-mini', 1.1, 4.4, 0.275, null, 200_000, 100_000],
-  ['claude-3-5-sonnet', 'anthropic', 'claude-3-5-sonnet-20241022', 3, 15, 0.3, 3.75, 200_000, 8_192],
-  ['claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5-20250929', 3, 15, 0.3, 3.75, 200_000, 64_000],
-  ['claude-haiku-4-5', 'anthropic', 'claude-haiku-4-5-20251001', 1, 5, 0.1, 1.25, 200_000, 64_000],
-  ['claude-opus-4-5', 'anthropic', 'claude-opus-4-5-20251101', 5, 25, 0.5, 6.25, 200_000, 64_000],
+  ['gpt-4o', 'openai', 'gpt-4o', 2.5, 10, 1.25, null, null, 128_000, 16_384],
+  ['gpt-4o-mini', 'openai', 'gpt-4o-mini', 0.15, 0.6, 0.075, null, null, 128_000, 16_384],
+  ['gpt-4.1', 'openai', 'gpt-4.1', 2, 8, 0.5, null, null, 1_047_576, 32_768],
+  ['gpt-4.1-mini', 'openai', 'gpt-4.1-mini', 0.4, 1.6, 0.1, null, null, 1_047_576, 32_768],
+  ['gpt-5', 'openai', 'gpt-5', 1.25, 10, 0.125, null, null, 400_000, 128_000],
+  ['gpt-5-mini', 'openai', 'gpt-5-mini', 0.25, 2, 0.025, null, null, 400_000, 128_000],
+  ['gpt-5.4', 'openai', 'gpt-5.4', 2.5, 15, 0.25, null, null, 1_050_000, 128_000],
+  ['gpt-5.4-mini', 'openai', 'gpt-5.4-mini', 0.75, 4.5, 0.075, null, null, 400_000, 128_000],
+  ['o4-mini', 'openai', 'o4-mini', 1.1, 4.4, 0.275, null, null, 200_000, 100_000],
+  ['claude-3-5-sonnet', 'anthropic', 'claude-3-5-sonnet-20241022', 3, 15, 0.3, 3.75, 6, 200_000, 8_192],
+  ['claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5-20250929', 3, 15, 0.3, 3.75, 6, 200_000, 64_000],
+  ['claude-haiku-4-5', 'anthropic', 'claude-haiku-4-5-20251001', 1, 5, 0.1, 1.25, 2, 200_000, 64_000],
+  ['claude-opus-4-5', 'anthropic', 'claude-opus-4-5-20251101', 5, 25, 0.5, 6.25, 10, 200_000, 64_000],
   // platform.claude.com model pages: the 5.5 generation's cache read is not 0.1x input on Opus.
-  ['claude-opus-5-5', 'anthropic', 'claude-opus-5-5', 4, 20, 0.2, 5, 1_000_000, 128_000],
-  ['claude-sonnet-5-5', 'anthropic', 'claude-sonnet-5-5', 2, 10, 0.2, 2.5, 1_000_000, 128_000],
-  ['deepseek-chat', 'deepseek', 'deepseek-chat', 0.28, 0.42, 0.028, null, 128_000, 8_192],
-  ['deepseek-reasoner', 'deepseek', 'deepseek-reasoner', 0.28, 0.42, 0.028, null, 128_000, 64_000],
-  ['qwen-turbo', 'qwen', 'qwen-turbo', 0.05, 0.2, null, null, 1_000_000, 16_384],
-  ['qwen-plus', 'qwen', 'qwen-plus', 0.4, 1.2, null, null, 131_072, 16_384],
-  ['qwen-max', 'qwen', 'qwen-max', 1.6, 6.4, null, null, 32_768, 8_192],
+  ['claude-opus-5-5', 'anthropic', 'claude-opus-5-5', 4, 20, 0.2, 5, 8, 1_000_000, 128_000],
+  ['claude-sonnet-5-5', 'anthropic', 'claude-sonnet-5-5', 2, 10, 0.2, 2.5, 4, 1_000_000, 128_000],
+  ['deepseek-flash', 'deepseek', 'deepseek-flash', 0.15, 0.6, 0.003, null, null, 1_000_000, 384_000],
+  ['deepseek-v4-pro', 'deepseek', 'deepseek-v4-pro', 0.66, 1.98, 0.022, null, null, 1_000_000, 384_000],
+  // DashScope: implicit cache hits 20% of input, explicit cache creation 125%.
+  ['qwen-turbo', 'qwen', 'qwen-turbo', 0.05, 0.2, 0.01, 0.0625, null, 131_072, 16_384],
+  ['qwen-plus', 'qwen', 'qwen-plus', 0.4, 1.2, 0.08, 0.5, null, 131_072, 16_384],
+  ['qwen-max', 'qwen', 'qwen-max', 1.6, 6.4, 0.32, 2, null, 32_768, 8_192],
 ];
 
 describe('the built-in catalog', () => {
   it('has the models SPEC §3 requires', () => {
     const ids = BUILT_IN_MODELS.map((m) => m.id);
-    for (const id of ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'deepseek-chat', 'qwen-turbo']) expect(ids).toContain(id);
+    for (const id of ['gpt-4o', 'gpt-4o-mini', 'claude-3-5-sonnet', 'qwen-turbo']) expect(ids).toContain(id);
     expect(BUILT_IN_MODELS.find((m) => m.id === 'claude-3-5-sonnet')?.providerModel).toBe('claude-3-5-sonnet-20241022');
+    // DeepSeek retired deepseek-chat and deepseek-reasoner on 2026-07-24: both names stay, as
+    // aliases of the model that replaced them.
+    expect(BUILT_IN_ALIASES['deepseek-chat']).toBe('deepseek-flash');
+    expect(BUILT_IN_ALIASES['deepseek-reasoner']).toBe('deepseek-flash');
     // A current flagship and a small model for every provider.
-    for (const id of ['gpt-5', 'gpt-5-mini', 'claude-opus-4-5', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'deepseek-reasoner', 'qwen-max']) {
+    for (const id of ['gpt-5', 'gpt-5-mini', 'claude-opus-4-5', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'deepseek-flash', 'deepseek-v4-pro', 'qwen-max']) {
       expect(ids).toContain(id);
     }
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it.each(CATALOG)('%s: provider, provider model, prices and limits as published', (id, provider, providerModel, input, output, cached, write, context, maxOut) => {
+  it.each(CATALOG)('%s: provider, provider model, prices and limits as published', (id, provider, providerModel, input, output, cached, write, write1h, context, maxOut) => {
     const model = BUILT_IN_MODELS.find((m) => m.id === id);
     expect(model).toBeDefined();
     expect(model).toMatchObject({ provider, providerModel, contextWindow: context, maxOutputTokens: maxOut });
@@ -70,6 +76,29 @@ describe('the built-in catalog', () => {
     expect(model!.pricing.outputPerMTok).toBe(output);
     expect(model!.pricing.cachedInputPerMTok ?? null).toBe(cached);
     expect(model!.pricing.cacheWritePerMTok ?? null).toBe(write);
+    expect(model!.pricing.cacheWrite1hPerMTok ?? null).toBe(write1h);
+  });
+
+  it('prices the tiers: gpt-5.4 above 272K input, Claude Sonnet 4.5 above 200K (long context)', () => {
+    expect(BUILT_IN_MODELS.find((m) => m.id === 'gpt-5.4')!.pricing.tiers).toEqual([
+      { aboveInputTokens: 272_000, inputPerMTok: 5, cachedInputPerMTok: 0.5, outputPerMTok: 22.5 },
+    ]);
+    expect(BUILT_IN_MODELS.find((m) => m.id === 'claude-sonnet-4-5')!.pricing.tiers).toEqual([
+      { aboveInputTokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12 },
+    ]);
+  });
+
+  it('bills DeepSeek at twice the off-peak price in the weekday peak windows (01-04 and 06-10 UTC)', () => {
+    for (const id of ['deepseek-flash', 'deepseek-v4-pro']) {
+      expect(BUILT_IN_MODELS.find((m) => m.id === id)!.pricing.peak, id).toEqual({ multiplier: 2, hoursUtc: [[1, 4], [6, 10]] });
+    }
+  });
+
+  it('keeps claude-3-5-sonnet, marked retired with its replacement (a listed, unretired model)', () => {
+    const retired = BUILT_IN_MODELS.find((m) => m.id === 'claude-3-5-sonnet')!.retired!;
+    expect(retired.on).toBe('2025-10-22');
+    expect(BUILT_IN_MODELS.find((m) => m.id === retired.replacement)?.retired).toBeUndefined();
+    expect(BUILT_IN_MODELS.filter((m) => m.retired).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
   });
 
   it('covers every built-in model in the table above (a new model needs its price checked here too)', () => {
@@ -85,20 +114,22 @@ describe('the built-in catalog', () => {
     }
   });
 
-  it('bills Anthropic 5-minute cache writes at 1.25x the input price, and cache reads below it', () => {
+  it('bills Anthropic 5-minute cache writes at 1.25x the input price, 1-hour writes at 2x, and cache reads below it', () => {
     for (const model of BUILT_IN_MODELS.filter((m) => m.provider === 'anthropic')) {
       expect(model.pricing.cacheWritePerMTok, model.id).toBeCloseTo(model.pricing.inputPerMTok! * 1.25, 10);
+      expect(model.pricing.cacheWrite1hPerMTok, model.id).toBeCloseTo(model.pricing.inputPerMTok! * 2, 10);
       expect(model.pricing.cachedInputPerMTok!, model.id).toBeLessThanOrEqual(model.pricing.inputPerMTok! * 0.1 + 1e-12);
     }
   });
 
-  it('marks reasoning models as not accepting temperature, and deepseek-reasoner as without tools', () => {
-    for (const id of ['gpt-5', 'gpt-5-mini', 'gpt-5.4', 'gpt-5.4-mini', 'o4-mini', 'claude-opus-5-5', 'claude-sonnet-5-5', 'deepseek-reasoner']) {
+  it('marks reasoning models as not accepting temperature, and qwen-turbo as without tools', () => {
+    for (const id of ['gpt-5', 'gpt-5-mini', 'gpt-5.4', 'gpt-5.4-mini', 'o4-mini', 'claude-opus-5-5', 'claude-sonnet-5-5', 'deepseek-flash', 'deepseek-v4-pro']) {
       const model = BUILT_IN_MODELS.find((m) => m.id === id)!;
       expect(model.capabilities, id).toMatchObject({ temperature: false, reasoning: true });
     }
-    expect(BUILT_IN_MODELS.find((m) => m.id === 'deepseek-reasoner')!.capabilities.tools).toBe(false);
-    for (const id of ['gpt-4o', 'claude-sonnet-4-5', 'deepseek-chat', 'qwen-turbo']) {
+    // Alibaba's qwen-turbo page: function calling unsupported.
+    expect(BUILT_IN_MODELS.find((m) => m.id === 'qwen-turbo')!.capabilities.tools).toBe(false);
+    for (const id of ['gpt-4o', 'claude-sonnet-4-5', 'qwen-plus']) {
       expect(BUILT_IN_MODELS.find((m) => m.id === id)!.capabilities, id).toMatchObject({ temperature: true, tools: true });
     }
   });

@@ -198,12 +198,12 @@ describe('a fallback whose provider has no API key', () => {
       const { result, requests, rows: written } = await chat(noDeepseek, [down, down, down, { kind: 'anthropic', content: 'haiku' }], {
         fallback_models: ['deepseek-chat', 'claude-haiku-4-5'],
       });
-      // 3 HTTP attempts on gpt-4o-mini, none on deepseek-chat (nothing was sent), 1 on claude-haiku-4-5.
+      // 3 HTTP attempts on gpt-4o-mini, none on deepseek-chat (an alias of deepseek-flash; nothing was sent), 1 on claude-haiku-4-5.
       expect(answer(result)).toMatchObject({ content: 'haiku', model: 'claude-haiku-4-5', attempts: 4 });
       expect(wires(requests)).toEqual(['openai', 'openai', 'openai', 'anthropic']);
       expect(written.map((r) => [r.model, r.status, r.attempts])).toEqual([
         ['gpt-4o-mini', 'error', 3],
-        ['deepseek-chat', 'error', 0],
+        ['deepseek-flash', 'error', 0],
         ['claude-haiku-4-5', 'ok', 1],
       ]);
       expect(written[1]!.error).toContain('DEEPSEEK_API_KEY');
@@ -228,9 +228,9 @@ describe('config models.<id>.fallbacks', () => {
     const { result, requests } = await chat(withConfigFallbacks, [{ kind: 'error', status: 404 }, { kind: 'openai', content: 'from deepseek' }], {
       fallback_models: ['deepseek-chat'],
     });
-    expect(answer(result)).toMatchObject({ content: 'from deepseek', model: 'deepseek-chat', provider: 'deepseek', attempts: 2 });
+    expect(answer(result)).toMatchObject({ content: 'from deepseek', model: 'deepseek-flash', provider: 'deepseek', attempts: 2 });
     expect(wires(requests)).toEqual(['openai', 'openai']);
-    expect(requests[1]!.body.model).toBe('deepseek-chat');
+    expect(requests[1]!.body.model).toBe('deepseek-flash');
   });
 
   it('an unknown fallback name fails before anything is sent', async () => {

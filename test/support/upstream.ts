@@ -85,6 +85,8 @@ export interface AnthropicUsageSpec {
   output_tokens?: number;
   cache_read_input_tokens?: number;
   cache_creation_input_tokens?: number;
+  /** The split of cache writes by lifetime; sent wherever the input usage goes (message_start too). */
+  cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
   extra?: Record<string, unknown>;
 }
 /** What the assistant "says" on the Anthropic wire. Text is `chunks.join('')` or `content`. */
@@ -537,6 +539,7 @@ async function answerAnthropic(
     input_tokens: u.input_tokens,
     cache_creation_input_tokens: u.cache_creation_input_tokens,
     cache_read_input_tokens: u.cache_read_input_tokens,
+    ...(u.cache_creation ? { cache_creation: u.cache_creation } : {}),
   };
   const usage = { ...inputUsage, output_tokens: u.output_tokens, service_tier: 'standard', ...r.usage?.extra };
   const idHeader = { 'request-id': `req_fake${n}` };

@@ -14,9 +14,27 @@ import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '
 const PRICE = {
   'gpt-4o-mini': { input: 0.15, output: 0.6, cached: 0.075 },
   'claude-sonnet-4-5': { input: 3, output: 15, cached: 0.3, cacheWrite: 3.75 },
-  'deepseek-chat': { input: 0.28, output: 0.42, cached: 0.028 },
-  'qwen-turbo': { input: 0.05, output: 0.2 },
+  // deepseek-chat is an alias of deepseek-flash; off-peak prices, doubled on weekdays 01-04 and 06-10 UTC.
+  'deepseek-flash': { input: 0.15, output: 0.6, cached: 0.003 },
+  'qwen-turbo': { input: 0.05, output: 0.2, cached: 0.01 },
 };
+
+/** DeepSeek's published peak rule, restated: weekdays, 01:00-04:00 and 06:00-10:00 UTC. */
+function deepseekMultiplier(startedAtIso: string): number {
+  const at = new Date(startedAtIso);
+  const weekday = at.getUTCDay() >= 1 && at.getUTCDay() <= 5;
+  const hour = at.getUTCHours();
+  return weekday && ((hour >= 1 && hour < 4) || (hour >= 6 && hour < 10)) ? 2 : 1;
+}
+
+function ledgerRow(callId: string): Record<string, any> {
+  const db = new Database(h.dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT * FROM calls WHERE call_id = ?').get(callId) as Record<string, any>;
+  } finally {
+    db.close();
+  }
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -293,11 +311,19 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     expect(req.body.max_tokens).toBe(123);
   });
 
-  it('resolves claude-3-5-sonnet to its dated provider model and its own output limit', async () => {
-    const { out, req } = await chat({ model: 'claude-3-5-sonnet', prompt: 'x' });
-    expect(req.body.model).toBe('claude-3-5-sonnet-20241022');
-    expect(req.body.max_tokens).toBe(8192);
-    expect(out.model).toBe('claude-3-5-sonnet');
+  it('refuses claude-3-5-sonnet (retired by Anthropic) without sending, naming the replacement', async () => {
+    const result = await h.callTool('chat', { model: 'claude-3-5-sonnet', prompt: 'x' });
+    expect(result.isError).toBe(true);
+    expect(resultText(result)).toContain('claude-3-5-sonnet was retired by anthropic on 2025-10-22');
+    expect(resultText(result)).toContain('claude-sonnet-5-5');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('skips claude-3-5-sonnet for the fallbacks given, with a note naming the replacement', async () => {
+    const { out, req } = await chat({ model: 'claude-3-5-sonnet', prompt: 'x', fallback_models: ['claude-sonnet-4-5'] }, { kind: 'anthropic', content: 'ok' });
+    expect(req.body.model).toBe('claude-sonnet-4-5-20250929');
+    expect(out.model).toBe('claude-sonnet-4-5');
+    expect(out.notes).toEqual([expect.stringContaining('claude-3-5-sonnet was retired by anthropic on 2025-10-22 and no longer answers; its replacement is claude-sonnet-5-5')]);
   });
 
   it('sends temperature 1.5 as 1 with a note', async () => {
@@ -438,8 +464,8 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
   });
 });
 
-describe('chat on DeepSeek (deepseek-chat)', () => {
-  it("bills DeepSeek's prompt_cache_hit_tokens at the cached rate and sends max_tokens", async () => {
+describe('chat on DeepSeek (deepseek-chat, now an alias of deepseek-flash)', () => {
+  it("bills DeepSeek's prompt_cache_hit_tokens at the cached rate (peak or off-peak) and sends max_tokens", async () => {
     const { out, req } = await chat(
       { model: 'deepseek-chat', prompt: 'Hi', max_tokens: 256 },
       {
@@ -448,22 +474,24 @@ describe('chat on DeepSeek (deepseek-chat)', () => {
         usage: { prompt_tokens: 1000, completion_tokens: 200, extra: { prompt_cache_hit_tokens: 500, prompt_cache_miss_tokens: 500 } },
       },
     );
-    const p = PRICE['deepseek-chat'];
-    const expectedCost = (500 * p.input + 500 * p.cached + 200 * p.output) / 1e6;
+    const p = PRICE['deepseek-flash'];
+    const row = ledgerRow(out.call_id);
+    const expectedCost = (deepseekMultiplier(row.started_at) * (500 * p.input + 500 * p.cached + 200 * p.output)) / 1e6;
+    expect(row.cost_micro_usd).toBe(Math.round(expectedCost * 1e6));
     expect(out).toMatchObject({
       content: 'Hello from DeepSeek',
-      model: 'deepseek-chat',
+      model: 'deepseek-flash',
       provider: 'deepseek',
-      provider_model: 'deepseek-chat',
+      provider_model: 'deepseek-flash',
       finish_reason: 'stop',
       usage: { prompt_tokens: 1000, completion_tokens: 200, cached_tokens: 500, total_tokens: 1200 },
     });
-    expect(out.cost_usd).toBeCloseTo(expectedCost, 12);
+    expect(out.cost_usd).toBe(Math.round(expectedCost * 1e6) / 1e6);
     expectCommonFields(out);
 
     expect(req.path).toBe('/v1/chat/completions');
     expect(req.headers.authorization).toBe(`Bearer ${FAKE_KEYS.DEEPSEEK_API_KEY}`);
-    expect(req.body.model).toBe('deepseek-chat');
+    expect(req.body.model).toBe('deepseek-flash');
     expect(req.body.max_tokens).toBe(256);
     expect(req.body).not.toHaveProperty('max_completion_tokens');
   });

@@ -8,6 +8,8 @@ export interface AnthropicUsage {
   cache_creation_input_tokens?: number | null;
   /** Thinking tokens, a part of output_tokens (billed as output). */
   output_tokens_details?: { thinking_tokens?: number | null } | null;
+  /** The split of cache_creation_input_tokens by lifetime (billed 1.25x and 2x input). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null;
 }
 
 /** Anthropic stop reasons in our five values. */
@@ -30,12 +32,16 @@ export function mapAnthropicStopReason(reason: string | null | undefined): Finis
 
 /**
  * Anthropic's input_tokens excludes cache reads and writes; ours counts every input token
- * (OpenAI's convention), so the three are added up.
+ * (OpenAI's convention), so the three are added up. Cache writes are split by lifetime
+ * (`cache_creation.ephemeral_1h_input_tokens` costs 2x input, the five-minute rest 1.25x).
  */
 export function convertAnthropicUsage(usage: AnthropicUsage | null | undefined): Usage {
   const uncached = usage?.input_tokens ?? 0;
   const cacheRead = usage?.cache_read_input_tokens ?? 0;
-  const cacheWrite = usage?.cache_creation_input_tokens ?? 0;
+  const write5m = usage?.cache_creation?.ephemeral_5m_input_tokens ?? 0;
+  const write1h = usage?.cache_creation?.ephemeral_1h_input_tokens ?? 0;
+  // The total is authoritative; a gateway that sends only the split still gets its writes counted.
+  const cacheWrite = usage?.cache_creation_input_tokens ?? write5m + write1h;
   const promptTokens = uncached + cacheRead + cacheWrite;
   const completionTokens = usage?.output_tokens ?? 0;
   return {
@@ -43,6 +49,7 @@ export function convertAnthropicUsage(usage: AnthropicUsage | null | undefined):
     completionTokens,
     cachedTokens: cacheRead,
     cacheWriteTokens: cacheWrite,
+    cacheWrite1hTokens: Math.min(write1h, cacheWrite),
     reasoningTokens: Math.min(usage?.output_tokens_details?.thinking_tokens ?? 0, completionTokens),
     totalTokens: promptTokens + completionTokens,
     raw: usage ?? undefined,

@@ -6,7 +6,11 @@ export interface OpenAIUsage {
   prompt_tokens?: number | null;
   completion_tokens?: number | null;
   total_tokens?: number | null;
-  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  /**
+   * OpenAI: cached_tokens. DashScope (Qwen) adds cache_creation_input_tokens when an explicit
+   * cache (cache_control markers) was created; its implicit cache hits arrive as cached_tokens.
+   */
+  prompt_tokens_details?: { cached_tokens?: number | null; cache_creation_input_tokens?: number | null } | null;
   completion_tokens_details?: { reasoning_tokens?: number | null } | null;
   /** DeepSeek: the cached part of prompt_tokens. */
   prompt_cache_hit_tokens?: number | null;
@@ -36,12 +40,14 @@ export function convertOpenAIUsage(usage: OpenAIUsage | null | undefined): Usage
   const completionTokens = usage?.completion_tokens ?? 0;
   // DeepSeek reports its cache hits in prompt_cache_hit_tokens and may also send an OpenAI-style
   // prompt_tokens_details.cached_tokens of 0: take whichever reports more, not the first present.
-  const cachedTokens = Math.max(usage?.prompt_tokens_details?.cached_tokens ?? 0, usage?.prompt_cache_hit_tokens ?? 0);
+  const cachedTokens = Math.min(Math.max(usage?.prompt_tokens_details?.cached_tokens ?? 0, usage?.prompt_cache_hit_tokens ?? 0), promptTokens);
+  // DashScope's explicit cache creation is billed at 1.25x input, like an Anthropic 5-minute write.
+  const cacheWriteTokens = Math.min(usage?.prompt_tokens_details?.cache_creation_input_tokens ?? 0, promptTokens - cachedTokens);
   return {
     promptTokens,
     completionTokens,
-    cachedTokens: Math.min(cachedTokens, promptTokens),
-    cacheWriteTokens: 0,
+    cachedTokens,
+    cacheWriteTokens,
     reasoningTokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
     totalTokens: usage?.total_tokens ?? promptTokens + completionTokens,
     raw: usage ?? undefined,

@@ -1,0 +1,60 @@
+/**
+ * `list_models` says when each price was checked (one date per model), flags only prices older
+ * than 90 days, and marks a retired model with its replacement; `doctor` names the price data.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelListing } from '../../src/llm/llm-service.js';
+import { harnessPerTest, resultText } from '../support/harness.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+let upstream: Upstream;
+const start = harnessPerTest();
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+async function listModels(nowIso: string, config = {}): Promise<{ text: string; listing: ModelListing }> {
+  const h = await start({ upstream, now: () => Date.parse(nowIso), config });
+  const result = await h.callTool('list_models', {});
+  expect(result.isError, resultText(result)).toBeFalsy();
+  return { text: resultText(result), listing: result.structuredContent as unknown as ModelListing };
+}
+
+describe('list_models price dates', () => {
+  it('gives each model its price_checked date, and no stale flag while the checks are recent', async () => {
+    const { text, listing } = await listModels('2026-12-01T00:00:00Z');
+    const gpt = listing.models.find((m) => m.id === 'gpt-4o-mini')!;
+    expect(gpt.price_checked).toBe('2026-11-29');
+    expect(listing.models.every((m) => m.price_stale === undefined)).toBe(true);
+    expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-26');
+    // The text names the usual date once, then the exceptions.
+    expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-plus, qwen-max');
+    expect(text).not.toContain('stale');
+  });
+
+  it('flags prices checked more than 90 days ago, and only those', async () => {
+    // 2027-02-25 is 91 days after 2026-11-26 and 88 days after 2026-11-29.
+    const { text, listing } = await listModels('2027-02-25T12:00:00Z');
+    const stale = listing.models.filter((m) => m.price_stale).map((m) => m.id);
+    expect(stale).toEqual(['qwen-plus', 'qwen-max']);
+    expect(text).toContain('stale prices (checked over 90 days ago): qwen-plus, qwen-max');
+  });
+
+  it('a price set in the config file without a date has price_checked null', async () => {
+    const { listing } = await listModels('2026-12-01T00:00:00Z', { models: { 'gpt-4o': { pricing: { inputPerMTok: 1, outputPerMTok: 2 } } } });
+    expect(listing.models.find((m) => m.id === 'gpt-4o')!.price_checked).toBeNull();
+  });
+
+  it('marks claude-3-5-sonnet retired, naming its replacement', async () => {
+    const { text, listing } = await listModels('2026-12-01T00:00:00Z');
+    expect(listing.models.find((m) => m.id === 'claude-3-5-sonnet')!.retired).toBe('2025-10-22; use claude-sonnet-5-5');
+    expect(listing.models.filter((m) => m.retired).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
+    expect(text).toContain('claude-3-5-sonnet (retired)');
+    expect(text).toContain('claude-3-5-sonnet retired 2025-10-22; use claude-sonnet-5-5');
+  });
+});
