@@ -91,10 +91,10 @@ const cases: BadCase[] = [
     says: ['at least one user message'],
   },
   {
-    name: 'tools on a model without tools (deepseek-reasoner)',
+    name: 'tools on a model without tools (qwen-turbo)',
     tool: 'chat',
-    args: { model: 'deepseek-reasoner', prompt: 'hi', tools: [weatherTool] },
-    says: ['deepseek-reasoner', 'does not accept tools'],
+    args: { model: 'qwen-turbo', prompt: 'hi', tools: [weatherTool] },
+    says: ['qwen-turbo', 'does not accept tools'],
   },
   { name: 'list_models with an unknown provider', tool: 'list_models', args: { provider: 'mistral' }, says: ["Unknown provider 'mistral'", 'openai'] },
   { name: 'get_cost with a bad since', tool: 'get_cost', args: { since: '7x' }, says: ['since', "'7x'", 'ISO 8601', '7d'] },

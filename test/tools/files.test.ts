@@ -143,9 +143,9 @@ describe('images and PDFs', () => {
 
   it('refuses an image for a model without vision, and a PDF for a provider without PDF input, before any request', async () => {
     const h = await withRoot();
-    const noVision = await h.callTool('chat', { model: 'deepseek-chat', prompt: 'What is this?', files: ['pixel.png'] });
+    const noVision = await h.callTool('chat', { model: 'deepseek-v4-pro', prompt: 'What is this?', files: ['pixel.png'] });
     expect(noVision.isError).toBe(true);
-    expect(resultText(noVision)).toMatch(/pixel\.png is an image, and deepseek-chat has no vision/);
+    expect(resultText(noVision)).toMatch(/pixel\.png is an image, and deepseek-v4-pro has no vision/);
     const pdf = await h.callTool('chat', { model: 'qwen-vl', prompt: 'x', files: ['doc.pdf'] });
     expect(pdf.isError).toBe(true);
     expect(resultText(pdf)).toMatch(/doc\.pdf is a PDF; only OpenAI and Anthropic models take PDFs natively, not qwen-vl \(qwen\)/);
