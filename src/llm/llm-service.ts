@@ -79,13 +79,17 @@ export interface ModelInfo {
   pricing: { input_per_mtok: number | null; output_per_mtok: number | null; cached_input_per_mtok: number | null };
   capabilities: { tools: boolean; vision: boolean; temperature: boolean; reasoning: boolean };
   configured: boolean;
-  /** ISO date the price was last checked against the provider; null for prices set by hand. */
-  price_checked: string | null;
-  /** Present (true) only when that check is more than 90 days old. */
-  price_stale?: true;
-  /** Present only for a model its provider retired: `2025-10-22; use claude-sonnet-4-5`. */
-  retired?: string;
+  /** ISO date the price was last checked against the provider; absent for a price set by hand. */
+  price_checked?: string;
+  /**
+   * Present only when something is wrong: `retired 2025-10-22; use claude-sonnet-5-5` and/or
+   * `${STALE_WARNING}` (the price check is more than 90 days old). One field, to keep the
+   * listing small.
+   */
+  warning?: string;
 }
+
+export const STALE_WARNING = 'price checked over 90 days ago';
 
 export interface ModelListing {
   models: ModelInfo[];
@@ -316,9 +320,8 @@ export class LlmService {
           },
           capabilities: { ...model.capabilities },
           configured: isProviderConfigured(provider, settings.env),
-          price_checked: model.priceCheckedAt,
-          ...(isStale(model.priceCheckedAt, this.now()) ? { price_stale: true as const } : {}),
-          ...(model.retired ? { retired: `${model.retired.on}; use ${model.retired.replacement}` } : {}),
+          ...(model.priceCheckedAt !== null ? { price_checked: model.priceCheckedAt } : {}),
+          ...warningOf(model, this.now()),
         };
       })
       .filter((m) => !filter.configuredOnly || m.configured);
@@ -771,6 +774,14 @@ function isStale(checked: string | null, nowMs: number): boolean {
   if (checked === null) return false;
   const at = Date.parse(checked);
   return Number.isFinite(at) && nowMs - at > STALE_AFTER_MS;
+}
+
+function warningOf(model: ResolvedModel['model'], nowMs: number): { warning?: string } {
+  const parts = [
+    ...(model.retired ? [`retired ${model.retired.on}; use ${model.retired.replacement}`] : []),
+    ...(isStale(model.priceCheckedAt, nowMs) ? [STALE_WARNING] : []),
+  ];
+  return parts.length > 0 ? { warning: parts.join('; ') } : {};
 }
 
 function retiredMessage(resolved: ResolvedModel): string {

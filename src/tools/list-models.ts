@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { LlmService, ModelListing } from '../llm/llm-service.js';
+import { STALE_WARNING, type LlmService, type ModelListing } from '../llm/llm-service.js';
 import type { Logger } from '../logger.js';
 import { formatTable } from './format-table.js';
 import { toolFailure } from './tool-failure.js';
@@ -26,10 +26,10 @@ export const listModelsOutputSchema = {
       // tools, vision, temperature, reasoning
       capabilities: z.record(z.string(), z.boolean()),
       configured: z.boolean(),
-      // ISO date of the last price check; price_stale only when older than 90 days
-      price_checked: z.string().nullable(),
-      price_stale: z.literal(true).optional(),
-      retired: z.string().optional(),
+      // ISO date of the last price check (absent for a price set by hand); warning only for a
+      // retired model or a check older than 90 days
+      price_checked: z.string().optional(),
+      warning: z.string().optional(),
     }),
   ),
   default_model: z.string(),
@@ -42,7 +42,7 @@ function price(value: number | null): string {
 /** The compact text table a host model reads: one line per model. */
 export function formatModelListing(listing: ModelListing): string {
   const rows = listing.models.map((m) => [
-    m.retired ? `${m.id} (retired)` : m.id,
+    m.warning?.startsWith('retired') ? `${m.id} (retired)` : m.id,
     m.provider,
     m.context_window === null ? '?' : `${Math.round(m.context_window / 1000)}k`,
     `${price(m.pricing.input_per_mtok)}/${price(m.pricing.output_per_mtok)}`,
@@ -61,15 +61,15 @@ export function formatModelListing(listing: ModelListing): string {
 function priceNotes(listing: ModelListing): string[] {
   const byDate = new Map<string, string[]>();
   for (const m of listing.models) {
-    const date = m.price_checked ?? 'never';
+    const date = m.price_checked ?? 'not checked';
     byDate.set(date, [...(byDate.get(date) ?? []), m.id]);
   }
   const [usual, ...others] = [...byDate.entries()].sort((a, b) => b[1].length - a[1].length);
   const lines: string[] = [];
   if (usual) lines.push(`prices checked ${usual[0]}${others.map(([date, ids]) => `; ${date}: ${ids.join(', ')}`).join('')}`);
-  const stale = listing.models.filter((m) => m.price_stale).map((m) => m.id);
+  const stale = listing.models.filter((m) => m.warning?.includes(STALE_WARNING)).map((m) => m.id);
   if (stale.length > 0) lines.push(`stale prices (checked over 90 days ago): ${stale.join(', ')}`);
-  for (const m of listing.models.filter((model) => model.retired)) lines.push(`${m.id} retired ${m.retired}`);
+  for (const m of listing.models.filter((model) => model.warning?.startsWith('retired'))) lines.push(`${m.id} ${m.warning!.split(`; ${STALE_WARNING}`)[0]}`);
   return lines;
 }
 

@@ -30,7 +30,7 @@ describe('list_models price dates', () => {
     const { text, listing } = await listModels('2026-12-01T00:00:00Z');
     const gpt = listing.models.find((m) => m.id === 'gpt-4o-mini')!;
     expect(gpt.price_checked).toBe('2026-11-29');
-    expect(listing.models.every((m) => m.price_stale === undefined)).toBe(true);
+    expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
     expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-26');
     // The text names the usual date once, then the exceptions.
     expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-plus, qwen-max');
@@ -40,20 +40,20 @@ describe('list_models price dates', () => {
   it('flags prices checked more than 90 days ago, and only those', async () => {
     // 2027-02-25 is 91 days after 2026-11-26 and 88 days after 2026-11-29.
     const { text, listing } = await listModels('2027-02-25T12:00:00Z');
-    const stale = listing.models.filter((m) => m.price_stale).map((m) => m.id);
+    const stale = listing.models.filter((m) => m.warning?.includes('price checked over 90 days ago')).map((m) => m.id);
     expect(stale).toEqual(['qwen-plus', 'qwen-max']);
+    expect(listing.models.find((m) => m.id === 'qwen-max')!.warning).toBe('price checked over 90 days ago');
     expect(text).toContain('stale prices (checked over 90 days ago): qwen-plus, qwen-max');
   });
 
-  it('a price set in the config file without a date has price_checked null', async () => {
+  it('a price set in the config file without a date has no price_checked', async () => {
     const { listing } = await listModels('2026-12-01T00:00:00Z', { models: { 'gpt-4o': { pricing: { inputPerMTok: 1, outputPerMTok: 2 } } } });
-    expect(listing.models.find((m) => m.id === 'gpt-4o')!.price_checked).toBeNull();
+    expect(listing.models.find((m) => m.id === 'gpt-4o')).not.toHaveProperty('price_checked');
   });
 
   it('marks claude-3-5-sonnet retired, naming its replacement', async () => {
     const { text, listing } = await listModels('2026-12-01T00:00:00Z');
-    expect(listing.models.find((m) => m.id === 'claude-3-5-sonnet')!.retired).toBe('2025-10-22; use claude-sonnet-5-5');
-    expect(listing.models.filter((m) => m.retired).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
+    expect(listing.models.find((m) => m.id === 'claude-3-5-sonnet')!.warning).toBe('retired 2025-10-22; use claude-sonnet-5-5');
     expect(text).toContain('claude-3-5-sonnet (retired)');
     expect(text).toContain('claude-3-5-sonnet retired 2025-10-22; use claude-sonnet-5-5');
   });
