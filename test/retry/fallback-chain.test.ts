@@ -40,22 +40,22 @@ describe('fallback chains', () => {
       model: 'gpt-4o-mini',
       prompt: 'weather?',
       tools: TOOLS,
-      fallback_models: ['deepseek-reasoner', 'claude-haiku-4-5'],
+      fallback_models: ['qwen-turbo', 'claude-haiku-4-5'],
     });
     const out = ok(result);
     expect(out).toMatchObject({ content: 'from claude', model: 'claude-haiku-4-5', attempts: 4 });
-    expect(out.notes).toContain('fallback deepseek-reasoner skipped: deepseek-reasoner does not accept tools');
+    expect(out.notes).toContain('fallback qwen-turbo skipped: qwen-turbo does not accept tools');
     expect(wires(h)).toEqual(['gpt-4o-mini', 'gpt-4o-mini', 'gpt-4o-mini', 'anthropic']);
   });
 
   it('when every other fallback fails, the error is the primary\'s, and names the skipped fallback', async () => {
     const h = await startHarness({ config: FAST });
     h.upstream.setDefault({ kind: 'error', status: 500 });
-    const result = await h.callTool('chat', { model: 'gpt-4o-mini', prompt: 'weather?', tools: TOOLS, fallback_models: ['deepseek-reasoner'] });
+    const result = await h.callTool('chat', { model: 'gpt-4o-mini', prompt: 'weather?', tools: TOOLS, fallback_models: ['qwen-turbo'] });
     expect(result.isError).toBe(true);
     const text = resultText(result);
     expect(text).toMatch(/^openai server error \(500\) after 3 attempts/);
-    expect(text).toContain('fallback deepseek-reasoner skipped: deepseek-reasoner does not accept tools');
+    expect(text).toContain('fallback qwen-turbo skipped: qwen-turbo does not accept tools');
     expect(text).not.toContain('add fallback_models');
   });
 

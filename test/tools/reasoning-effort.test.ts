@@ -73,11 +73,13 @@ describe('effort per model family', () => {
     const mini = await call(h, { model: 'gpt-4o-mini', reasoning_effort: 'high' });
     expect(mini.body.reasoning_effort).toBeUndefined();
     expect(mini.out.notes).toContain('gpt-4o-mini has no reasoning; reasoning_effort was ignored');
-    const claude = await call(h, { model: 'claude-3-5-sonnet', reasoning_effort: 'high' });
-    expect(claude.body.thinking).toBeUndefined();
+    const qwen = await call(h, { model: 'qwen-plus', reasoning_effort: 'high' });
+    expect(qwen.body.enable_thinking).toBeUndefined();
+    expect(qwen.out.notes).toContain('qwen-plus has no reasoning; reasoning_effort was ignored');
+    // deepseek-reasoner is an alias of deepseek-flash since DeepSeek retired the name.
     const reasoner = await call(h, { model: 'deepseek-reasoner', reasoning_effort: 'low' });
     expect(reasoner.body.reasoning_effort).toBeUndefined();
-    expect(reasoner.out.notes).toContain('deepseek-reasoner always reasons and takes no reasoning_effort; it was not sent');
+    expect(reasoner.out.notes).toContain('deepseek-flash always reasons and takes no reasoning_effort; it was not sent');
   });
 
   it('Claude does not think when a tool is forced or a tool loop continues', async () => {
