@@ -92,7 +92,7 @@ describe('forced tool call', () => {
   it('older Claude answers through a forced tool; the tool call is the answer, not a tool call', async () => {
     const h = await start();
     h.upstream.enqueue({ kind: 'anthropic', toolUses: [{ name: 'person', input: { name: 'Ada', age: 36 } }] });
-    const { out } = await ok(h, { model: 'claude-3-5-sonnet', response_format: { type: 'json_schema', schema: person, name: 'person' } });
+    const { out } = await ok(h, { model: 'anthropic:claude-3-7-sonnet-20250219', response_format: { type: 'json_schema', schema: person, name: 'person' } });
     const body = h.upstream.requests[0]!.body;
     expect(body.tools).toEqual([{ name: 'person', description: 'Give your answer as the arguments of this tool.', input_schema: person }]);
     expect(body.tool_choice).toEqual({ type: 'tool', name: 'person' });
@@ -115,7 +115,7 @@ describe('forced tool call', () => {
     const h = await start();
     const withTools = await h.callTool('chat', {
       prompt: 'x',
-      model: 'claude-3-5-sonnet',
+      model: 'anthropic:claude-3-7-sonnet-20250219',
       tools: [{ name: 'lookup', parameters: { type: 'object' } }],
       response_format: { type: 'json_schema', schema: person },
     });
