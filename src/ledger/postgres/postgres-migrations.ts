@@ -124,6 +124,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         ON calls FOR EACH ROW EXECUTE FUNCTION calls_hourly_totals();
     `,
   },
+  {
+    version: 2,
+    description: 'calls: one-hour cache writes and their price, apart from the five-minute ones (SQLite schema version 6)',
+    sql: `
+      ALTER TABLE calls ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0;
+      ALTER TABLE calls ADD COLUMN cache_write_1h_price_per_mtok DOUBLE PRECISION;
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
