@@ -72,7 +72,8 @@ interface Shape {
   model: string;
   /** Streamed (the host asked for progress) or one JSON answer. */
   stream: boolean;
-  reply: Reply;
+  /** One reply per attempt, in order. */
+  reply: Reply | Reply[];
   /** The call's start; default a weekday noon. */
   at?: string;
   args?: Record<string, unknown>;
@@ -82,6 +83,10 @@ interface Shape {
   fails?: boolean;
   /** Ledger columns to check besides the cost. */
   row?: Record<string, unknown>;
+  /** One ledger row per model tried (fallbacks), each with its cost; default one row of `micro`. */
+  rows?: Array<number | null>;
+  /** The host cancels the call this long after its request reached the provider. */
+  cancelAfterMs?: number;
 }
 
 const big = (n: number) => n; // readability: token counts as written by the providers
@@ -338,6 +343,62 @@ const SHAPES: Shape[] = [
     reply: { kind: 'openai', includeUsage: false },
     micro: null,
   },
+  // Retries and fallbacks after a billed attempt: every attempt's reported tokens are billed.
+  {
+    name: 'Retry after a billed attempt: the stream cut after message_start is billed, then the retry',
+    model: 'claude-haiku-4-5',
+    stream: true,
+    reply: [
+      { kind: 'anthropic', cutAfterChunks: 0, usage: { input_tokens: 4000, cache_read_input_tokens: 1000, output_tokens: 30 } },
+      { kind: 'anthropic', usage: { input_tokens: 4000, cache_read_input_tokens: 1000, output_tokens: 300 } },
+    ],
+    // The cut attempt reported message_start's usage: its input, cache reads and 1 output token.
+    micro:
+      bill(PRICE['claude-haiku-4-5'], { uncached: 4000, cached: 1000, output: 1 }) +
+      bill(PRICE['claude-haiku-4-5'], { uncached: 4000, cached: 1000, output: 300 }),
+    row: { attempts: 2, prompt_tokens: 10_000, completion_tokens: 301 },
+  },
+  {
+    name: 'Fallback after billed attempts: the first model keeps its bill on its own row',
+    model: 'claude-sonnet-4-5',
+    stream: true,
+    args: { fallback_models: ['gpt-4o-mini'] },
+    reply: [
+      { kind: 'anthropic', cutAfterChunks: 0, usage: { input_tokens: 1000, cache_creation_input_tokens: 2000, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 2000 }, output_tokens: 9 } },
+      { kind: 'anthropic', cutAfterChunks: 0, usage: { input_tokens: 1000, cache_read_input_tokens: 2000, output_tokens: 9 } },
+      { kind: 'anthropic', cutAfterChunks: 0, usage: { input_tokens: 1000, cache_read_input_tokens: 2000, output_tokens: 9 } },
+      { kind: 'openai', usage: { prompt_tokens: 3000, completion_tokens: 200 } },
+    ],
+    rows: [
+      bill(PRICE['claude-sonnet-4-5'], { uncached: 1000, write1h: 2000, output: 1 }) + 2 * bill(PRICE['claude-sonnet-4-5'], { uncached: 1000, cached: 2000, output: 1 }),
+      bill(PRICE['gpt-4o-mini'], { uncached: 3000, output: 200 }),
+    ],
+    micro:
+      bill(PRICE['claude-sonnet-4-5'], { uncached: 1000, write1h: 2000, output: 1 }) +
+      2 * bill(PRICE['claude-sonnet-4-5'], { uncached: 1000, cached: 2000, output: 1 }) +
+      bill(PRICE['gpt-4o-mini'], { uncached: 3000, output: 200 }),
+  },
+  // Cancellation by the host.
+  {
+    name: 'Cancelled while streaming, after message_start: the tokens it reported are billed',
+    model: 'claude-opus-5-5',
+    stream: true,
+    reply: { kind: 'anthropic', chunks: ['a', 'b', 'c'], stallAfterChunks: 1, usage: { input_tokens: 500, cache_read_input_tokens: 20_000, output_tokens: 40 } },
+    cancelAfterMs: 150,
+    micro: bill(PRICE['claude-opus-5-5'], { uncached: 500, cached: 20_000, output: 1 }),
+    fails: true,
+    row: { status: 'cancelled' },
+  },
+  {
+    name: 'Cancelled while a JSON answer was being made: nobody can know the bill',
+    model: 'gpt-4o-mini',
+    stream: false,
+    reply: { kind: 'hang' },
+    cancelAfterMs: 150,
+    micro: null,
+    fails: true,
+    row: { status: 'cancelled' },
+  },
 ];
 
 let upstream: Upstream;
@@ -369,21 +430,34 @@ describe('every usage shape is billed as the provider bills it: chat result, led
     const at = Date.parse(shape.at ?? WEEKDAY_NOON);
     // The clock stands still at the call's start: peak hours are decided by it.
     const h = await start({ upstream, now: () => at });
-    upstream.enqueue(shape.reply);
+    const before = upstream.requests.length;
+    upstream.enqueue(...(Array.isArray(shape.reply) ? shape.reply : [shape.reply]));
     const args = { prompt: 'price me', model: shape.model, ...shape.args };
-    const result = shape.stream ? await h.callTool('chat', args, { onprogress: () => undefined }) : await h.callTool('chat', args);
+    const controller = new AbortController();
+    const options = { ...(shape.stream ? { onprogress: () => undefined } : {}), signal: controller.signal };
+    const call = h.callTool('chat', args, options);
     const usd = shape.micro === null ? null : shape.micro / 1e6;
+    const expectedRows = shape.rows ?? [shape.micro];
 
-    if (shape.fails) {
-      expect(result.isError, resultText(result)).toBe(true);
+    if (shape.cancelAfterMs !== undefined) {
+      await upstream.waitForRequests(before + 1);
+      await new Promise((resolve) => setTimeout(resolve, shape.cancelAfterMs));
+      controller.abort();
+      await expect(call).rejects.toThrow();
+      // The row is written once the cancelled call has unwound: wait for it (bounded).
+      for (let i = 0; i < 100 && rowsOf(h.dbPath).length < expectedRows.length; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     } else {
-      expect(result.isError, resultText(result)).toBeFalsy();
-      expect((result.structuredContent as { cost_usd: number | null }).cost_usd).toBe(usd);
+      const result = await call;
+      if (shape.fails) {
+        expect(result.isError, resultText(result)).toBe(true);
+      } else {
+        expect(result.isError, resultText(result)).toBeFalsy();
+        expect((result.structuredContent as { cost_usd: number | null }).cost_usd).toBe(usd);
+      }
     }
 
     const rows = rowsOf(h.dbPath);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]!.cost_micro_usd).toBe(shape.micro);
+    expect(rows.map((row) => row.cost_micro_usd)).toEqual(expectedRows);
     if (shape.row) expect(rows[0]).toMatchObject(shape.row);
 
     const report = await h.callTool('get_cost', { group_by: 'none' });
@@ -393,10 +467,4 @@ describe('every usage shape is billed as the provider bills it: chat result, led
     expect(total.unpriced_calls).toBe(shape.micro === null ? 1 : 0);
   });
 
-  // These shapes need hardening-provider's per-attempt usage accumulation and unknown-cost rule
-  // (issue #10, "Billing rules" items 3 and 4), which had not landed when this table was written.
-  it.todo('a retry after a billed attempt: both attempts billed (needs per-attempt usage accumulation, hardening-provider)');
-  it.todo('a fallback after a billed attempt on the first model: its row keeps that bill (needs per-attempt usage accumulation, hardening-provider)');
-  it.todo('cancellation of a streamed call after message_start: the reported tokens billed (needs the unknown-cost rule, hardening-provider)');
-  it.todo('cancellation of a non-streamed call in flight: the bill is unknown, null (needs the unknown-cost rule, hardening-provider)');
 });
