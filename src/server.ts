@@ -59,7 +59,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
   const service = new LlmService({
     settings,
     registry,
-    adapters: deps.adapters ?? new AdapterFactory(settings.env),
+    adapters: deps.adapters ?? new AdapterFactory(settings.env, logger),
     ledger,
     secrets,
     now: deps.now,

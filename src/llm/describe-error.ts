@@ -74,6 +74,15 @@ export function describeFailure(error: LlmError, context: FailureContext): strin
     case 'stream':
       text = `${error.message}${after}; ${later}`;
       break;
+    case 'invalid-response': {
+      // Not a completion (a proxy's page, JSON of another API): most often a base URL that points
+      // somewhere else, or a gateway in the way.
+      const baseEnv = context.provider?.baseURLEnv;
+      text = error.retryable
+        ? `${error.message}${after}; check that the base URL${baseEnv ? ` (${baseEnv})` : ''} points at the provider's API, or ${later}`
+        : error.message;
+      break;
+    }
     default:
       text = error.message;
   }

@@ -10,6 +10,7 @@ import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
 import { withRetry } from '../retry.js';
 import { addCost, billOfAnswer, billOfFailure, costOfAttempts, type AttemptBill } from './call-cost.js';
 import { maxTokensOfCall } from './check-usage.js';
+import { scrubProviderJson } from './scrub-provider-json.js';
 import { describeFailure } from './describe-error.js';
 import { formatSeconds, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
@@ -503,7 +504,8 @@ export class LlmService {
         model: model.id,
         provider: provider.id,
         providerModel: response ? this.providerModelOf(response, model.providerModel) : model.providerModel,
-        usage: bill.usage,
+        // Raw usage is provider data: scrubbed of keys and bounded before it is stored.
+        usage: bill.usage && { ...bill.usage, raw: scrubProviderJson(bill.usage.raw, this.scrubber) },
         pricing: bill.pricing,
         costMicroUsd: bill.costMicroUsd,
         latencyMs,

@@ -1,6 +1,7 @@
 import { notConfiguredReason } from '../config.js';
 import { LlmError } from '../llm/errors.js';
 import type { ProviderAdapter } from '../llm/types.js';
+import type { Logger } from '../logger.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 
 // Long enough never to fire first: our own AttemptControl enforces timeoutMs, including
@@ -15,7 +16,10 @@ const DEFAULT_ANTHROPIC_MAX_TOKENS = 4096;
 export class AdapterFactory {
   private readonly adapters = new Map<string, Promise<ProviderAdapter>>();
 
-  constructor(private readonly env: Record<string, string | undefined>) {}
+  constructor(
+    private readonly env: Record<string, string | undefined>,
+    private readonly logger?: Logger,
+  ) {}
 
   get(provider: ProviderDefinition): Promise<ProviderAdapter> {
     let adapter = this.adapters.get(provider.id);
@@ -40,7 +44,7 @@ export class AdapterFactory {
     if (provider.type === 'anthropic') {
       const { default: Anthropic, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('@anthropic-ai/sdk');
       const { AnthropicAdapter } = await import('./anthropic/anthropic-adapter.js');
-      const client = new Anthropic({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS });
+      const client = new Anthropic({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, ...sdkLogging(this.logger) });
       return new AnthropicAdapter({
         providerId: provider.id,
         client,
@@ -50,7 +54,7 @@ export class AdapterFactory {
     }
     const { default: OpenAI, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('openai');
     const { OpenAICompatibleAdapter } = await import('./openai-compatible/openai-compatible-adapter.js');
-    const client = new OpenAI({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS });
+    const client = new OpenAI({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, ...sdkLogging(this.logger) });
     return new OpenAICompatibleAdapter({
       providerId: provider.id,
       client,
@@ -58,5 +62,31 @@ export class AdapterFactory {
       // OpenAI's reasoning models reject max_tokens; compatible servers mostly know only max_tokens.
       maxTokensField: provider.type === 'openai' ? 'max_completion_tokens' : 'max_tokens',
     });
+  }
+}
+
+// An SDK line can quote a whole unparsable SSE chunk (the openai SDK logs it before throwing).
+const MAX_SDK_LOG_CHARS = 500;
+
+/**
+ * The SDKs' own loggers, routed through ours: their lines (an unparsable SSE chunk, a retry
+ * notice) quote provider data, so they go where every line is scrubbed of keys, cut short, and
+ * kept at debug: the failure itself reaches the host and the log through our own error path.
+ * Without a logger of ours they are silenced. The level is fixed, so OPENAI_LOG /
+ * ANTHROPIC_LOG in the environment cannot turn request logging on behind our back.
+ */
+function sdkLogging(logger: Logger | undefined): { logger: Record<'error' | 'warn' | 'info' | 'debug', (...args: unknown[]) => void>; logLevel: 'warn' | 'off' } {
+  const line = (...args: unknown[]): void => {
+    const text = args.map((arg) => (typeof arg === 'string' ? arg : safeJson(arg))).join(' ').replace(/\s+/g, ' ');
+    logger?.debug(`provider SDK: ${text.length > MAX_SDK_LOG_CHARS ? `${text.slice(0, MAX_SDK_LOG_CHARS)}…` : text}`);
+  };
+  return { logger: { error: line, warn: line, info: line, debug: line }, logLevel: logger ? 'warn' : 'off' };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
   }
 }

@@ -2,11 +2,14 @@ import { LlmError } from '../llm/errors.js';
 import type { CallOptions, ChatResponse, StreamPart, Usage } from '../llm/types.js';
 import { AttemptControl } from './attempt-control.js';
 import { convertSdkError, type SdkErrorClasses } from './convert-sdk-error.js';
+import { notACompletion } from './not-a-completion.js';
 
 /** Who is being called: for error messages and for reading the SDK's error classes. */
 export interface SdkCallContext {
   providerId: string;
   errorClasses: SdkErrorClasses;
+  /** Where the client sends its requests, for errors about what came back. */
+  baseURL?: string;
 }
 
 /** What each wire's stream assembler offers (see convert-*-response.ts). */
@@ -52,10 +55,12 @@ export async function* streamOnce<Event>(
 ): AsyncIterable<StreamPart> {
   const control = new AttemptControl(options.signal, options.timeoutMs);
   let answering = false;
+  let events = 0;
   try {
     const stream = await open(control.signal);
     answering = true;
     for await (const event of stream) {
+      events++;
       control.touch();
       const reasoningBefore = assembler.reasoningDeltas;
       const text = assembler.push(event);
@@ -66,6 +71,11 @@ export async function* streamOnce<Event>(
       // The SDKs end a stream quietly when its signal aborts: that is our cancellation or
       // silence timeout, which convertSdkError tells apart, not a truncated answer.
       if (control.signal.aborted) throw control.signal.reason;
+      // Not one event: a proxy's page or a body that is no SSE at all. Nothing was generated.
+      if (events === 0) {
+        answering = false;
+        throw notACompletion(context, 'an empty stream (no events)');
+      }
       throw new LlmError(`${context.providerId} ended the stream before ${options.finalEvent}: the answer is incomplete`, {
         kind: 'stream',
         provider: context.providerId,

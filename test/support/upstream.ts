@@ -130,6 +130,11 @@ export type Reply =
       wire?: 'openai' | 'anthropic';
     } & ReplyCommon)
   | ({ kind: 'raw'; status?: number; body?: string } & ReplyCommon)
+  /**
+   * A 200 that is not a completion, as proxies and wrong base URLs produce: an HTML page, JSON
+   * without choices (OpenAI) / content (Anthropic), or an SSE response with no events at all.
+   */
+  | ({ kind: 'not-a-completion'; shape: 'html' | 'json-without-choices' | 'empty-sse' } & ReplyCommon)
   | { kind: 'hang' }
   | { kind: 'reset'; delayMs?: number }
   | { kind: 'auto' };
@@ -303,6 +308,18 @@ export async function startUpstream(): Promise<Upstream> {
         res.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
         res.end(reply.body ?? '');
         return;
+      case 'not-a-completion': {
+        await sleep(reply.delayMs, res);
+        const shapes = {
+          html: ['text/html; charset=utf-8', '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>'],
+          'json-without-choices': ['application/json', JSON.stringify(anthropicPath ? { id: 'msg_x', type: 'message', role: 'assistant' } : { id: 'chatcmpl-x', object: 'chat.completion', created: 1 })],
+          'empty-sse': ['text/event-stream', ''],
+        } as const;
+        const [contentType, body] = shapes[reply.shape];
+        res.writeHead(200, { 'content-type': contentType, ...reply.headers });
+        res.end(body);
+        return;
+      }
       case 'error':
         await sleep(reply.delayMs, res);
         return sendError(res, reply, reply.wire ?? (anthropicPath ? 'anthropic' : 'openai'));

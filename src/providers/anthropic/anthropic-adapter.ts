@@ -2,7 +2,9 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
-import { AnthropicStreamAssembler, convertAnthropicMessage } from './convert-anthropic-response.js';
+import { notACompletion } from '../not-a-completion.js';
+import type { SdkCallContext } from '../sdk-call.js';
+import { AnthropicStreamAssembler, anthropicMessageProblem, convertAnthropicMessage } from './convert-anthropic-response.js';
 import { convertToAnthropicRequest } from './convert-to-anthropic-prompt.js';
 
 export interface AnthropicAdapterOptions {
@@ -17,20 +19,27 @@ export interface AnthropicAdapterOptions {
 export class AnthropicAdapter implements ProviderAdapter {
   constructor(private readonly options: AnthropicAdapterOptions) {}
 
+  /** Who is called, for errors: the provider and the base URL its client really uses. */
+  private get context(): SdkCallContext {
+    return { ...this.options, baseURL: this.options.client.baseURL };
+  }
+
   private body(request: ChatRequest): Record<string, unknown> {
     return convertToAnthropicRequest({ ...request, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens });
   }
 
   async generate(request: ChatRequest, callOptions: CallOptions): Promise<ChatResponse> {
-    const message = await sendOnce(this.options, callOptions, (signal) =>
+    const message: unknown = await sendOnce(this.context, callOptions, (signal) =>
       this.options.client.messages.create(this.body(request) as unknown as Anthropic.MessageCreateParamsNonStreaming, { signal }),
     );
-    return convertAnthropicMessage(message, request.providerModel);
+    const problem = anthropicMessageProblem(message);
+    if (problem !== undefined) throw notACompletion(this.context, problem);
+    return convertAnthropicMessage(message as Parameters<typeof convertAnthropicMessage>[0], request.providerModel);
   }
 
   stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
     return streamOnce(
-      this.options,
+      this.context,
       { ...callOptions, requestedModel: request.providerModel, finalEvent: 'message_stop' },
       (signal) =>
         this.options.client.messages.create({ ...this.body(request), stream: true } as unknown as Anthropic.MessageCreateParamsStreaming, {

@@ -1,3 +1,4 @@
+import { describeBody } from '../not-a-completion.js';
 import { parseToolArguments } from '../../llm/parse-tool-arguments.js';
 import type { ChatResponse, FinishReason, ToolCall, Usage } from '../../llm/types.js';
 
@@ -200,4 +201,19 @@ export class AnthropicStreamAssembler {
       if (value !== null && value !== undefined) (this.usage as Record<string, unknown>)[key] = value;
     }
   }
+}
+
+/**
+ * Why a non-streamed Messages body is not a message, or undefined when it is one: an object with
+ * a list of content blocks, each with a type, text blocks with text.
+ */
+export function anthropicMessageProblem(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return describeBody(body);
+  const content = (body as { content?: unknown }).content;
+  if (!Array.isArray(content)) return 'JSON without content';
+  for (const block of content) {
+    if (typeof block !== 'object' || block === null || typeof (block as { type?: unknown }).type !== 'string') return 'a content block without a type';
+    if ((block as { type: string }).type === 'text' && typeof (block as { text?: unknown }).text !== 'string') return 'a text block without text';
+  }
+  return undefined;
 }

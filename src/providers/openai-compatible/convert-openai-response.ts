@@ -1,3 +1,4 @@
+import { describeBody } from '../not-a-completion.js';
 import { parseToolArguments } from '../../llm/parse-tool-arguments.js';
 import type { ChatResponse, FinishReason, ToolCall, Usage } from '../../llm/types.js';
 
@@ -212,4 +213,20 @@ export class OpenAIStreamAssembler {
       providerModel: this.model || requestedModel,
     };
   }
+}
+
+/**
+ * Why a non-streamed Chat Completions body is not a completion, or undefined when it is one:
+ * an object whose first choice has a message with text (or null) content.
+ */
+export function openAICompletionProblem(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return describeBody(body);
+  const choices = (body as { choices?: unknown }).choices;
+  if (!Array.isArray(choices) || choices.length === 0) return 'JSON without choices';
+  const message = (choices[0] as { message?: unknown } | null)?.message;
+  if (typeof message !== 'object' || message === null) return 'JSON whose first choice has no message';
+  const { content, tool_calls: toolCalls } = message as { content?: unknown; tool_calls?: unknown };
+  if (content !== undefined && content !== null && typeof content !== 'string') return 'a message whose content is not text';
+  if (toolCalls !== undefined && toolCalls !== null && !Array.isArray(toolCalls)) return 'a message whose tool_calls is not a list';
+  return undefined;
 }

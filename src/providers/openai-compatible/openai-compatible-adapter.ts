@@ -2,7 +2,9 @@ import type OpenAI from 'openai';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
-import { convertOpenAICompletion, OpenAIStreamAssembler } from './convert-openai-response.js';
+import { notACompletion } from '../not-a-completion.js';
+import type { SdkCallContext } from '../sdk-call.js';
+import { convertOpenAICompletion, OpenAIStreamAssembler, openAICompletionProblem } from './convert-openai-response.js';
 import { convertToOpenAIRequest, type MaxTokensField } from './convert-to-openai-request.js';
 
 export interface OpenAICompatibleAdapterOptions {
@@ -16,12 +18,19 @@ export interface OpenAICompatibleAdapterOptions {
 export class OpenAICompatibleAdapter implements ProviderAdapter {
   constructor(private readonly options: OpenAICompatibleAdapterOptions) {}
 
+  /** Who is called, for errors: the provider and the base URL its client really uses. */
+  private get context(): SdkCallContext {
+    return { ...this.options, baseURL: this.options.client.baseURL };
+  }
+
   async generate(request: ChatRequest, callOptions: CallOptions): Promise<ChatResponse> {
     const body = convertToOpenAIRequest(request, this.options.maxTokensField);
-    const completion = await sendOnce(this.options, callOptions, (signal) =>
+    const completion: unknown = await sendOnce(this.context, callOptions, (signal) =>
       this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal }),
     );
-    return convertOpenAICompletion(completion, request.providerModel);
+    const problem = openAICompletionProblem(completion);
+    if (problem !== undefined) throw notACompletion(this.context, problem);
+    return convertOpenAICompletion(completion as Parameters<typeof convertOpenAICompletion>[0], request.providerModel);
   }
 
   stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
@@ -32,7 +41,7 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
       stream_options: { include_usage: true },
     };
     return streamOnce(
-      this.options,
+      this.context,
       { ...callOptions, requestedModel: request.providerModel, finalEvent: 'its finish_reason' },
       (signal) => this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming, { signal }),
       new OpenAIStreamAssembler(),
