@@ -54,6 +54,9 @@ chat extras (see README, "Files, reasoning effort and JSON answers"):
                      parsed and validated (one retry), comes back in structuredContent.json
                      e.g. {"prompt": "List 3 primes", "response_format": {"type": "json_schema",
                            "schema": {"type": "array", "items": {"type": "integer"}}}}
+  conversation_id    continue a stored thread (every result returns one; store: false keeps none);
+                     the model may change between turns; threads expire after conversations.idleDays (7)
+                     e.g. {"prompt": "And in French?", "conversation_id": "5b0e…", "model": "claude-sonnet-4-5"}
 
 Docs: README.md in the package.`;
 

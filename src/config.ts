@@ -43,6 +43,8 @@ export interface Settings {
   progressIntervalMs: number;
   /** The longest JSON-RPC message (one stdio line) the server reads, in bytes. */
   maxMessageBytes: number;
+  /** How long a conversation thread lives without a new turn (see src/llm/conversation-store.ts). */
+  conversationIdleMs: number;
   retry: RetrySettings;
   budget?: BudgetSettings;
   /** Where `chat`'s `files` may be read from, and how much (see src/llm/files.ts). */
@@ -121,6 +123,7 @@ function buildConfigFileSchema() {
     drainMs: timerMs(0).optional(),
     progressIntervalMs: timerMs(0).optional(),
     maxMessageBytes: z.number().int().min(1024).max(MAX_MAX_MESSAGE_BYTES).optional(),
+    conversations: z.strictObject({ idleDays: z.number().positive().optional() }).optional(),
     retry: z
       .strictObject({
         retries: z.number().int().min(0).max(10).optional(),
@@ -364,6 +367,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     drainMs: file.drainMs ?? 10_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,
     maxMessageBytes: file.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    conversationIdleMs: (file.conversations?.idleDays ?? 7) * 86_400_000,
     retry,
     budget: file.budget,
     files: {

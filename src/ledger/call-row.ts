@@ -35,6 +35,7 @@ export interface CallRow {
   error: string | null;
   raw_usage: string | null;
   principal: string | null;
+  conversation_id: string | null;
 }
 
 /** The column names of a `calls` row, in the order of CallRow. */
@@ -43,6 +44,7 @@ export const CALL_ROW_COLUMNS = [
   'prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens', 'cache_write_1h_tokens', 'reasoning_tokens',
   'cost_micro_usd', 'input_price_per_mtok', 'output_price_per_mtok', 'cached_input_price_per_mtok',
   'cache_write_price_per_mtok', 'cache_write_1h_price_per_mtok', 'latency_ms', 'attempts', 'status', 'finish_reason', 'error', 'raw_usage', 'principal',
+  'conversation_id',
 ] as const satisfies ReadonlyArray<keyof CallRow>;
 
 /** The row a store writes for `rec`; `now` stands in for a start time that is not a number. */
@@ -78,6 +80,7 @@ export function toCallRow(rec: CallRecord, sessionId: string, now: number): Call
     error: rec.error === null ? null : rec.error.slice(0, MAX_ERROR_CHARS),
     raw_usage: rawUsageJson(usage?.raw),
     principal: typeof rec.principal === 'string' ? rec.principal : null,
+    conversation_id: typeof rec.conversationId === 'string' ? rec.conversationId : null,
   };
 }
 

@@ -32,7 +32,7 @@
  * live call's hold never lapses.
  */
 
-import type { FlatPricing, Usage } from '../llm/types.js';
+import type { ChatMessage, FlatPricing, ToolDefinition, Usage } from '../llm/types.js';
 
 /** One row of `calls`, as the LLM service hands it over. */
 export interface CallRecord {
@@ -62,6 +62,36 @@ export interface CallRecord {
    * (budget sums count holds created in the cap's period).
    */
   keepHold?: boolean;
+  /** The conversation thread this call was a turn of; absent or null when none was kept. */
+  conversationId?: string | null;
+}
+
+/**
+ * A conversation thread as stored (see migrations.ts, tables `conversations` and
+ * `conversation_turns`): who owns it, its system message and tools, and its turns in order.
+ */
+export interface StoredThread {
+  id: string;
+  /** The owner over the HTTP gateway; null for a local (stdio) thread. */
+  principal: string | null;
+  /** Epoch ms of the last turn. */
+  updatedAt: number;
+  system: string | null;
+  tools: ToolDefinition[] | null;
+  /** Each turn's messages (the caller's, then the answer), oldest first. */
+  turns: ChatMessage[][];
+}
+
+/** One turn to append to a thread, creating the thread when it does not exist yet. */
+export interface ThreadTurn {
+  id: string;
+  principal: string | null;
+  /** Epoch ms. */
+  at: number;
+  /** Replaces the thread's system message / tools when given (undefined keeps them). */
+  system?: string;
+  tools?: ToolDefinition[];
+  messages: ChatMessage[];
 }
 
 /** A caller of the HTTP gateway as the ledger needs it: the name on its rows and its own caps. */
@@ -121,6 +151,8 @@ export interface ReportFilter {
   provider?: string;
   /** Only this principal's calls, everywhere in the report (see the top of this file). */
   principal?: string;
+  /** Only the turns of this conversation thread. */
+  conversationId?: string;
   groupBy: GroupBy;
 }
 
@@ -194,6 +226,12 @@ export interface Ledger {
   stats(): Promise<LedgerStats>;
   /** Whether a call could be recorded now. */
   health(): Promise<LedgerHealth>;
+  /** A conversation thread with all its turns, or undefined when there is none by that id. */
+  loadThread(id: string): Promise<StoredThread | undefined>;
+  /** Appends one turn (atomically, after any turn another process appended meanwhile). */
+  appendTurn(turn: ThreadTurn): Promise<void>;
+  /** Deletes the threads whose last turn is older than `before` (epoch ms); returns how many. */
+  deleteThreadsIdleSince(before: number): Promise<number>;
   /** Releases the file or the connections; safe to call twice. */
   close(): Promise<void>;
 }

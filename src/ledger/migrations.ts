@@ -41,6 +41,7 @@
  * | `error`                       | TEXT NULL    | what failed (the provider's error, API keys removed); NULL when `ok` |
  * | `raw_usage`                   | TEXT NULL    | the provider's own usage object as JSON, to recompute costs later |
  * | `principal`                   | TEXT NULL    | who made the call over the HTTP gateway (static token name or JWT claim); NULL over stdio (migration 5) |
+ * | `conversation_id`             | TEXT NULL    | the conversation thread the call was a turn of (`chat`'s `conversation_id`); NULL when none was kept (migration 7) |
  *
  * Table `reservations`: budget held by calls in flight, so that processes sharing the file cannot
  * all slip under a cap at once. A row lives from just before a call to its `calls` row; rows left
@@ -53,6 +54,14 @@
  * | `amount_micro_usd` | INTEGER    | worst-case cost of the call, in micro-dollars |
  * | `expires_at`       | TEXT       | ISO 8601 UTC; ignored after this instant |
  * | `principal`        | TEXT NULL  | whose call holds it (HTTP gateway), for the per-principal caps; NULL over stdio (migration 5) |
+ *
+ * Tables `conversations` and `conversation_turns` (migration 7): `chat`'s threads, kept so a
+ * thread survives restarts and is shared by every process on the file. A thread row holds who
+ * owns it (`principal`, NULL for stdio), `created_at`/`updated_at` (ISO 8601 UTC; a thread idle
+ * longer than the configured time is expired on read and swept), its `system` message and last
+ * `tools` (JSON). Each turn (`conversation_id`, `seq` from 1) holds `messages`: the JSON array of
+ * the turn's messages (the caller's, then the answer), in our neutral message shape, so any
+ * provider's model can continue the thread.
  *
  * Table `hourly_totals` (WITHOUT ROWID, primary key `(hour, model, provider)`): the sums of
  * `calls` per UTC hour, model and provider, so the cost report and the budget checks read a few
@@ -234,6 +243,31 @@ ${ADD_NEW_ROW}
     sql: `
       ALTER TABLE calls ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE calls ADD COLUMN cache_write_1h_price_per_mtok REAL;
+    `,
+  },
+  {
+    version: 7,
+    description: 'conversation threads, and the conversation id on calls',
+    // get_cost by conversation reads calls through this index (hourly_totals has no conversation).
+    sql: `
+      ALTER TABLE calls ADD COLUMN conversation_id TEXT;
+      CREATE INDEX calls_conversation_id ON calls (conversation_id, started_at) WHERE conversation_id IS NOT NULL;
+      CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        principal TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        system TEXT,
+        tools TEXT
+      );
+      CREATE INDEX conversations_updated_at ON conversations (updated_at);
+      CREATE TABLE conversation_turns (
+        conversation_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        messages TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+      ) WITHOUT ROWID;
     `,
   },
 ];

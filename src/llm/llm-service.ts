@@ -17,6 +17,7 @@ import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } f
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
 import { fallbackScope } from './fallback-scope.js';
+import { ConversationStore } from './conversation-store.js';
 import { prepareJsonAnswer, readJsonAnswer, repairMessage, type JsonAnswerPlan, type JsonAnswerSpec, type ResponseFormatInput } from './json-answer.js';
 import { DEFAULT_HEARTBEAT_MS, ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
@@ -38,6 +39,10 @@ export interface ChatInput {
   files?: string[];
   reasoning_effort?: ReasoningEffort;
   response_format?: ResponseFormatInput;
+  /** Continue this stored thread (conversation-store.ts). */
+  conversation_id?: string;
+  /** false: keep no thread for this call. */
+  store?: boolean;
 }
 
 /** The `chat` tool's structured result (SPEC §4). */
@@ -56,6 +61,8 @@ export interface ChatResult {
   call_id: string;
   /** With response_format: the parsed answer, validated against the schema. */
   json?: unknown;
+  /** The thread this call was a turn of. */
+  conversation_id?: string;
   notes?: string[];
 }
 
@@ -68,6 +75,8 @@ export interface ChatHooks {
   roots?: () => Promise<string[] | undefined>;
   /** Who is calling (HTTP gateway); recorded on the ledger row, held to its own caps. */
   principal?: Principal;
+  /** Set by the service: the thread the call's ledger rows belong to. */
+  conversationId?: string;
 }
 
 export interface ModelInfo {
@@ -103,6 +112,7 @@ export interface CostQuery {
   until?: string;
   model?: string;
   provider?: string;
+  conversation_id?: string;
   group_by?: GroupBy;
 }
 
@@ -139,9 +149,11 @@ const MAX_PROVIDER_MODEL_CHARS = 200;
 export class LlmService {
   private readonly now: () => number;
   private readonly inFlight = new InFlightCalls();
+  private readonly conversations: ConversationStore;
 
   constructor(private readonly deps: LlmServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.conversations = new ConversationStore({ ledger: deps.ledger, idleMs: deps.settings.conversationIdleMs, now: this.now, logger: deps.logger });
   }
 
   /**
@@ -168,7 +180,14 @@ export class LlmService {
     }
     const call = this.inFlight.start(hooks.signal);
     try {
-      return await this.runChat(input, { ...hooks, signal: call.signal }, call);
+      const principal = hooks.principal?.name ?? null;
+      const model = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel).model;
+      const thread = await this.conversations.begin(input, principal, model);
+      const result = await this.runChat(thread.input, { ...hooks, signal: call.signal, conversationId: thread.store ? thread.id : undefined }, call);
+      if (thread.id === undefined) return result;
+      const keepNote = await this.conversations.finish(thread, input, principal, result);
+      const notes = [...thread.notes, ...(result.notes ?? []), ...(keepNote ? [keepNote] : [])];
+      return { ...result, conversation_id: thread.id, ...(notes.length > 0 ? { notes } : {}) };
     } finally {
       call.done();
     }
@@ -356,6 +375,7 @@ export class LlmService {
         until: bound('until', query.until),
         model: query.model === undefined ? undefined : this.deps.registry.canonicalId(query.model),
         provider: query.provider,
+        conversationId: query.conversation_id,
         ...(ownOnly ? { principal: principal.name } : {}),
         groupBy: query.group_by ?? 'model',
       },
@@ -515,6 +535,7 @@ export class LlmService {
         error: failure ? (call.inFlight.cutByShutdown ? SHUTDOWN_CUT : this.scrub(failure.message)) : null,
         principal: principal?.name ?? null,
         keepHold,
+        conversationId: call.hooks.conversationId ?? null,
       },
       reservation.reservationId,
       ledgerFailed,

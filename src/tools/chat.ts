@@ -40,6 +40,8 @@ export const chatInputSchema = {
   response_format: z
     .union([z.literal('json'), z.object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()), name: z.string().optional() })])
     .optional(),
+  conversation_id: z.string().min(1).optional().describe('Continue this thread'),
+  store: z.boolean().optional().describe('false: keep no thread'),
 };
 
 // prompt_tokens, completion_tokens, cached_tokens, total_tokens, reasoning_tokens (when reported)
@@ -58,6 +60,7 @@ export const chatOutputSchema = {
   latency_ms: z.number(),
   call_id: z.string(),
   json: z.unknown().optional(),
+  conversation_id: z.string().optional(),
   notes: z.array(z.string()).optional(),
 };
 
@@ -139,6 +142,8 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
         });
         const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: resultText(result) }];
         if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
+        // Hosts that show only content still need the id to continue the thread.
+        if (result.conversation_id) content.push({ type: 'text', text: `conversation_id: ${result.conversation_id}` });
         return { content, structuredContent: { ...result } };
       } catch (error) {
         return toolFailure(error, logger, service.scrubber);

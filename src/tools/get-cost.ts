@@ -11,6 +11,7 @@ export const getCostInputSchema = {
   until: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
   provider: z.string().min(1).optional(),
+  conversation_id: z.string().min(1).optional(),
   group_by: z.enum(['model', 'provider', 'day', 'principal', 'none']).optional(),
 };
 

@@ -83,6 +83,7 @@ describe('SQLite ledger rows', () => {
       error: null,
       raw_usage: '{"input_tokens":1000,"cache_read_input_tokens":50000}',
       principal: null,
+      conversation_id: null,
     });
     expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
     reader.close();

@@ -50,6 +50,8 @@ export interface HarnessOptions {
   reservationTtlMs?: number;
   /** Heartbeat of streamed calls, ms (production: 10 s). */
   heartbeatMs?: number;
+  /** Use this ledger file (kept on close) instead of a fresh one: a restart on the same file. */
+  dbPath?: string;
 }
 
 /**
@@ -59,7 +61,7 @@ export interface HarnessOptions {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const upstream = options.upstream ?? (await startUpstream());
   const dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-test-'));
-  const dbPath = join(dir, 'ledger.db');
+  const dbPath = options.dbPath ?? join(dir, 'ledger.db');
   const env: Record<string, string | undefined> = {
     ...FAKE_KEYS,
     OPENAI_BASE_URL: upstream.openaiBaseURL,

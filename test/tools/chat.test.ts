@@ -102,7 +102,9 @@ describe('chat on OpenAI (gpt-4o-mini)', () => {
       },
     );
     expect(resultText(result)).toBe('Hi there.');
-    expect(result.content).toHaveLength(1);
+    // The answer, then the thread's id (conversations.test.ts) for hosts that show only content.
+    expect(result.content).toHaveLength(2);
+    expect(result.content[1]).toEqual({ type: 'text', text: `conversation_id: ${out.conversation_id}` });
     const p = PRICE['gpt-4o-mini'];
     const expectedCost = (800 * p.input + 200 * p.cached + 500 * p.output) / 1e6;
     expect(out).toMatchObject({

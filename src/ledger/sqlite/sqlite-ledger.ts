@@ -40,8 +40,11 @@ import {
   type Reservation,
   type GroupBy,
   type PrincipalBudget,
+  type StoredThread,
+  type ThreadTurn,
   LOCAL_PRINCIPAL_KEY,
 } from '../ledger.js';
+import { SqliteThreads } from './sqlite-threads.js';
 import { migrate, SchemaTooNewError } from '../migrations.js';
 import { reportRanges, wholeHourKeys } from '../report-ranges.js';
 import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
@@ -121,6 +124,7 @@ export class SqliteLedger implements Ledger {
   private readonly countRows: Database.Statement<[], { rows: number }>;
   private readonly reportStatements = new Map<string, Database.Statement<unknown[], TotalsRow & { key: string }>>();
   private readonly recordTransaction: Database.Transaction<(row: CallRow, reservationId: number | undefined, keepHold: boolean) => number>;
+  private readonly threads: SqliteThreads;
 
   /** Opens (creating and migrating if needed) the ledger at `path`; throws `LedgerError` if unusable. */
   static open(path: string, options: SqliteLedgerOptions = {}): SqliteLedger {
@@ -210,6 +214,8 @@ export class SqliteLedger implements Ledger {
       }
       return id;
     });
+
+    this.threads = new SqliteThreads(db);
 
     // A real write at open: a read-only file or folder fails here, at start, not on the first call.
     db.transaction(() => this.deleteExpiredReservations.run(isoTime(this.now()))).immediate();
@@ -308,6 +314,18 @@ export class SqliteLedger implements Ledger {
     } catch (error) {
       return { ok: false, detail: `the ledger ${this.path} cannot be read (${describe(error)})` };
     }
+  }
+
+  async loadThread(id: string): Promise<StoredThread | undefined> {
+    return this.threads.load(id);
+  }
+
+  async appendTurn(turn: ThreadTurn): Promise<void> {
+    this.threads.append(turn);
+  }
+
+  async deleteThreadsIdleSince(before: number): Promise<number> {
+    return this.threads.deleteIdleSince(before);
   }
 
   async close(): Promise<void> {
@@ -425,6 +443,10 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
       sql += ' AND principal = ?';
       params.push(filter.principal);
     }
+    if (filter.conversationId !== undefined) {
+      sql += ' AND conversation_id = ?';
+      params.push(filter.conversationId);
+    }
     return sql;
   };
   const fromCalls = (since: number | undefined, until: number | undefined): void => {
@@ -456,7 +478,8 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
 
   // hourly_totals has no principal: a report on or by principal reads the calls of the range
   // (through calls_principal_started_at when narrowed to one principal).
-  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal';
+  // Nor a conversation: a report on one reads its calls (through calls_conversation_id).
+  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal' || filter.conversationId !== undefined;
   for (const part of reportRanges(filter.since, filter.until, perPrincipal)) {
     if (part.source === 'calls') fromCalls(part.since, part.until);
     else fromHours(part.fromHour, part.toHour);

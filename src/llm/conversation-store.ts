@@ -1,0 +1,139 @@
+/**
+ * `chat`'s conversation threads: what a call with `conversation_id` sends before its new turn,
+ * and what it keeps afterwards. Threads live in the ledger's database (ledger.ts), so they survive
+ * restarts and are shared by every instance of a team gateway; a thread belongs to the principal
+ * that started it (null = a local stdio caller) and no one else can read or continue it.
+ *
+ * History is kept in our neutral message shape (types.ts), so a thread may switch model and
+ * provider between turns: each adapter converts the same messages, tool calls included.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Logger } from '../logger.js';
+import type { ModelDefinition } from '../registry/catalog.js';
+import { LlmError } from './errors.js';
+import type { ChatInput, ChatResult } from './llm-service.js';
+import { trimTurns } from './trim-thread.js';
+import type { ChatMessage } from './types.js';
+
+// Output room assumed when neither the call nor the catalog gives a limit (as build-request.ts).
+const FALLBACK_MAX_TOKENS = 4096;
+// Expired threads are deleted at most this often per process (expiry itself is checked on read).
+const SWEEP_INTERVAL_MS = 3_600_000;
+
+/** One call's part of a thread: the input to send, and what to keep when it is answered. */
+export interface ThreadCall {
+  /** The call's input with the thread's history, system message and tools in front. */
+  input: ChatInput;
+  /** The thread's id; undefined with `store: false` and no `conversation_id`. */
+  id?: string;
+  /** Whether the turn is kept once answered. */
+  store: boolean;
+  /** This call's own messages (not the history), kept as the turn. */
+  newMessages: ChatMessage[];
+  notes: string[];
+}
+
+export class ConversationStore {
+  private lastSweep = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly deps: { ledger: Ledger; idleMs: number; now: () => number; logger?: Logger },
+  ) {}
+
+  /**
+   * Prepares a call: a new thread id, or the stored thread in front of the new turn, trimmed
+   * from its oldest turns to fit `model`'s context window. Refuses an unknown, expired or
+   * someone else's thread (the last two read as unknown to the caller: they reveal nothing).
+   */
+  async begin(input: ChatInput, principal: string | null, model: ModelDefinition): Promise<ThreadCall> {
+    const store = input.store !== false;
+    const newMessages: ChatMessage[] = input.prompt !== undefined ? [{ role: 'user', content: input.prompt }] : (input.messages ?? []);
+    if (input.conversation_id === undefined) {
+      return { input, id: store ? randomUUID() : undefined, store, newMessages, notes: [] };
+    }
+    const id = input.conversation_id;
+    const thread = await this.deps.ledger.loadThread(id);
+    const idleDays = formatDays(this.deps.idleMs);
+    if (!thread || thread.principal !== principal) {
+      throw new LlmError(`No conversation '${id}' (threads expire after ${idleDays} without a turn): omit conversation_id to start a new one`, {
+        kind: 'invalid-request',
+        retryable: false,
+      });
+    }
+    if (this.deps.now() - thread.updatedAt > this.deps.idleMs) {
+      throw new LlmError(`Conversation '${id}' expired after ${idleDays} without a turn: omit conversation_id to start a new one`, {
+        kind: 'invalid-request',
+        retryable: false,
+      });
+    }
+    const system = input.system ?? thread.system ?? undefined;
+    const fixed: ChatMessage[] = [...(system ? [{ role: 'system' as const, content: system }] : []), ...newMessages];
+    const notes: string[] = [];
+    let turns = thread.turns;
+    if (model.contextWindow !== null) {
+      const room = model.contextWindow - (input.max_tokens ?? model.maxOutputTokens ?? FALLBACK_MAX_TOKENS);
+      const trimmed = trimTurns(turns, fixed, room);
+      turns = trimmed.kept;
+      if (trimmed.dropped > 0) {
+        notes.push(`${trimmed.dropped} earlier turn${trimmed.dropped === 1 ? ' was' : 's were'} left out to fit ${model.id}'s context window`);
+      }
+    }
+    const withHistory: ChatInput = {
+      ...input,
+      prompt: undefined,
+      messages: [...turns.flat(), ...newMessages],
+      system,
+      // A thread keeps its tools: a model shown tool calls in the history needs their definitions.
+      tools: input.tools ?? thread.tools ?? undefined,
+    };
+    return { input: withHistory, id, store, newMessages, notes };
+  }
+
+  /**
+   * Keeps the answered turn. The answer is already paid for, so a database that fails here
+   * costs the host a note, not the answer.
+   */
+  async finish(call: ThreadCall, input: ChatInput, principal: string | null, result: ChatResult): Promise<string | undefined> {
+    if (!call.store || call.id === undefined) return undefined;
+    const now = this.deps.now();
+    const answer: ChatMessage =
+      result.tool_calls.length > 0 ? { role: 'assistant', content: result.content, tool_calls: result.tool_calls } : { role: 'assistant', content: result.content };
+    try {
+      await this.sweep(now);
+      await this.deps.ledger.appendTurn({
+        id: call.id,
+        principal,
+        at: now,
+        system: input.system,
+        tools: input.tools && input.tools.length > 0 ? input.tools : undefined,
+        messages: [...call.newMessages.map(withoutAttachments), answer],
+      });
+      return undefined;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.deps.logger?.error(`conversations: could not keep the turn of ${call.id}: ${message}`);
+      return `this turn could not be kept in conversation ${call.id} (${message})`;
+    }
+  }
+
+  /** Deletes the expired threads, at most once an hour per process. */
+  private async sweep(now: number): Promise<void> {
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    const removed = await this.deps.ledger.deleteThreadsIdleSince(now - this.deps.idleMs);
+    if (removed > 0) this.deps.logger?.info(`conversations: ${removed} expired thread${removed === 1 ? '' : 's'} deleted`);
+  }
+}
+
+// Files are read for one call: a thread keeps the message, not the file's bytes.
+function withoutAttachments(message: ChatMessage): ChatMessage {
+  if (message.role !== 'user' || !message.attachments) return message;
+  return { role: 'user', content: message.content };
+}
+
+function formatDays(ms: number): string {
+  const days = ms / 86_400_000;
+  if (days >= 1) return `${Number(days.toFixed(2))} day${days === 1 ? '' : 's'}`;
+  return `${Number((ms / 3_600_000).toFixed(2))} h`;
+}
