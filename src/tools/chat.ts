@@ -40,8 +40,9 @@ export const chatInputSchema = {
   response_format: z
     .union([z.literal('json'), z.object({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()), name: z.string().optional() })])
     .optional(),
-  conversation_id: z.string().min(1).optional().describe('Continue this thread'),
-  store: z.boolean().optional().describe('false: keep no thread'),
+  // Every result returns one; passing it back continues the thread.
+  conversation_id: z.string().min(1).optional(),
+  store: z.boolean().optional(),
 };
 
 // prompt_tokens, completion_tokens, cached_tokens, total_tokens, reasoning_tokens (when reported)
@@ -67,7 +68,7 @@ export const chatOutputSchema = {
 type ChatArgs = z.infer<z.ZodObject<typeof chatInputSchema>>;
 
 /** Checks what the schema cannot say per role, and turns the arguments into the service's input. */
-function toChatInput(args: ChatArgs): ChatInput {
+export function toChatInput(args: Omit<ChatArgs, 'model' | 'fallback_models' | 'conversation_id' | 'store'> & Partial<ChatArgs>): ChatInput {
   const messages = args.messages?.map((message, index): ChatMessage => {
     switch (message.role) {
       case 'tool':
@@ -100,7 +101,7 @@ function resultText(result: ChatResult): string {
 const ROOTS_TIMEOUT_MS = 5000;
 
 /** The client's roots as local paths, or undefined when it has no roots capability. */
-async function clientRoots(server: McpServer, signal: AbortSignal): Promise<string[] | undefined> {
+export async function clientRoots(server: McpServer, signal: AbortSignal): Promise<string[] | undefined> {
   if (!server.server.getClientCapabilities()?.roots) return undefined;
   const { roots } = await server.server.listRoots(undefined, { signal, timeout: ROOTS_TIMEOUT_MS });
   return roots.filter((root) => root.uri.startsWith('file://')).map((root) => fileURLToPath(root.uri));
@@ -116,7 +117,8 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
         'Ask an LLM (OpenAI, Anthropic, DeepSeek, Qwen, custom). Give prompt or messages. Returns answer, tool calls, usage, cost USD.',
       inputSchema: chatInputSchema,
       outputSchema: chatOutputSchema,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      // readOnlyHint and idempotentHint are false by default (MCP spec); destructiveHint is not.
+      annotations: { destructiveHint: false, openWorldHint: true },
     },
     async (args, extra) => {
       try {

@@ -55,7 +55,9 @@ function ledgerRows(): Array<Record<string, unknown>> {
  * Runs the same reply once without and once with a progress token; checks the requests each sent
  * and that both answers (and both ledger rows) are the same. Returns the streamed call.
  */
-async function sameBothWays(args: Record<string, unknown>, reply: ReplySpec, wire: 'openai' | 'anthropic') {
+async function sameBothWays(callArgs: Record<string, unknown>, reply: ReplySpec, wire: 'openai' | 'anthropic') {
+  // No thread: each would get its own conversation_id, the one field that must differ.
+  const args = { ...callArgs, store: false };
   h.upstream.enqueue(reply, reply);
   const plain = await h.callTool('chat', args);
   const { result: streamed, notices } = await callStreamed(args);
