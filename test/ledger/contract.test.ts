@@ -374,6 +374,45 @@ describe.each([
     });
   });
 
+  describe('conversation threads', () => {
+    const user = (content: string) => ({ role: 'user' as const, content });
+    const answer = (content: string) => ({ role: 'assistant' as const, content });
+
+    it('keeps turns in order with their owner, system and tools, shared by every instance, and reports by conversation', async () => {
+      const location = await store.fresh();
+      const [a, b] = [await open(location, { sessionId: 'a' }), await open(location, { sessionId: 'b' })];
+      expect(await a.loadThread('t1')).toBeUndefined();
+      const tools = [{ name: 'get_weather', parameters: { type: 'object' } }];
+      await a.appendTurn({ id: 't1', principal: 'alice', at: at('2026-11-20T10:00:00Z'), system: 'Be terse.', tools, messages: [user('hi'), answer('hello')] });
+      // Two instances appending at once get consecutive turns.
+      await Promise.all([
+        a.appendTurn({ id: 't1', principal: 'alice', at: at('2026-11-20T10:01:00Z'), messages: [user('x')] }),
+        b.appendTurn({ id: 't1', principal: 'alice', at: at('2026-11-20T10:01:00Z'), messages: [user('y')] }),
+      ]);
+      const thread = await b.loadThread('t1');
+      expect(thread).toMatchObject({ id: 't1', principal: 'alice', system: 'Be terse.', tools, updatedAt: at('2026-11-20T10:01:00Z') });
+      expect(thread!.turns[0]).toEqual([user('hi'), answer('hello')]);
+      expect(thread!.turns.slice(1).flat().map((m) => m.content).sort()).toEqual(['x', 'y']);
+      await a.record(callRecord({ callId: 'c1', conversationId: 't1' }));
+      await a.record(callRecord({ callId: 'c2', conversationId: 'other' }));
+      await a.record(callRecord({ callId: 'c3' }));
+      expect((await b.report({ groupBy: 'none', conversationId: 't1' })).total.calls).toBe(1);
+      expect((await b.report({ groupBy: 'none' })).total.calls).toBe(3);
+    });
+
+    it('deletes threads idle since a time, with their turns', async () => {
+      const ledger = await open();
+      await ledger.appendTurn({ id: 'old', principal: null, at: at('2026-11-01T00:00:00Z'), messages: [user('a')] });
+      await ledger.appendTurn({ id: 'new', principal: null, at: at('2026-11-10T00:00:00Z'), messages: [user('b')] });
+      expect(await ledger.deleteThreadsIdleSince(at('2026-11-05T00:00:00Z'))).toBe(1);
+      expect(await ledger.loadThread('old')).toBeUndefined();
+      expect((await ledger.loadThread('new'))!.turns).toEqual([[user('b')]]);
+      // A new thread under the old id starts empty: no turn was left behind.
+      await ledger.appendTurn({ id: 'old', principal: null, at: at('2026-11-11T00:00:00Z'), messages: [user('c')] });
+      expect((await ledger.loadThread('old'))!.turns).toEqual([[user('c')]]);
+    });
+  });
+
   describe('migrations', () => {
     it('several instances opening a new ledger at once migrate it once', async () => {
       const location = await store.fresh();

@@ -44,8 +44,11 @@ import {
   type PrincipalBudget,
   type ReportFilter,
   type Reservation,
+  type StoredThread,
+  type ThreadTurn,
   LOCAL_PRINCIPAL_KEY,
 } from '../ledger.js';
+import { appendThreadTurn, deleteIdleThreads, loadThread } from './postgres-threads.js';
 import { SchemaTooNewError } from '../migrations.js';
 import { reportRanges, wholeHourKeys } from '../report-ranges.js';
 import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
@@ -319,6 +322,18 @@ export class PostgresLedger implements Ledger {
     return result.rowCount ?? 0;
   }
 
+  async loadThread(id: string): Promise<StoredThread | undefined> {
+    return loadThread(this.pool, id);
+  }
+
+  async appendTurn(turn: ThreadTurn): Promise<void> {
+    await appendThreadTurn(this.pool, turn);
+  }
+
+  async deleteThreadsIdleSince(before: number): Promise<number> {
+    return deleteIdleThreads(this.pool, before);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -497,9 +512,10 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
   const match = (): string =>
     (filter.model !== undefined ? ` AND model = ${param(filter.model)}` : '') +
     (filter.provider !== undefined ? ` AND provider = ${param(filter.provider)}` : '') +
-    (filter.principal !== undefined ? ` AND principal = ${param(filter.principal)}` : '');
-  // hourly_totals has no principal: a report on or by principal reads the calls of the range.
-  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal';
+    (filter.principal !== undefined ? ` AND principal = ${param(filter.principal)}` : '') +
+    (filter.conversationId !== undefined ? ` AND conversation_id = ${param(filter.conversationId)}` : '');
+  // hourly_totals has no principal nor conversation: a report on either reads the calls of the range.
+  const perPrincipal = filter.principal !== undefined || filter.groupBy === 'principal' || filter.conversationId !== undefined;
   const parts = reportRanges(filter.since, filter.until, perPrincipal).map((part) => {
     if (part.source === 'calls') {
       const where =

@@ -132,6 +132,30 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       ALTER TABLE calls ADD COLUMN cache_write_1h_price_per_mtok DOUBLE PRECISION;
     `,
   },
+  {
+    version: 3,
+    description: 'conversation threads, and the conversation id on calls (SQLite schema version 7)',
+    sql: `
+      ALTER TABLE calls ADD COLUMN conversation_id TEXT COLLATE "C";
+      CREATE INDEX calls_conversation_id ON calls (conversation_id, started_at) WHERE conversation_id IS NOT NULL;
+      CREATE TABLE conversations (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        principal TEXT,
+        created_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL,
+        system TEXT,
+        tools TEXT
+      );
+      CREATE INDEX conversations_updated_at ON conversations (updated_at);
+      CREATE TABLE conversation_turns (
+        conversation_id TEXT COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        messages TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes. */
