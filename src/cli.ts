@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, isProviderConfigured, loadSettings, secretValues, type Settings } from './config.js';
 import { formatCostReport } from './ledger/cost-table.js';
 import { LedgerError, type GroupBy, type Ledger } from './ledger/ledger.js';
-import { ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/open-ledger.js';
+import { importSqliteLedger } from './ledger/import-sqlite.js';
+import { isPostgresUrl, ledgerLocation, openLedger, type OpenLedgerOptions } from './ledger/open-ledger.js';
+import type { PostgresLedger } from './ledger/postgres/postgres-ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
 import { createLogger, logLevelFromEnv, routeConsoleToLogger, type Logger } from './logger.js';
 import { ModelRegistry } from './registry/registry.js';
@@ -20,6 +22,9 @@ Usage:
                                   per-person budgets, /healthz, /readyz (config file: http section)
   llm-service-mcp token create NAME
                                   print a new gateway token once, and the http.tokens entry to paste
+  llm-service-mcp ledger import --from FILE.db
+                                  copy a SQLite ledger's calls into the PostgreSQL ledger LLM_SERVICE_DB
+                                  names; running it again adds nothing
   llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry;
                                   exits 1 when the config file is broken (and says why)
   llm-service-mcp cost [options]  print the cost ledger as a table
@@ -38,7 +43,9 @@ Environment (all optional):
   DEEPSEEK_API_KEY, DEEPSEEK_BASE_URL      DeepSeek (default https://api.deepseek.com)
   DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL    Qwen via DashScope compatible mode
   LLM_SERVICE_CONFIG                       path of the JSON config file
-  LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed)
+  LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed), or postgres://user@host/db
+                                           for a ledger shared by several instances (sslmode=… in the URL,
+                                           PGSSLROOTCERT for the CA file)
   LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
   LLM_SERVICE_LOG_LEVEL                    error | warn (default) | info | debug, on stderr
   LLM_SERVICE_HTTP_HOST, LLM_SERVICE_HTTP_PORT  serve --http address (flags win; default 127.0.0.1:8787)
@@ -299,6 +306,36 @@ function priceDataLine(models: Settings['models'], nowMs: number): string {
   return parts.join('; ');
 }
 
+async function ledgerCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'import') fail(`usage: llm-service-mcp ledger import --from FILE.db`);
+  let from: string | undefined;
+  try {
+    from = parseArgs({ args: rest, options: { from: { type: 'string' } }, strict: true }).values.from;
+  } catch (error) {
+    fail(`${(error as Error).message}; usage: llm-service-mcp ledger import --from FILE.db`);
+  }
+  if (!from) fail('usage: llm-service-mcp ledger import --from FILE.db');
+  const settings = settingsOrExit();
+  if (!isPostgresUrl(settings.dbPath)) {
+    fail(`ledger import copies into the PostgreSQL ledger: set LLM_SERVICE_DB to its postgres:// URL (it is ${settings.dbPath})`);
+  }
+  const ledger = (await openLedgerOrExit(settings)) as PostgresLedger;
+  try {
+    const outcome = await importSqliteLedger(from, ledger);
+    process.stdout.write(
+      `Imported ${outcome.added} calls from ${from} into ${ledger.location}` +
+        (outcome.read > outcome.added ? ` (${outcome.read - outcome.added} of its ${outcome.read} were there already)` : '') +
+        '\n',
+    );
+  } catch (error) {
+    if (error instanceof LedgerError) fail(error.message);
+    throw error;
+  } finally {
+    await ledger.close();
+  }
+}
+
 async function cost(argv: string[]): Promise<void> {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -377,6 +414,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'doctor') return doctor();
   if (command === 'cost') return cost(rest);
+  if (command === 'ledger') return ledgerCommand(rest);
   fail(`unknown command '${command}'; see llm-service-mcp --help`);
 }
 

@@ -176,7 +176,10 @@ describe('the database stops for 10 s while three instances answer 100 calls', (
       await expect(first.record(callRecord({ callId: 'while-down-1' }))).rejects.toThrow(LedgerSpooledError);
       await expect(first.record(callRecord({ callId: 'while-down-2' }))).rejects.toThrow(/unreachable .*; kept in /);
       // With a budget the spend cannot be known: refused, and the message says why.
-      await expect(first.reserve(1, { dailyUsd: 5 })).rejects.toThrow(/^Cannot check the budget: the PostgreSQL ledger .* is unreachable/);
+      expect(await first.reserve(1, { dailyUsd: 5 })).toEqual({
+        ok: false,
+        message: expect.stringMatching(/^Cannot check the budget: the PostgreSQL ledger postgres:\/\/postgres:\*\*\*@.* is unreachable \(.*ECONNREFUSED.*\)\. With a budget set, calls are refused until it is back$/),
+      });
       // Without one, calls go on.
       expect(await first.reserve(1, undefined)).toEqual({ ok: true, reservationId: undefined });
       expect(await first.health()).toMatchObject({ ok: false, detail: expect.stringContaining('2 calls waiting in the spool') });

@@ -85,14 +85,7 @@ const TOTALS_COLUMNS = `
   COALESCE(SUM(cost_micro_usd), 0)::float8 AS cost_micro_usd,
   COUNT(*) FILTER (WHERE cost_micro_usd IS NULL)::float8 AS unpriced_calls`;
 
-const HOURLY_TOTALS_COLUMNS = `
-  SUM(calls)::float8 AS calls,
-  SUM(failed_calls)::float8 AS failed_calls,
-  SUM(prompt_tokens)::float8 AS prompt_tokens,
-  SUM(completion_tokens)::float8 AS completion_tokens,
-  SUM(cost_micro_usd)::float8 AS cost_micro_usd,
-  SUM(unpriced_calls)::float8 AS unpriced_calls`;
-
+// Sums of sums: the shards of hourly_totals, and the parts of a report.
 const SUMMED_COLUMNS = `
   SUM(calls)::float8 AS calls,
   SUM(failed_calls)::float8 AS failed_calls,
@@ -228,7 +221,8 @@ export class PostgresLedger implements Ledger {
     try {
       client = await this.pool.connect();
     } catch (error) {
-      throw this.unknownSpendError(error);
+      if (isUnreachable(error)) return this.unknownSpend(error);
+      throw error;
     }
     let broken: Error | undefined;
     try {
@@ -253,7 +247,7 @@ export class PostgresLedger implements Ledger {
     } catch (error) {
       broken = error as Error;
       await client.query('ROLLBACK').catch(() => undefined);
-      if (isUnreachable(error)) throw this.unknownSpendError(error);
+      if (isUnreachable(error)) return this.unknownSpend(error);
       throw new LedgerError(`The PostgreSQL ledger ${this.location} could not check the budget (${describe(error)})`, this.location, { cause: error });
     } finally {
       client.release(broken && isUnreachable(broken) ? broken : undefined);
@@ -431,12 +425,15 @@ export class PostgresLedger implements Ledger {
     return budgetStatusOf(caps, row.today, row.month);
   }
 
-  private unknownSpendError(error: unknown): LedgerError {
-    return new LedgerError(
-      `Cannot check the budget: the PostgreSQL ledger ${this.location} is unreachable (${describe(error)}). With a budget set, calls are refused until it is back`,
-      this.location,
-      { cause: error },
-    );
+  /**
+   * With a budget set and the database out of reach, nobody can know the spend of the other
+   * instances: the call is refused (SPEC §8), not let through as a broken local file would be.
+   */
+  private unknownSpend(error: unknown): Reservation {
+    return {
+      ok: false,
+      message: `Cannot check the budget: the PostgreSQL ledger ${this.location} is unreachable (${describe(error)}). With a budget set, calls are refused until it is back`,
+    };
   }
 
   private unreachableError(error: unknown): LedgerError {
@@ -528,7 +525,7 @@ function reportQuery(filter: ReportFilter): { sql: string; params: unknown[] } {
       (part.fromHour !== undefined ? ` AND hour >= ${param(part.fromHour)}` : '') +
       (part.toHour !== undefined ? ` AND hour < ${param(part.toHour)}` : '') +
       match();
-    return `SELECT ${group.hourly} AS key, ${HOURLY_TOTALS_COLUMNS} FROM hourly_totals WHERE true${where} GROUP BY 1`;
+    return `SELECT ${group.hourly} AS key, ${SUMMED_COLUMNS} FROM hourly_totals WHERE true${where} GROUP BY 1`;
   });
   const sql = `SELECT key, ${SUMMED_COLUMNS} FROM (${parts.join(' UNION ALL ')}) AS parts GROUP BY key HAVING SUM(calls) <> 0 ORDER BY ${group.order}`;
   return { sql, params };

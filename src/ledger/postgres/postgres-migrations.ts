@@ -30,6 +30,15 @@ export interface PostgresMigration {
   sql: string;
 }
 
+// Adds the excluded row's sums to an existing shard row; shared by the two upserts of migration 1's
+// trigger (the SQL it yields must never change).
+const ADD_TO_SHARD = `ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
+            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
+            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = t.completion_tokens + excluded.completion_tokens,
+            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
+            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;`;
+
 /** Every step, oldest first. Never edit a shipped step: append a new one. */
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   {
@@ -97,24 +106,14 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
           INSERT INTO hourly_totals AS t VALUES (substr(OLD.started_at, 1, 13), OLD.model, OLD.provider, 0,
             -1, -(OLD.status <> 'ok')::int, -OLD.prompt_tokens, -OLD.completion_tokens,
             -COALESCE(OLD.cost_micro_usd, 0), -(OLD.cost_micro_usd IS NULL)::int)
-          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
-            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
-            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = t.completion_tokens + excluded.completion_tokens,
-            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
-            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;
+          ${ADD_TO_SHARD}
         END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN
           INSERT INTO hourly_totals AS t VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider,
             floor(random() * 8)::smallint,
             1, (NEW.status <> 'ok')::int, NEW.prompt_tokens, NEW.completion_tokens,
             COALESCE(NEW.cost_micro_usd, 0), (NEW.cost_micro_usd IS NULL)::int)
-          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
-            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
-            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = t.completion_tokens + excluded.completion_tokens,
-            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
-            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;
+          ${ADD_TO_SHARD}
         END IF;
         RETURN NULL;
       END $$;
