@@ -22,6 +22,7 @@ import { summarize } from './profile-summary.mjs';
 import { BENCH, CLI, cpuMsOfPid, envInt, fmtInt, fmtMs, load, machine, median, now, rssOfPid, runNode, serverEnv, stats, table, tempDir } from './lib.mjs';
 import { gatewaySession, startGateway } from './gateway.mjs';
 import { startUpstream } from './upstream.mjs';
+import { sectionSharedLedger } from './pg-ledger.mjs';
 
 // 1,000 requests written at once to a child's stdin park one 'drain' listener each: expected here.
 EventEmitter.defaultMaxListeners = 0;
@@ -51,8 +52,13 @@ const CONFIG = {
   httpClients: envInt('BENCH_HTTP_CLIENTS', 100),
   httpDelayMs: envInt('BENCH_HTTP_DELAY_MS', 200),
   httpCallsPerClient: envInt('BENCH_HTTP_CALLS_PER_CLIENT', 10),
+  sharedWrites: envInt('BENCH_SHARED_WRITES', 5000),
+  sharedWriteConcurrency: envInt('BENCH_SHARED_WRITE_CONCURRENCY', 16),
+  sharedAdmissions: envInt('BENCH_SHARED_ADMISSIONS', 1000),
+  sharedAdmitConcurrency: envInt('BENCH_SHARED_ADMIT_CONCURRENCY', 4),
+  sharedCostRows: envInt('BENCH_SHARED_COST_ROWS', 1_000_000),
 };
-const SECTIONS = ['startup', 'latency', 'inflight', 'streaming', 'ledger', 'cost', 'memory', 'http'];
+const SECTIONS = ['startup', 'latency', 'inflight', 'streaming', 'ledger', 'cost', 'memory', 'http', 'shared-ledger'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : SECTIONS;
 const profDir = process.env.BENCH_CPU_PROF || undefined;
 const results = { machine: machine(), config: CONFIG, startedAt: new Date().toISOString(), sections: {} };
@@ -791,6 +797,12 @@ async function main() {
       else if (section === 'cost') await sectionCost();
       else if (section === 'memory') await sectionMemory();
       else if (section === 'http') await sectionHttp(upstream);
+      else if (section === 'shared-ledger') {
+        await sectionSharedLedger({
+          out, heading, table, fmtInt, fmtMs, summary, results, verdict,
+          counts: { writes: CONFIG.sharedWrites, writeConcurrency: CONFIG.sharedWriteConcurrency, admissions: CONFIG.sharedAdmissions, admitConcurrency: CONFIG.sharedAdmitConcurrency, costRows: CONFIG.sharedCostRows },
+        });
+      }
       else throw new Error(`unknown section '${section}' (known: ${SECTIONS.join(', ')})`);
     }
   } finally {
