@@ -103,7 +103,7 @@ export async function sectionSharedLedger({ out, heading, table, fmtInt, fmtMs, 
     await client.query(
       `INSERT INTO calls (row_key, call_id, session_id, started_at, model, provider, provider_model, prompt_tokens, completion_tokens,
          cost_micro_usd, latency_ms, attempts, status)
-       SELECT 'bench:' || x, 'c' || x, 's' || (x / 1000), to_char((now() - (x * (30 * 86400000 / $1::bigint)) * interval '1 ms') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       SELECT 'bench:' || x, 'c' || x, 's' || (x / 1000), to_char((now() - (x * (30::bigint * 86400000 / $1::bigint)) * interval '1 ms') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
          (ARRAY['gpt-4o-mini','gpt-4.1','claude-sonnet-4','deepseek-chat','qwen-plus'])[1 + x % 5], (ARRAY['openai','openai','anthropic','deepseek','qwen'])[1 + x % 5],
          'm', 100 + x % 2000, 10 + x % 700, CASE WHEN x % 97 = 0 THEN NULL ELSE 50 + x % 5000 END, 300, 1, CASE WHEN x % 33 = 0 THEN 'error' ELSE 'ok' END
        FROM generate_series(1, $1::bigint) AS x`,

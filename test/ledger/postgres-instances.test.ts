@@ -95,7 +95,7 @@ describe('three instances, one PostgreSQL ledger', () => {
     // A fresh database: the three also race to migrate it.
     const children = [0, 1, 2].map((i) => start('budget-calls.mjs', args, join(dir, `budget-${actual}-${i}`)));
     const exits = await Promise.all(children.map((child) => child.done));
-    for (const exit of exits) expect(exit).toMatchObject({ code: 0 });
+    for (const exit of exits) expect(exit, exit.stderr).toMatchObject({ code: 0 });
     const results = children.map((child) => JSON.parse(child.lines[0]!) as { admitted: number; refused: number; message: string });
     const admitted = results.reduce((sum, result) => sum + result.admitted, 0);
     expect(admitted + results.reduce((sum, result) => sum + result.refused, 0)).toBe(300);
@@ -157,7 +157,7 @@ describe('the database stops for 10 s while three instances answer 100 calls', (
     await cluster.start();
 
     const exits = await Promise.all(writers.map((writer) => writer.done));
-    for (const exit of exits) expect(exit).toMatchObject({ code: 0 });
+    for (const exit of exits) expect(exit, exit.stderr).toMatchObject({ code: 0 });
     const answered = writers.flatMap((writer) => writer.lines.filter((line) => line !== 'done'));
     expect(answered).toHaveLength(100);
     const rows = await query<{ call_id: string }>(url, 'SELECT call_id FROM calls');

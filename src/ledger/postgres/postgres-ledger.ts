@@ -64,7 +64,7 @@ export interface PostgresLedgerOptions extends LedgerOptions {
   env?: Record<string, string | undefined>;
   /** Connections in the pool; default 10. */
   poolSize?: number;
-  /** How long to wait for a connection before counting the database unreachable; default 5 s. */
+  /** How long to wait for a connection before counting the database unreachable; default 10 s. */
   connectTimeoutMs?: number;
   /** How often the spool is retried while it holds calls; default 2 s. */
   spoolRetryMs?: number;
@@ -538,7 +538,7 @@ export function poolConfig(url: string, options: Pick<PostgresLedgerOptions, 'en
   const config: pg.PoolConfig = {
     connectionString: url.trim(),
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: 'llm-service-mcp',
     types: { getTypeParser: ((oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   };
