@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_MAX_ANSWER_BYTES } from './llm/answer-size.js';
 import { buildHttpSectionSchema, type HttpSection } from './http/http-settings.js';
 import type { Pricing } from './llm/types.js';
 import {
@@ -38,6 +39,8 @@ export interface FileSettings {
 export interface Settings {
   defaultModel: string;
   timeoutMs: number;
+  /** The most one answer may take, in bytes of JSON text; a longer one is cut (finish_reason length). */
+  maxAnswerBytes: number;
   /** How long shutdown over stdio lets calls in flight finish before cancelling them. */
   drainMs: number;
   progressIntervalMs: number;
@@ -120,6 +123,7 @@ function buildConfigFileSchema() {
     $schema: z.string().optional(),
     defaultModel: z.string().min(1).optional(),
     timeoutMs: timerMs(1).optional(),
+    maxAnswerBytes: z.number().int().min(1024).max(4 * 1_048_576).optional(),
     drainMs: timerMs(0).optional(),
     progressIntervalMs: timerMs(0).optional(),
     maxMessageBytes: z.number().int().min(1024).max(MAX_MAX_MESSAGE_BYTES).optional(),
@@ -364,6 +368,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   return {
     defaultModel,
     timeoutMs: file.timeoutMs ?? 600_000,
+    maxAnswerBytes: file.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
     drainMs: file.drainMs ?? 10_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,
     maxMessageBytes: file.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,

@@ -11,6 +11,7 @@ import { withRetry } from '../retry.js';
 import { addCost, billOfAnswer, billOfFailure, costOfAttempts, type AttemptBill } from './call-cost.js';
 import { maxTokensOfCall } from './check-usage.js';
 import { scrubProviderJson } from './scrub-provider-json.js';
+import { fitJsonBytes, jsonBytes } from './answer-size.js';
 import { describeFailure } from './describe-error.js';
 import { formatSeconds, LlmError, redactSecrets } from './errors.js';
 import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } from './build-request.js';
@@ -478,7 +479,7 @@ export class LlmService {
     const maxTokens = maxTokensOfCall(model);
     try {
       const adapter = await this.deps.adapters.get(provider);
-      const options = { signal: call.hooks.signal, timeoutMs: this.deps.settings.timeoutMs };
+      const options = { signal: call.hooks.signal, timeoutMs: this.deps.settings.timeoutMs, maxAnswerBytes: this.deps.settings.maxAnswerBytes };
       const outcome = await withRetry(
         async (attempt) => {
           attempts = attempt;
@@ -515,6 +516,8 @@ export class LlmService {
     const latencyMs = Math.round(this.now() - started);
     // Each attempt priced at its own input-size tier, peak or off-peak by the call's start.
     const bill = costOfAttempts(bills, model.pricing, started);
+    // Cut before the row is written, so the row's finish_reason is the result's.
+    if (response) this.capAnswer(response, notes);
     // Unknown usage under a budget: the worst-case hold stays counted as spent (see keepHold).
     const keepHold = bill.unknownUsage !== undefined && reservation.reservationId !== undefined;
     const recordError = await this.recordCall(
@@ -612,6 +615,24 @@ export class LlmService {
       );
     }
     return { ok: true, attempts, costMicroUsd, result: mergeRepairedResult(first.result, second.result, problem.error) };
+  }
+
+  /**
+   * Keeps the answer within maxAnswerBytes: a streamed one was already cut (and its stream
+   * closed) in streamOnce; a non-streamed one is cut here. The host's transport must carry it
+   * twice (content and structuredContent), and an MCP client drops a message over 10 MiB.
+   */
+  private capAnswer(response: ChatResponse, notes: string[]): void {
+    const cap = this.deps.settings.maxAnswerBytes;
+    const cut = `the answer was cut at ${cap} bytes (maxAnswerBytes)`;
+    if (response.truncated) {
+      notes.push(`${cut}; the provider's stream was closed there`);
+      return;
+    }
+    if (jsonBytes(response.content) <= cap) return;
+    response.content = fitJsonBytes(response.content, cap);
+    response.finishReason = 'length';
+    notes.push(cut);
   }
 
   /** The model id the provider says it used: a string from the provider, so scrubbed and bounded. */

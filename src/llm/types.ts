@@ -112,6 +112,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** One attempt's limit; for a stream, also the longest silence allowed. */
   timeoutMs: number;
+  /** A streamed answer is cut here (JSON bytes of its text) and the stream closed: see answer-size.ts. */
+  maxAnswerBytes?: number;
 }
 
 /** One thin class per wire protocol implements this. */

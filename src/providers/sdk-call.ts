@@ -3,6 +3,7 @@ import type { CallOptions, ChatResponse, StreamPart, Usage } from '../llm/types.
 import { AttemptControl } from './attempt-control.js';
 import { convertSdkError, type SdkErrorClasses } from './convert-sdk-error.js';
 import { notACompletion } from './not-a-completion.js';
+import { fitJsonBytes, jsonBytes } from '../llm/answer-size.js';
 
 /** Who is being called: for error messages and for reading the SDK's error classes. */
 export interface SdkCallContext {
@@ -56,6 +57,9 @@ export async function* streamOnce<Event>(
   const control = new AttemptControl(options.signal, options.timeoutMs);
   let answering = false;
   let events = 0;
+  // Text relayed so far and its size in JSON bytes, for the answer cap (maxAnswerBytes).
+  let relayed = '';
+  let relayedBytes = 0;
   try {
     const stream = await open(control.signal);
     answering = true;
@@ -65,7 +69,21 @@ export async function* streamOnce<Event>(
       const reasoningBefore = assembler.reasoningDeltas;
       const text = assembler.push(event);
       if (assembler.reasoningDeltas > reasoningBefore) yield { type: 'reasoning-delta' };
-      if (text) yield { type: 'text-delta', text };
+      if (!text) continue;
+      const size = jsonBytes(text);
+      if (options.maxAnswerBytes !== undefined && relayedBytes + size > options.maxAnswerBytes) {
+        // Over the cap: relay what fits, stop reading (leaving the loop closes the response, so
+        // the rest is never downloaded) and answer with what we have.
+        const fits = fitJsonBytes(text, options.maxAnswerBytes - relayedBytes);
+        if (fits) yield { type: 'text-delta', text: fits };
+        const response = assembler.result(options.requestedModel);
+        Object.assign(response, { content: relayed + fits, toolCalls: [], finishReason: 'length', truncated: true });
+        yield { type: 'finish', response };
+        return;
+      }
+      relayed += text;
+      relayedBytes += size;
+      yield { type: 'text-delta', text };
     }
     if (!assembler.finished) {
       // The SDKs end a stream quietly when its signal aborts: that is our cancellation or
