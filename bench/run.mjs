@@ -21,6 +21,7 @@ import OpenAI from 'openai';
 import { summarize } from './profile-summary.mjs';
 import { BENCH, CLI, cpuMsOfPid, envInt, fmtInt, fmtMs, load, machine, median, now, rssOfPid, runNode, serverEnv, stats, table, tempDir } from './lib.mjs';
 import { gatewaySession, startGateway } from './gateway.mjs';
+import { ensurePortkey, portkeyClient, startPortkey } from './portkey.mjs';
 import { startUpstream } from './upstream.mjs';
 import { sectionSharedLedger } from './pg-ledger.mjs';
 
@@ -52,6 +53,7 @@ const CONFIG = {
   httpClients: envInt('BENCH_HTTP_CLIENTS', 100),
   httpDelayMs: envInt('BENCH_HTTP_DELAY_MS', 200),
   httpCallsPerClient: envInt('BENCH_HTTP_CALLS_PER_CLIENT', 10),
+  httpReps: envInt('BENCH_HTTP_REPS', 2),
   sharedWrites: envInt('BENCH_SHARED_WRITES', 5000),
   sharedWriteConcurrency: envInt('BENCH_SHARED_WRITE_CONCURRENCY', 16),
   sharedAdmissions: envInt('BENCH_SHARED_ADMISSIONS', 1000),
@@ -703,41 +705,70 @@ async function sectionMemory() {
  * The team gateway over Streamable HTTP (stateless: every call is its own POST, authenticated
  * with a static bearer token): added latency per call against the direct SDK call and against
  * the same server over stdio; then throughput with many concurrent clients and a slow upstream.
+ * Side by side in the same run, Portkey's open-source gateway (bench/portkey.mjs) relays the same
+ * chat completion to the same upstream, called with the `openai` SDK as its README shows. Target
+ * (issue #12): less added latency than Portkey at p50 and p99, and no lower throughput.
  */
 async function sectionHttp(upstream) {
+  const notInstalled = process.env.BENCH_PORTKEY === '0' ? 'BENCH_PORTKEY=0' : ensurePortkey((line) => out(line));
+  if (notInstalled) out(`Portkey's gateway is left out of this run: ${notInstalled}`);
+  const withPortkey = !notInstalled;
   heading(`Team gateway over HTTP: ${fmtInt(CONFIG.httpCalls)} sequential calls per variant after ${Math.min(CONFIG.warmup, 200)} warm-up, interleaved in blocks of ${CONFIG.block}`);
   const temp = tempDir();
   upstream.mode.delayMs = 0;
   const gateway = await startGateway(temp.dir, upstream.baseURL);
+  const portkey = withPortkey ? await startPortkey() : undefined;
   const sdk = sdkClient(upstream);
   const http = await gatewaySession(gateway);
   const stdio = await openSession('chat', upstream, temp.dir);
-  const variants = [sdk, stdio, http];
+  const viaPortkey = withPortkey ? portkeyClient(portkey, upstream) : undefined;
+  const variants = [sdk, stdio, http, ...(withPortkey ? [viaPortkey] : [])];
   const first = await http.call();
   if (first.structuredContent?.content !== 'pong') throw new Error(`unexpected chat result ${JSON.stringify(first)}`);
+  if (withPortkey) {
+    const answer = await viaPortkey.call();
+    if (answer.choices?.[0]?.message?.content !== 'pong') throw new Error(`unexpected answer through Portkey ${JSON.stringify(answer)}`);
+  }
   await interleaved(variants, Math.min(CONFIG.warmup, 200), CONFIG.block, (v) => v.call());
   const cpuBefore = await cpuMsOfPid(gateway.pid);
+  const portkeyCpuBefore = withPortkey ? await cpuMsOfPid(portkey.pid) : NaN;
+  const upstreamBefore = upstream.state.requests;
   const samples = await interleaved(variants, CONFIG.httpCalls, CONFIG.block, async (v) => {
     const t0 = now();
     await v.call();
     return now() - t0;
   });
   const cpuPerCall = ((await cpuMsOfPid(gateway.pid)) - cpuBefore) / CONFIG.httpCalls;
-  const labels = { sdk: 'baseline: openai SDK direct (maxRetries 0)', chat: 'llm-service-mcp chat over stdio', http: 'llm-service-mcp chat over HTTP (gateway, bearer token)' };
+  const portkeyCpuPerCall = withPortkey ? ((await cpuMsOfPid(portkey.pid)) - portkeyCpuBefore) / CONFIG.httpCalls : NaN;
+  const labels = {
+    sdk: 'baseline: openai SDK direct (maxRetries 0)',
+    chat: 'llm-service-mcp chat over stdio',
+    http: 'llm-service-mcp chat over HTTP (gateway, bearer token)',
+    portkey: 'Portkey gateway (openai SDK through it, custom host = same upstream)',
+  };
   out(table(['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'calls/s', 'added p50 / p99 vs SDK'], latencyRows(samples, 'sdk', labels)));
   const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)]));
-  out(`\nGateway CPU (user+sys) per call: ${fmtMs(cpuPerCall)} ms; RSS after the run ${(await rssOfPid(gateway.pid)).toFixed(1)} MB`);
+  const upstreamCalls = upstream.state.requests - upstreamBefore;
+  out(`\nUpstream requests during the measured calls: ${fmtInt(upstreamCalls)} (expected ${fmtInt(CONFIG.httpCalls * variants.length)}: every variant reached the upstream once per call)`);
+  out(`Gateway CPU (user+sys) per call: ${fmtMs(cpuPerCall)} ms; RSS after the run ${(await rssOfPid(gateway.pid)).toFixed(1)} MB`);
+  if (withPortkey) out(`Portkey CPU (user+sys) per call: ${fmtMs(portkeyCpuPerCall)} ms; RSS after the run ${(await rssOfPid(portkey.pid)).toFixed(1)} MB`);
   await http.close();
   await stdio.close();
   await gateway.close();
-  summary.push(['gateway: added latency per chat over HTTP, p50', '', `${signed(s.http.p50 - s.sdk.p50)} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; stdio ${signed(s.chat.p50 - s.sdk.p50)}`, '-']);
-  summary.push(['gateway: added latency per chat over HTTP, p99', '', `${signed(s.http.p99 - s.sdk.p99)} ms`, `SDK p99 ${fmtMs(s.sdk.p99)} ms; stdio ${signed(s.chat.p99 - s.sdk.p99)}`, '-']);
+  await portkey?.close();
+  const added = (kind, q) => s[kind][q] - s.sdk[q];
+  const vsPortkey = (q) => (withPortkey ? `; Portkey ${signed(added('portkey', q))}` : '');
+  summary.push(['gateway: added latency per chat over HTTP, p50', 'less than Portkey', `${signed(added('http', 'p50'))} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; stdio ${signed(added('chat', 'p50'))}${vsPortkey('p50')}`, withPortkey ? verdict(added('http', 'p50') < added('portkey', 'p50')) : '-']);
+  summary.push(['gateway: added latency per chat over HTTP, p99', 'less than Portkey', `${signed(added('http', 'p99'))} ms`, `SDK p99 ${fmtMs(s.sdk.p99)} ms; stdio ${signed(added('chat', 'p99'))}${vsPortkey('p99')}`, withPortkey ? verdict(added('http', 'p99') < added('portkey', 'p99')) : '-']);
 
-  heading(`Team gateway throughput: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpCallsPerClient} sequential calls each, upstream (own process) answers after ${CONFIG.httpDelayMs} ms`);
+  heading(`Team gateway throughput: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpCallsPerClient} sequential calls each, upstream (own process) answers after ${CONFIG.httpDelayMs} ms; ${CONFIG.httpReps} rep(s), variant order rotated each rep`);
   const slow = await upstreamProcess(CONFIG.httpDelayMs);
   const slowGateway = await startGateway(temp.dir, slow.baseURL);
+  const slowPortkey = withPortkey ? await startPortkey() : undefined;
   const sdkSlow = sdkClient(slow);
   const clients = await Promise.all(Array.from({ length: CONFIG.httpClients }, () => gatewaySession(slowGateway)));
+  // One `openai` client per simulated client, as 100 separate callers of Portkey would have.
+  const portkeyClients = withPortkey ? Array.from({ length: CONFIG.httpClients }, () => portkeyClient(slowPortkey, slow)) : [];
   const run = async (call) => {
     const t0 = now();
     const latencies = [];
@@ -751,24 +782,57 @@ async function sectionHttp(upstream) {
       }),
     );
     const wall = now() - t0;
-    return { wall, perSec: (CONFIG.httpClients * CONFIG.httpCallsPerClient * 1000) / wall, latency: stats(latencies) };
+    return { wall, perSec: (CONFIG.httpClients * CONFIG.httpCallsPerClient * 1000) / wall, latencies };
   };
   // Warm-up: one call per client (connections, JIT).
   await Promise.all(clients.map((c) => c.call()));
-  const direct = await run(() => sdkSlow.call());
-  const viaGateway = await run((i) => clients[i].call());
+  await Promise.all(portkeyClients.map((c) => c.call()));
+  const throughputVariants = [
+    { kind: 'sdk', label: 'baseline: openai SDK direct, same concurrency', call: () => sdkSlow.call() },
+    { kind: 'http', label: 'llm-service-mcp gateway over HTTP', call: (i) => clients[i].call() },
+    ...(withPortkey ? [{ kind: 'portkey', label: 'Portkey gateway', call: (i) => portkeyClients[i].call() }] : []),
+  ];
+  const reps = Object.fromEntries(throughputVariants.map((v) => [v.kind, []]));
+  for (let r = 0; r < CONFIG.httpReps; r++) {
+    for (const v of throughputVariants.map((_, i) => throughputVariants[(i + r) % throughputVariants.length])) reps[v.kind].push(await run(v.call));
+  }
+  const ideal = fmtInt((CONFIG.httpClients * 1000) / CONFIG.httpDelayMs);
+  const through = Object.fromEntries(
+    throughputVariants.map((v) => {
+      const runs = reps[v.kind];
+      return [v.kind, { walls: runs.map((x) => x.wall), perSecByRep: runs.map((x) => x.perSec), perSec: median(runs.map((x) => x.perSec)), latency: stats(runs.flatMap((x) => x.latencies)) }];
+    }),
+  );
   out(table(
-    ['variant', 'wall ms', 'calls/s', 'p50 ms', 'p99 ms', 'ideal calls/s'],
-    [
-      ['baseline: openai SDK direct, same concurrency', fmtMs(direct.wall, 0), fmtInt(direct.perSec), fmtMs(direct.latency.p50, 1), fmtMs(direct.latency.p99, 1), fmtInt((CONFIG.httpClients * 1000) / CONFIG.httpDelayMs)],
-      ['llm-service-mcp gateway over HTTP', fmtMs(viaGateway.wall, 0), fmtInt(viaGateway.perSec), fmtMs(viaGateway.latency.p50, 1), fmtMs(viaGateway.latency.p99, 1), fmtInt((CONFIG.httpClients * 1000) / CONFIG.httpDelayMs)],
-    ],
+    ['variant', 'wall ms per rep', 'calls/s per rep', 'calls/s (median)', 'p50 ms', 'p99 ms', 'ideal calls/s'],
+    throughputVariants.map((v) => {
+      const t = through[v.kind];
+      return [v.label, t.walls.map((w) => fmtMs(w, 0)).join(' / '), t.perSecByRep.map((x) => fmtInt(x)).join(' / '), fmtInt(t.perSec), fmtMs(t.latency.p50, 1), fmtMs(t.latency.p99, 1), ideal];
+    }),
   ));
   for (const c of clients) await c.close();
   await slowGateway.close();
+  await slowPortkey?.close();
   await slow.close();
-  summary.push([`gateway: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpDelayMs} ms upstream`, '', `${fmtInt(viaGateway.perSec)} calls/s (p50 ${fmtMs(viaGateway.latency.p50, 0)} ms)`, `SDK direct ${fmtInt(direct.perSec)} calls/s (p50 ${fmtMs(direct.latency.p50, 0)} ms)`, '-']);
-  results.sections.http = { latency: s, gatewayCpuMsPerCall: cpuPerCall, throughput: { direct, viaGateway } };
+  const { sdk: direct, http: viaGateway } = through;
+  summary.push([
+    `gateway: ${CONFIG.httpClients} concurrent clients, ${CONFIG.httpDelayMs} ms upstream`,
+    'no lower than Portkey',
+    `${fmtInt(viaGateway.perSec)} calls/s (p50 ${fmtMs(viaGateway.latency.p50, 0)} ms)`,
+    `SDK direct ${fmtInt(direct.perSec)} calls/s (p50 ${fmtMs(direct.latency.p50, 0)} ms)${withPortkey ? `; Portkey ${fmtInt(through.portkey.perSec)} calls/s (p50 ${fmtMs(through.portkey.latency.p50, 0)} ms)` : ''}`,
+    withPortkey ? verdict(viaGateway.perSec >= through.portkey.perSec) : '-',
+  ]);
+  if (withPortkey) {
+    const misses = [
+      added('http', 'p50') < added('portkey', 'p50') ? '' : 'p50',
+      added('http', 'p99') < added('portkey', 'p99') ? '' : 'p99',
+      viaGateway.perSec >= through.portkey.perSec ? '' : 'throughput',
+    ].filter(Boolean);
+    out(`\nVerdict vs Portkey (target: less added latency at p50 and p99, no lower throughput): ${misses.length === 0 ? 'met' : `MISSED (${misses.join(', ')})`}; ` +
+      `added p50 ${signed(added('http', 'p50'))} vs ${signed(added('portkey', 'p50'))} ms, p99 ${signed(added('http', 'p99'))} vs ${signed(added('portkey', 'p99'))} ms, ` +
+      `${fmtInt(viaGateway.perSec)} vs ${fmtInt(through.portkey.perSec)} calls/s  (load average ${load()})`);
+  }
+  results.sections.http = { latency: s, gatewayCpuMsPerCall: cpuPerCall, portkeyCpuMsPerCall: portkeyCpuPerCall, portkey: withPortkey ? 'measured' : notInstalled, throughput: through };
   temp.remove();
 }
 
