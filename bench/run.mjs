@@ -769,20 +769,27 @@ async function sectionHttp(upstream) {
   const clients = await Promise.all(Array.from({ length: CONFIG.httpClients }, () => gatewaySession(slowGateway)));
   // One `openai` client per simulated client, as 100 separate callers of Portkey would have.
   const portkeyClients = withPortkey ? Array.from({ length: CONFIG.httpClients }, () => portkeyClient(slowPortkey, slow)) : [];
+  // A failed call (e.g. a keep-alive connection the server closed as the client reused it) is
+  // counted and shown, not fatal: calls/s counts only the calls that got an answer.
   const run = async (call) => {
     const t0 = now();
     const latencies = [];
+    const errors = [];
     await Promise.all(
       Array.from({ length: CONFIG.httpClients }, async (_, i) => {
         for (let n = 0; n < CONFIG.httpCallsPerClient; n++) {
           const c0 = now();
-          await call(i);
-          latencies.push(now() - c0);
+          try {
+            await call(i);
+            latencies.push(now() - c0);
+          } catch (error) {
+            errors.push(`${error.message}${error.cause ? ` (${error.cause.cause?.code ?? error.cause.message})` : ''}`);
+          }
         }
       }),
     );
     const wall = now() - t0;
-    return { wall, perSec: (CONFIG.httpClients * CONFIG.httpCallsPerClient * 1000) / wall, latencies };
+    return { wall, perSec: (latencies.length * 1000) / wall, latencies, errors };
   };
   // Warm-up: one call per client (connections, JIT).
   await Promise.all(clients.map((c) => c.call()));
@@ -800,16 +807,21 @@ async function sectionHttp(upstream) {
   const through = Object.fromEntries(
     throughputVariants.map((v) => {
       const runs = reps[v.kind];
-      return [v.kind, { walls: runs.map((x) => x.wall), perSecByRep: runs.map((x) => x.perSec), perSec: median(runs.map((x) => x.perSec)), latency: stats(runs.flatMap((x) => x.latencies)) }];
+      return [v.kind, { walls: runs.map((x) => x.wall), perSecByRep: runs.map((x) => x.perSec), perSec: median(runs.map((x) => x.perSec)), latency: stats(runs.flatMap((x) => x.latencies)), errors: runs.flatMap((x) => x.errors) }];
     }),
   );
   out(table(
-    ['variant', 'wall ms per rep', 'calls/s per rep', 'calls/s (median)', 'p50 ms', 'p99 ms', 'ideal calls/s'],
+    ['variant', 'wall ms per rep', 'calls/s per rep', 'calls/s (median)', 'p50 ms', 'p99 ms', 'failed calls', 'ideal calls/s'],
     throughputVariants.map((v) => {
       const t = through[v.kind];
-      return [v.label, t.walls.map((w) => fmtMs(w, 0)).join(' / '), t.perSecByRep.map((x) => fmtInt(x)).join(' / '), fmtInt(t.perSec), fmtMs(t.latency.p50, 1), fmtMs(t.latency.p99, 1), ideal];
+      return [v.label, t.walls.map((w) => fmtMs(w, 0)).join(' / '), t.perSecByRep.map((x) => fmtInt(x)).join(' / '), fmtInt(t.perSec), fmtMs(t.latency.p50, 1), fmtMs(t.latency.p99, 1), fmtInt(t.errors.length), ideal];
     }),
   ));
+  for (const v of throughputVariants) {
+    const counts = new Map();
+    for (const e of through[v.kind].errors) counts.set(e, (counts.get(e) ?? 0) + 1);
+    for (const [message, count] of counts) out(`${v.label}: ${count} failed call(s): ${message}`);
+  }
   for (const c of clients) await c.close();
   await slowGateway.close();
   await slowPortkey?.close();
