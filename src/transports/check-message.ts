@@ -41,8 +41,19 @@ export function checkIncomingMessage(line: string): CheckedMessage {
   } catch (error) {
     return { ok: false, code: ErrorCode.ParseError, reason: `Parse error: the line is not JSON (${clip((error as Error).message)})` };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (Array.isArray(value)) {
     return { ok: false, code: ErrorCode.InvalidRequest, reason: 'Invalid request: a JSON-RPC message is one JSON object (batches are not part of MCP)' };
+  }
+  return checkMessageValue(value);
+}
+
+/**
+ * Checks one parsed JSON-RPC message (a line on stdio, a POST body or one member of a batch over
+ * HTTP) as the MCP SDK would, with readable reasons.
+ */
+export function checkMessageValue(value: unknown): CheckedMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: ErrorCode.InvalidRequest, reason: `Invalid request: a JSON-RPC message is one JSON object, not ${preview(value)}` };
   }
   const record = value as Record<string, unknown>;
   const id = usableId(record.id);

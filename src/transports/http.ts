@@ -18,6 +18,7 @@ import { BodyTooLargeError, readBody } from '../http/read-body.js';
 import type { Logger } from '../logger.js';
 import type { Principal } from '../principal.js';
 import type { CreatedServer } from '../server.js';
+import { checkHttpBody } from './check-http-body.js';
 
 export interface HttpGatewayDeps {
   settings: HttpSettings;
@@ -121,6 +122,14 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
         return sendRpcError(res, 413, -32000, `Request body over ${settings.maxBodyBytes} bytes (http.maxBodyBytes)`);
       }
       return sendRpcError(res, 400, -32700, 'Parse error: the body is not JSON');
+    }
+
+    // Checked here, as on stdio, so a malformed message gets a readable JSON-RPC error under its
+    // id rather than the SDK transport's raw validation text.
+    const checked = checkHttpBody(body);
+    if (!checked.ok) {
+      logger.debug(`http: answered a malformed body with status ${checked.status}`);
+      return sendJson(res, checked.status, checked.answer);
     }
 
     const messages = Array.isArray(body) ? body : [body];

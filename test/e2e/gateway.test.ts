@@ -204,6 +204,36 @@ describe('authentication', () => {
     expect(get.status).toBe(405);
   });
 
+  it('a batch is checked member by member: a sound one runs; one bad member answers every request in it, readably', async () => {
+    const sound = await rpc(gateway, [call('list_models', {}), { jsonrpc: '2.0', id: 'p', method: 'ping' }], bearer(alice.token));
+    expect(sound.status).toBe(200);
+    expect(sound.json.map((answer: any) => answer.id).sort()).toEqual([expect.any(Number), 'p']);
+    expect(sound.json.every((answer: any) => answer.result !== undefined)).toBe(true);
+
+    const good = call('list_models', {});
+    const spoiled = await rpc(gateway, [good, { jsonrpc: '2.0', id: 'bad', method: 'tools/call' }, { jsonrpc: '2.0', method: 'notifications/initialized' }], bearer(alice.token));
+    expect(spoiled.status).toBe(200);
+    const byId = Object.fromEntries(spoiled.json.map((answer: any) => [answer.id, answer]));
+    expect(spoiled.json).toHaveLength(2);
+    expect(byId.bad.error.code).toBe(-32602);
+    expect(byId.bad.error.message).toMatch(/^batch member 2: Invalid params: tools\/call needs params \(an object\)/);
+    expect(byId[good.id].error.code).toBe(-32600);
+    expect(byId[good.id].error.message).toMatch(/not run, because batch member 2 is malformed .*send this request alone/);
+    expect(spoiled.text).not.toMatch(/"expected":|"code":"invalid/);
+
+    // Nothing in the body can be answered under an id: 400 with id-less errors, as the spec asks.
+    const idless = await rpc(gateway, [{ jsonrpc: '2.0', method: 'notifications/x', params: 7 }, 5], bearer(alice.token));
+    expect(idless.status).toBe(400);
+    expect(idless.json.map((answer: any) => [answer.id, answer.error.code])).toEqual([[null, -32600], [null, -32600]]);
+    expect(idless.json[0].error.message).toMatch(/"params" must be an object/);
+    const empty = await rpc(gateway, [], bearer(alice.token));
+    expect(empty.status).toBe(400);
+    expect(empty.json.error.message).toMatch(/the batch is empty/);
+    const single = await rpc(gateway, { jsonrpc: '2.0', method: 'notifications/x', params: 7 }, bearer(alice.token));
+    expect(single.status).toBe(400);
+    expect(single.json).toMatchObject({ id: null, error: { code: -32600 } });
+  });
+
   it('/healthz and /readyz answer without a token and say nothing but up/ready', async () => {
     const health = await fetch(`${gateway.base}/healthz`);
     expect(health.status).toBe(200);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createToken } from '../../src/http/auth.js';
 import { childEnv, ensureBuilt } from '../ledger-integration/fixtures/helpers.js';
-import { connectHttpClient, spawnGateway } from '../support/gateway.js';
+import { connectHttpClient, postRaw, spawnGateway } from '../support/gateway.js';
 import { FAKE_KEYS } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { describeToolTable } from './tool-table.js';
@@ -39,6 +39,10 @@ describeToolTable({
     const client = await connectHttpClient(gateway.url, token);
     return {
       client,
+      raw: async (body) => {
+        const res = await postRaw(gateway.url, token, body);
+        return { status: res.status, answer: await res.json() };
+      },
       stderr: () => gateway.stderr(),
       close: async () => {
         await client.close();

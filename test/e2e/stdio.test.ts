@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawChild } from '../support/stdio-child.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 import { describeToolTable } from './tool-table.js';
 
@@ -91,7 +92,21 @@ describeToolTable({
     transport.stderr?.on('data', (d: Buffer) => stderrChunks.push(d.toString('utf8')));
     const client = new Client({ name: 'e2e-client', version: '1.0.0' });
     await client.connect(transport);
-    return { client, stderr: () => stderrChunks.join(''), close: () => client.close() };
+    // Hand-written lines go to a second server of the same setup: the SDK client sends only well-formed ones.
+    const rawChild = new RawChild({ dir: tempDir, env: serverEnv('raw-table.db'), dbPath: join(tempDir, 'raw-table.db'), cleanup: () => undefined });
+    await rawChild.initialize();
+    return {
+      client,
+      raw: async (line, id) => {
+        await rawChild.write(`${line}\n`);
+        return { answer: await rawChild.response(id) };
+      },
+      stderr: () => stderrChunks.join(''),
+      close: async () => {
+        await rawChild.close();
+        await client.close();
+      },
+    };
   },
   // At the default log level (warn), a healthy server writes nothing to stderr: not at start, not per call.
   quietStderr: /^$/,

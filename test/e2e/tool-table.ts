@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progressDelta } from '../support/harness.js';
 import type { Upstream } from '../support/upstream.js';
@@ -17,13 +17,38 @@ export interface ToolTableTransport {
   /** `stdio` or `Streamable HTTP`: names the describe block. */
   name: string;
   /** Starts a fresh server with an empty ledger and connects the SDK client to it. */
-  start(): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }>;
+  start(): Promise<{ client: Client; stderr: () => string; close: () => Promise<void>; raw: RawSender }>;
   /** All a healthy server writes to stderr at the default log level. */
   quietStderr: RegExp;
   upstream: () => Upstream;
   /** API keys the server was given: they must appear only in the upstream's requests. */
   keys: { openai: string; anthropic: string };
 }
+
+/**
+ * Sends one hand-written JSON-RPC text to an initialized server (a line on stdio, a POST body over
+ * HTTP) and resolves with the answer carrying `id`, and the HTTP status where there is one.
+ */
+export type RawSender = (text: string, id: RequestId) => Promise<{ answer: any; status?: number }>;
+
+/** Malformed requests a broken or hostile host could send, each with the reason its answer must give. */
+const MALFORMED: Array<[id: RequestId, text: string, expected: RegExp]> = [
+  [1, '{"jsonrpc":"1.0","id":1,"method":"tools/list"}', /"jsonrpc" must be "2\.0"/],
+  [2, '{"id":2,"method":"tools/list"}', /"jsonrpc" must be "2\.0", not missing/],
+  [3, '{"jsonrpc":"2.0","id":3,"method":"tools/list","params":"all"}', /"params" must be an object/],
+  [4, '{"jsonrpc":"2.0","id":4,"method":"tools/list","params":[1]}', /"params" must be an object/],
+  [5, '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"list_models","arguments":{},"_meta":{"progressToken":1.5}}}', /progressToken" must be a string or an integer, not 1\.5/],
+  [6, '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"list_models","arguments":{},"_meta":{"progressToken":{"a":1}}}}', /progressToken" must be a string or an integer/],
+  [7, '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_models","arguments":{},"_meta":{"progressToken":null}}}', /progressToken" must be a string or an integer, not null/],
+  [8, '{"jsonrpc":"2.0","id":8,"method":"tools/call"}', /tools\/call needs params \(an object\).*none were sent/],
+  [9, '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"arguments":{}}}', /Invalid params for tools\/call: params\.name: expected string/],
+  [10, '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"chat","arguments":"prompt"}}', /params\.arguments: expected record/],
+  [11, '{"jsonrpc":"2.0","id":11,"method":42}', /"method" must be a string/],
+  [12, '{"jsonrpc":"2.0","id":12,"method":"ping","surprise":true}', /surprise: unknown key/],
+  [13, '{"jsonrpc":"2.0","id":13}', /needs "method"/],
+  [14, '{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"list_models","_meta":"x"}}', /"params\._meta" must be an object/],
+  ['str-id', '{"jsonrpc":"2.0","id":"str-id","method":"initialize"}', /initialize needs params/],
+];
 
 function text(result: CallToolResult): string {
   const first = result.content[0];
@@ -36,9 +61,10 @@ export function describeToolTable(transport: ToolTableTransport): void {
     let client: Client;
     let stderr: () => string;
     let close: () => Promise<void>;
+    let raw: RawSender;
 
     beforeAll(async () => {
-      ({ client, stderr, close } = await transport.start());
+      ({ client, stderr, close, raw } = await transport.start());
     }, 60_000);
 
     afterAll(async () => {
@@ -143,6 +169,23 @@ export function describeToolTable(transport: ToolTableTransport): void {
       expect(bad.isError).toBe(true);
       expect(text(bad)).toMatch(/Unknown model 'gpt4'/);
       const ok = (await client.callTool({ name: 'list_models', arguments: { provider: 'openai' } })) as CallToolResult;
+      expect(ok.isError).toBeFalsy();
+    });
+
+    it('answers each malformed request under its id with a readable JSON-RPC error, and keeps serving', async () => {
+      for (const [id, line, expected] of MALFORMED) {
+        const { answer, status } = await raw(line, id);
+        // Over HTTP the error is the request's answer (200), so the client matches it to its call.
+        if (status !== undefined) expect(status, line).toBe(200);
+        expect(answer.jsonrpc, line).toBe('2.0');
+        expect(answer.id, line).toBe(id);
+        expect(answer.result, line).toBeUndefined();
+        expect([-32600, -32602], line).toContain(answer.error?.code);
+        expect(answer.error.message, line).toMatch(expected);
+        // A sentence, not a dump of validation objects.
+        expect(answer.error.message, line).not.toMatch(/[[{]\s*\n|"code":|"expected":/);
+      }
+      const ok = (await client.callTool({ name: 'list_models', arguments: { provider: 'anthropic' } })) as CallToolResult;
       expect(ok.isError).toBeFalsy();
     });
 

@@ -68,3 +68,12 @@ export async function connectHttpClient(url: string, token?: string): Promise<Cl
   await client.connect(transport);
   return client;
 }
+
+/** One hand-written POST to /mcp with the headers a Streamable HTTP client sends. */
+export function postRaw(url: string, token: string, body: string): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body,
+  });
+}
