@@ -25,8 +25,10 @@ Usage:
   llm-service-mcp ledger import --from FILE.db
                                   copy a SQLite ledger's calls into the PostgreSQL ledger LLM_SERVICE_DB
                                   names; running it again adds nothing
-  llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry;
-                                  exits 1 when the config file is broken (and says why)
+  llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry,
+                                  http gateway settings (token names and roles, never tokens or hashes);
+                                  exits 1 when the config file is broken or serve --http could not start
+                                  (and says why)
   llm-service-mcp cost [options]  print the cost ledger as a table
       --since <when>              ISO 8601 date/time or a span back from now (24h, 7d, 6mo); default 30d;
                                   span units: s, m or min (minutes), h, d, w, mo (months), y
@@ -278,6 +280,14 @@ async function doctor(): Promise<void> {
   lines.push(`prices:        ${priceDataLine(settings.models, Date.now())}`);
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
   if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
+  const { describeHttpSettings } = await import('./http/http-doctor.js');
+  const gateway = describeHttpSettings(settings.http, settings.env);
+  lines.push(...gateway.lines);
+  if (gateway.problem) {
+    // serve --http would refuse to start: as broken as a bad config file, for the gateway.
+    lines.push(`PROBLEM: ${gateway.problem}`);
+    process.exitCode = 1;
+  }
   try {
     const ledger = await openLedger(settings.dbPath, ledgerOptions(settings));
     const stats = await ledger.stats().finally(() => ledger.close());
