@@ -65,6 +65,8 @@ export interface ChatResult {
   /** The thread this call was a turn of. */
   conversation_id?: string;
   notes?: string[];
+  /** Models that failed before the one that answered: `gpt-4o (503, 3 attempts)`. */
+  fallback_from?: string[];
 }
 
 export interface ChatHooks {
@@ -222,6 +224,8 @@ export class LlmService {
     // Every model tried has its own ledger row; the result's cost_usd is the sum of them all.
     let spentMicroUsd: number | null = 0;
     const tried: string[] = [];
+    // Models that failed before the one that answered, short, for the result's fallback story.
+    const fallbackFrom: string[] = [];
     // Providers whose failure every model of theirs would share (a bad key, an unpaid account).
     const refusedProviders = new Map<string, string>();
     let last: { error: LlmError; resolved: ResolvedModel; attempts: number; elapsedMs: number } | undefined;
@@ -244,7 +248,14 @@ export class LlmService {
         if (outcome.ok) {
           const notes = [...retiredNotes, ...skipNotes, ...(outcome.result.notes ?? [])];
           const cost_usd = spentMicroUsd === null ? null : microToUsd(spentMicroUsd);
-          return { ...outcome.result, cost_usd, ...(notes.length > 0 ? { notes } : {}), attempts, latency_ms: Math.round(this.now() - started) };
+          return {
+            ...outcome.result,
+            cost_usd,
+            ...(notes.length > 0 ? { notes } : {}),
+            ...(fallbackFrom.length > 0 ? { fallback_from: fallbackFrom } : {}),
+            attempts,
+            latency_ms: Math.round(this.now() - started),
+          };
         }
         const error = outcome.error;
         if (call.cutByShutdown) {
@@ -261,6 +272,7 @@ export class LlmService {
         if (scope === 'none') break;
         if (scope === 'other-provider') refusedProviders.set(resolved.provider.id, `${resolved.provider.id} already failed with ${error.status ?? error.kind}`);
         tried.push(`${resolved.model.id} failed: ${this.scrub(error.message)} (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})`);
+        fallbackFrom.push(`${resolved.model.id} (${error.status ?? error.kind}, ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})`);
       }
       if (!last) throw new LlmError('No model to call', { kind: 'invalid-request', retryable: false });
       const { error, resolved } = last;

@@ -3,6 +3,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
 import type { ChatMessage } from '../llm/types.js';
+import { chatSummaryLine } from './chat-summary-line.js';
 import { principalOf } from './principal-of.js';
 import { toolFailure, UserInputError } from './tool-failure.js';
 import type { Logger } from '../logger.js';
@@ -23,13 +24,17 @@ const messageSchema = z.object({
 });
 
 export const chatInputSchema = {
-  prompt: z.string().optional(),
-  messages: z.array(messageSchema).min(1, 'messages needs at least one message').optional(),
+  // "One of prompt or messages" is said in words: a top-level anyOf of required sets would make
+  // the Anthropic API (Claude Code, Claude Desktop) reject every request that lists this tool.
+  prompt: z.string().optional().describe('One of prompt or messages'),
+  messages: z.array(messageSchema).min(1, 'messages needs at least one message').optional().describe('One of prompt or messages'),
   system: z.string().optional(),
   model: z.string().min(1).optional().describe('Model id, alias or provider:model; see list_models'),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().positive().optional(),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  // Listed as an array of strings (hosts render a string-or-array union as `unknown`); a single
+  // string is still accepted and taken as a one-element list.
+  stop: z.preprocess((value) => (typeof value === 'string' ? [value] : value), z.array(z.string())).optional(),
   tools: z
     .array(z.object({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()) }))
     .optional(),
@@ -63,6 +68,7 @@ export const chatOutputSchema = {
   json: z.unknown().optional(),
   conversation_id: z.string().optional(),
   notes: z.array(z.string()).optional(),
+  fallback_from: z.array(z.string()).optional(),
 };
 
 type ChatArgs = z.infer<z.ZodObject<typeof chatInputSchema>>;
@@ -146,6 +152,7 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
         if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
         // Hosts that show only content still need the id to continue the thread.
         if (result.conversation_id) content.push({ type: 'text', text: `conversation_id: ${result.conversation_id}` });
+        content.push({ type: 'text', text: chatSummaryLine(result) });
         return { content, structuredContent: { ...result } };
       } catch (error) {
         return toolFailure(error, logger, service.scrubber);

@@ -102,9 +102,11 @@ describe('chat on OpenAI (gpt-4o-mini)', () => {
       },
     );
     expect(resultText(result)).toBe('Hi there.');
-    // The answer, then the thread's id (conversations.test.ts) for hosts that show only content.
-    expect(result.content).toHaveLength(2);
+    // The answer, the thread's id (conversations.test.ts) for hosts that show only content, then
+    // the one summary line (no notes).
+    expect(result.content).toHaveLength(3);
     expect(result.content[1]).toEqual({ type: 'text', text: `conversation_id: ${out.conversation_id}` });
+    expect(result.content[2]).toMatchObject({ type: 'text', text: expect.stringMatching(/^— gpt-4o-mini \(openai\) · /) });
     const p = PRICE['gpt-4o-mini'];
     const expectedCost = (800 * p.input + 200 * p.cached + 500 * p.output) / 1e6;
     expect(out).toMatchObject({
