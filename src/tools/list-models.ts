@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { STALE_WARNING, type LlmService, type ModelListing } from '../llm/llm-service.js';
 import type { Logger } from '../logger.js';
+import { compactModelListing } from './compact-model-listing.js';
 import { formatTable } from './format-table.js';
 import { toolFailure } from './tool-failure.js';
 
@@ -10,29 +11,14 @@ export const listModelsInputSchema = {
   configured_only: z.boolean().optional(),
 };
 
-const nullableNumber = z.number().nullable();
-
+// The compact shape (see compact-model-listing.ts), declared loosely: a full schema of the rows
+// would cost the host's context on every conversation what the rows themselves save.
 export const listModelsOutputSchema = {
-  models: z.array(
-    z.object({
-      id: z.string(),
-      aliases: z.array(z.string()),
-      provider: z.string(),
-      provider_model: z.string(),
-      context_window: nullableNumber,
-      max_output_tokens: nullableNumber,
-      // input_per_mtok, output_per_mtok, cached_input_per_mtok
-      pricing: z.record(z.string(), nullableNumber),
-      // tools, vision, temperature, reasoning
-      capabilities: z.record(z.string(), z.boolean()),
-      configured: z.boolean(),
-      // ISO date of the last price check (absent for a price set by hand); warning only for a
-      // retired model or a check older than 90 days
-      price_checked: z.string().optional(),
-      warning: z.string().optional(),
-    }),
-  ),
   default_model: z.string(),
+  columns: z.array(z.string()),
+  capability_codes: z.string(),
+  providers: z.record(z.string(), z.object({ configured: z.boolean(), models: z.array(z.array(z.union([z.string(), z.number(), z.null()]))) })),
+  aliases: z.record(z.string(), z.string()),
 };
 
 function price(value: number | null): string {
@@ -87,7 +73,7 @@ export function registerListModelsTool(server: McpServer, service: LlmService, l
     async (args) => {
       try {
         const listing = service.listModels({ provider: args.provider, configuredOnly: args.configured_only });
-        return { content: [{ type: 'text', text: formatModelListing(listing) }], structuredContent: { ...listing } };
+        return { content: [{ type: 'text', text: formatModelListing(listing) }], structuredContent: { ...compactModelListing(listing) } };
       } catch (error) {
         return toolFailure(error, logger, service.scrubber);
       }

@@ -1,0 +1,69 @@
+import type { ModelInfo, ModelListing } from '../llm/llm-service.js';
+
+/**
+ * `list_models`' structuredContent in the compact shape SPEC §4 allows: one row per model under
+ * its provider, the column names said once. The object-per-model shape was ~6.5 KB for the
+ * built-in catalog, all of it read into the host model's context; this one stays under 2.5 KB.
+ *
+ * ```json
+ * { "default_model": "gpt-4o-mini",
+ *   "columns": ["id", "provider_model", "context_window", "max_output_tokens",
+ *               "input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "capabilities",
+ *               "price_checked", "warning"],
+ *   "capability_codes": "t=tools v=vision T=temperature r=reasoning",
+ *   "providers": { "openai": { "configured": true, "models": [["gpt-4o", null, 128000, 16384, 2.5, 10, 1.25, "tvT", "2026-11-20", null]] } },
+ *   "aliases": { "claude-3-5-sonnet-20241022": "claude-3-5-sonnet" } }
+ * ```
+ * `provider_model` is null when it equals the id; a null number is unknown.
+ */
+export interface CompactModelListing {
+  default_model: string;
+  columns: string[];
+  capability_codes: string;
+  providers: Record<string, { configured: boolean; models: Array<Array<string | number | null>> }>;
+  aliases: Record<string, string>;
+}
+
+// Each column: its name and how a model fills it. A new field is one more line here.
+const COLUMNS: Array<[string, (model: ModelInfo) => string | number | null]> = [
+  ['id', (m) => m.id],
+  ['provider_model', (m) => (m.provider_model === m.id ? null : m.provider_model)],
+  ['context_window', (m) => m.context_window],
+  ['max_output_tokens', (m) => m.max_output_tokens],
+  ['input_per_mtok', (m) => m.pricing.input_per_mtok],
+  ['output_per_mtok', (m) => m.pricing.output_per_mtok],
+  ['cached_input_per_mtok', (m) => m.pricing.cached_input_per_mtok],
+  ['capabilities', (m) => capabilityCodes(m.capabilities)],
+  ['price_checked', (m) => m.price_checked ?? null],
+  // Null unless something is wrong: a retired model, or a price check older than 90 days.
+  ['warning', (m) => m.warning ?? null],
+];
+
+const CAPABILITY_CODES = { tools: 't', vision: 'v', temperature: 'T', reasoning: 'r' } as const;
+
+/** The listing as rows grouped by provider, with aliases as one map. */
+export function compactModelListing(listing: ModelListing): CompactModelListing {
+  const providers: CompactModelListing['providers'] = {};
+  const aliases: Record<string, string> = {};
+  for (const model of listing.models) {
+    const group = (providers[model.provider] ??= { configured: model.configured, models: [] });
+    group.models.push(COLUMNS.map(([, value]) => value(model)));
+    for (const alias of model.aliases) aliases[alias] = model.id;
+  }
+  return {
+    default_model: listing.default_model,
+    columns: COLUMNS.map(([name]) => name),
+    capability_codes: Object.entries(CAPABILITY_CODES)
+      .map(([name, code]) => `${code}=${name}`)
+      .join(' '),
+    providers,
+    aliases,
+  };
+}
+
+function capabilityCodes(capabilities: ModelInfo['capabilities']): string {
+  return (Object.keys(CAPABILITY_CODES) as Array<keyof typeof CAPABILITY_CODES>)
+    .filter((name) => capabilities[name])
+    .map((name) => CAPABILITY_CODES[name])
+    .join('');
+}
