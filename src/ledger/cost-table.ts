@@ -25,6 +25,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
     ...(options.session === false ? [] : [{ key: 'session', ...report.session }]),
   ];
   const showUnpriced = rows.some((row) => row.unpriced_calls > 0);
+  const showUnknown = rows.some((row) => row.unknown_cost_calls > 0);
   const costDigits = costFractionDigits(rows.map((row) => row.cost_usd));
   const maxGroupCost = Math.max(0, ...report.groups.map((group) => group.cost_usd));
   const showBars = options.barChart === true && report.groups.length > 0;
@@ -36,6 +37,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
     'prompt tok',
     'completion tok',
     ...(showUnpriced ? ['unpriced'] : []),
+    ...(showUnknown ? ['unknown cost'] : []),
     'cost $',
   ];
   const body = rows.map((row) => [
@@ -45,6 +47,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
     thousands(row.prompt_tokens),
     thousands(row.completion_tokens),
     ...(showUnpriced ? [thousands(row.unpriced_calls)] : []),
+    ...(showUnknown ? [thousands(row.unknown_cost_calls)] : []),
     row.cost_usd.toFixed(costDigits),
   ]);
   const table = [header, ...body];
@@ -60,6 +63,7 @@ export function formatCostReport(report: CostReport, options: CostTableOptions =
   if (report.groups.length > 0) lines.push(widths.map((width) => '-'.repeat(width)).join('  '));
   lines.push(...body.slice(report.groups.length).map(render));
   if (showUnpriced) lines.push('unpriced: calls whose model has no known price; their cost is not in cost $');
+  if (showUnknown) lines.push('unknown cost: priced calls whose bill nobody knows (e.g. a stream cut before usage came); not in cost $');
   if (report.budget) lines.push(budgetLine(report.budget));
   return lines.join('\n');
 }
@@ -81,9 +85,17 @@ function costBar(cost: number, max: number): string {
   return '█'.repeat(Math.max(1, Math.round((cost / max) * BAR_WIDTH)));
 }
 
-function costFractionDigits(costs: number[]): number {
-  // Four decimals read well; cheap models need six (whole micro-dollars) to show anything at all.
-  return costs.some((cost) => cost > 0 && cost < 0.00005) ? 6 : 4;
+/**
+ * The fewest decimals (at least 2) that show every amount exactly. Costs are whole micro-dollars,
+ * so 6 always does; rounding any further would let the rows stop adding up to the total
+ * (0.00014 + 0.00014 shown as 0.0001 + 0.0001 against 0.0003).
+ */
+export function costFractionDigits(costs: number[]): number {
+  for (let digits = 2; digits < 6; digits++) {
+    const step = 10 ** (6 - digits);
+    if (costs.every((cost) => Math.round(cost * 1e6) % step === 0)) return digits;
+  }
+  return 6;
 }
 
 function thousands(value: number): string {

@@ -117,8 +117,10 @@ export interface Totals {
   total_tokens: number;
   /** Cost of the priced calls only. */
   cost_usd: number;
-  /** Calls whose price is unknown: counted here, never as $0 in `cost_usd`. */
+  /** Calls of a model with no known price: counted here, never as $0 in `cost_usd`. */
   unpriced_calls: number;
+  /** Priced calls whose bill nobody knows (e.g. a stream cut without usage): not in `cost_usd` either. */
+  unknown_cost_calls: number;
 }
 
 /** Spending against the caps; spent amounts are recorded calls, not holds. */

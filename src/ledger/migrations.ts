@@ -82,7 +82,8 @@
  * | `prompt_tokens`     | INTEGER | sum of `prompt_tokens` |
  * | `completion_tokens` | INTEGER | sum of `completion_tokens` |
  * | `cost_micro_usd`    | INTEGER | sum of the known costs (NULL costs count as nothing here) |
- * | `unpriced_calls`    | INTEGER | rows whose `cost_micro_usd` is NULL |
+ * | `unpriced_calls`    | INTEGER | rows whose model has no known price: `cost_micro_usd` and `input_price_per_mtok` NULL (migration 8; before it, every NULL cost) |
+ * | `unknown_cost_calls`| INTEGER | rows priced but of unknown bill (a stream cut without usage): `cost_micro_usd` NULL, `input_price_per_mtok` set (migration 8) |
  */
 
 import type Database from 'better-sqlite3';
@@ -116,6 +117,35 @@ const SUBTRACT_OLD_ROW = `        UPDATE hourly_totals SET
           completion_tokens = completion_tokens - OLD.completion_tokens,
           cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
           unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL)
+        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
+        DELETE FROM hourly_totals
+        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;`;
+
+// Migration 8's versions of the two blocks above: a NULL cost is "unpriced" when the row has no
+// input price (the model has none) and "unknown cost" when it has one (the bill is what nobody
+// knows). The SQL they yield must never change.
+const ADD_NEW_ROW_8 = `        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls, unknown_cost_calls)
+        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
+          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0),
+          NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NULL,
+          NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NOT NULL)
+        ON CONFLICT (hour, model, provider) DO UPDATE SET
+          calls = calls + excluded.calls,
+          failed_calls = failed_calls + excluded.failed_calls,
+          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = completion_tokens + excluded.completion_tokens,
+          cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
+          unpriced_calls = unpriced_calls + excluded.unpriced_calls,
+          unknown_cost_calls = unknown_cost_calls + excluded.unknown_cost_calls;`;
+
+const SUBTRACT_OLD_ROW_8 = `        UPDATE hourly_totals SET
+          calls = calls - 1,
+          failed_calls = failed_calls - (OLD.status <> 'ok'),
+          prompt_tokens = prompt_tokens - OLD.prompt_tokens,
+          completion_tokens = completion_tokens - OLD.completion_tokens,
+          cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
+          unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NULL),
+          unknown_cost_calls = unknown_cost_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NOT NULL)
         WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
         DELETE FROM hourly_totals
         WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;`;
@@ -268,6 +298,42 @@ ${ADD_NEW_ROW}
         messages TEXT NOT NULL,
         PRIMARY KEY (conversation_id, seq)
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 8,
+    description: 'hourly_totals tells unpriced calls (no price) from calls of unknown cost (priced, bill unknown)',
+    // Both have cost NULL; the row's input price tells them apart. The sums are rebuilt from
+    // calls, since unpriced_calls counted both until now.
+    sql: `
+      DROP TRIGGER calls_hourly_totals_insert;
+      DROP TRIGGER calls_hourly_totals_delete;
+      DROP TRIGGER calls_hourly_totals_update;
+      ALTER TABLE hourly_totals ADD COLUMN unknown_cost_calls INTEGER NOT NULL DEFAULT 0;
+      DELETE FROM hourly_totals;
+      INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls, unknown_cost_calls)
+      SELECT substr(started_at, 1, 13), model, provider, COUNT(*), SUM(status <> 'ok'), SUM(prompt_tokens),
+        SUM(completion_tokens), COALESCE(SUM(cost_micro_usd), 0),
+        SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NULL), SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL)
+      FROM calls
+      GROUP BY 1, 2, 3;
+
+      CREATE TRIGGER calls_hourly_totals_insert AFTER INSERT ON calls
+      BEGIN
+${ADD_NEW_ROW_8}
+      END;
+
+      CREATE TRIGGER calls_hourly_totals_delete AFTER DELETE ON calls
+      BEGIN
+${SUBTRACT_OLD_ROW_8}
+      END;
+
+      CREATE TRIGGER calls_hourly_totals_update
+      AFTER UPDATE OF started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd, input_price_per_mtok ON calls
+      BEGIN
+${SUBTRACT_OLD_ROW_8}
+${ADD_NEW_ROW_8}
+      END;
     `,
   },
 ];

@@ -11,11 +11,12 @@ export interface TotalsRow {
   completion_tokens: number;
   cost_micro_usd: number;
   unpriced_calls: number;
+  unknown_cost_calls: number;
 }
 
 /** The sum of several groups' sums. */
 export function sumTotalsRows(rows: TotalsRow[]): TotalsRow {
-  const sum: TotalsRow = { calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, cost_micro_usd: 0, unpriced_calls: 0 };
+  const sum: TotalsRow = { calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, cost_micro_usd: 0, unpriced_calls: 0, unknown_cost_calls: 0 };
   for (const row of rows) {
     sum.calls += row.calls;
     sum.failed_calls += row.failed_calls;
@@ -23,6 +24,7 @@ export function sumTotalsRows(rows: TotalsRow[]): TotalsRow {
     sum.completion_tokens += row.completion_tokens;
     sum.cost_micro_usd += row.cost_micro_usd;
     sum.unpriced_calls += row.unpriced_calls;
+    sum.unknown_cost_calls += row.unknown_cost_calls;
   }
   return sum;
 }
@@ -39,5 +41,6 @@ export function toTotals(row: TotalsRow | undefined): Totals {
     total_tokens: prompt + completion,
     cost_usd: microToUsd(row?.cost_micro_usd ?? 0),
     unpriced_calls: row?.unpriced_calls ?? 0,
+    unknown_cost_calls: row?.unknown_cost_calls ?? 0,
   };
 }

@@ -15,7 +15,8 @@ export const getCostInputSchema = {
   group_by: z.enum(['model', 'provider', 'day', 'principal', 'none']).optional(),
 };
 
-// calls, failed_calls, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_calls:
+// calls, failed_calls, prompt_tokens, completion_tokens, total_tokens, cost_usd, unpriced_calls,
+// unknown_cost_calls:
 // declared as a record of numbers because the full shape, repeated three times, would triple
 // this tool's share of the host's context.
 const totals = z.record(z.string(), z.number());

@@ -79,7 +79,7 @@ describe('get_cost over real chat calls', () => {
     const rows = readRows(h.dbPath);
     expect(rows.reduce((sum, row) => sum + (row.cost_micro_usd ?? 0), 0)).toBe(7750);
 
-    const total = { calls: 5, failed_calls: 1, prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000, cost_usd: 0.00775, unpriced_calls: 0 };
+    const total = { calls: 5, failed_calls: 1, prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000, cost_usd: 0.00775, unpriced_calls: 0, unknown_cost_calls: 0 };
     const byModel = await getCost(h);
     expect(byModel.total).toEqual(total);
     expect(byModel.groups.map((g: any) => [g.key, g.calls, Math.round(g.cost_usd * 1e6)])).toEqual([
@@ -225,7 +225,7 @@ describe('restart: a new server on the same ledger file', () => {
       const after = structured(await second.callTool('get_cost', {}));
       expect(after.total).toEqual(before.total);
       expect(after.groups).toEqual(before.groups);
-      expect(after.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
+      expect(after.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0, unknown_cost_calls: 0 });
 
       expect((await second.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini' })).isError).toBeFalsy();
       const later = structured(await second.callTool('get_cost', {}));

@@ -26,7 +26,9 @@ function expectedTotals(records: CallRecord[]): Totals {
     completion_tokens: completion,
     total_tokens: prompt + completion,
     cost_usd: priced.reduce((sum, rec) => sum + rec.costMicroUsd!, 0) / 1e6,
-    unpriced_calls: records.length - priced.length,
+    // A NULL cost is unpriced without an input price, of unknown cost with one.
+    unpriced_calls: records.filter((rec) => rec.costMicroUsd === null && (rec.pricing?.inputPerMTok ?? null) === null).length,
+    unknown_cost_calls: records.filter((rec) => rec.costMicroUsd === null && (rec.pricing?.inputPerMTok ?? null) !== null).length,
   };
 }
 
@@ -140,7 +142,7 @@ describe.each([
       const report = await second.report({ groupBy: 'model' });
       expect(report.total.calls).toBe(10);
       expect(report.total.cost_usd).toBeCloseTo(expectedTotals(records).cost_usd, 9);
-      expect(report.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
+      expect(report.session).toEqual({ calls: 0, failed_calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, cost_usd: 0, unpriced_calls: 0, unknown_cost_calls: 0 });
       await second.record(records[0]!);
       expect((await second.report({ groupBy: 'none' })).session.calls).toBe(1);
       expect((await second.report({ groupBy: 'none' })).total.calls).toBe(11);
@@ -172,7 +174,7 @@ describe.each([
       seededLocation = await store.fresh();
       const ledger = await open(seededLocation, { now: () => now });
       for (const [i, [iso, model, provider, micro, status]] of rows.entries()) {
-        await ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status }));
+        await ledger.record(callRecord({ callId: `r${i}`, startedAt: at(iso), model, provider, providerModel: model, costMicroUsd: micro, status, ...(micro === null ? { pricing: null } : {}) }));
       }
       return ledger;
     }

@@ -107,7 +107,8 @@ function insertDirectly(db: Database.Database, row: Row, i: number): void {
 
 const BRUTE_SUMS = `COUNT(*) AS calls, COALESCE(SUM(status <> 'ok'), 0) AS failed_calls,
   COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-  COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd, COALESCE(SUM(cost_micro_usd IS NULL), 0) AS unpriced_calls`;
+  COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd, COALESCE(SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NULL), 0) AS unpriced_calls,
+  COALESCE(SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL), 0) AS unknown_cost_calls`;
 
 interface SumsRow {
   calls: number;
@@ -116,6 +117,7 @@ interface SumsRow {
   completion_tokens: number;
   cost_micro_usd: number;
   unpriced_calls: number;
+  unknown_cost_calls: number;
 }
 
 function totalsOf(row: SumsRow): Totals {
@@ -127,6 +129,7 @@ function totalsOf(row: SumsRow): Totals {
     total_tokens: row.prompt_tokens + row.completion_tokens,
     cost_usd: microToUsd(row.cost_micro_usd),
     unpriced_calls: row.unpriced_calls,
+    unknown_cost_calls: row.unknown_cost_calls,
   };
 }
 
@@ -362,6 +365,41 @@ describe('reports from hourly_totals equal a scan of calls', () => {
 });
 
 describe('migration from schema version 2', () => {
+  it('migration 8 splits NULL costs: no input price = unpriced, an input price = unknown cost', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'ledger.db');
+      const old = new Database(path);
+      old.exec(SCHEMA_V2_SQL);
+      const insert = old.prepare(
+        `INSERT INTO calls (call_id, session_id, started_at, model, provider, provider_model, prompt_tokens, completion_tokens, cost_micro_usd, input_price_per_mtok, latency_ms, attempts, status)
+         VALUES (?, 'old', '2026-11-01T00:10:00.000Z', 'm', 'openai', 'm', 10, 1, ?, ?, 1, 1, 'ok')`,
+      );
+      insert.run('priced', 42, 0.15);
+      insert.run('unpriced', null, null);
+      insert.run('unknown', null, 0.15);
+      old.close();
+      const ledger = SqliteLedger.open(path, { now: () => at('2026-11-01T00:30:00.000Z') });
+      const db = new Database(path);
+      try {
+        expect(db.prepare('SELECT calls, cost_micro_usd, unpriced_calls, unknown_cost_calls FROM hourly_totals').all()).toEqual([
+          { calls: 3, cost_micro_usd: 42, unpriced_calls: 1, unknown_cost_calls: 1 },
+        ]);
+        // The new triggers keep them apart too, on insert and on delete.
+        await ledger.record(callRecord({ startedAt: at('2026-11-01T00:20:00.000Z'), model: 'm', provider: 'openai', costMicroUsd: null }));
+        expect(db.prepare('SELECT unpriced_calls, unknown_cost_calls FROM hourly_totals').get()).toEqual({ unpriced_calls: 1, unknown_cost_calls: 2 });
+        db.prepare("DELETE FROM calls WHERE call_id = 'unpriced'").run();
+        expect(db.prepare('SELECT calls, unpriced_calls, unknown_cost_calls FROM hourly_totals').get()).toEqual({ calls: 3, unpriced_calls: 0, unknown_cost_calls: 2 });
+        expectRollupMatchesCalls(db);
+      } finally {
+        db.close();
+        await ledger.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('backfills hourly_totals from the rows already there, then keeps it up to date', async () => {
     const { dir, cleanup } = tempDir();
     try {
@@ -422,6 +460,7 @@ describe('migration from schema version 2', () => {
           completion_tokens: 22,
           cost_micro_usd: 5,
           unpriced_calls: 1,
+          unknown_cost_calls: 0,
         });
       } finally {
         db.close();

@@ -83,7 +83,8 @@ const TOTALS_COLUMNS = `
   COALESCE(SUM(prompt_tokens), 0)::float8 AS prompt_tokens,
   COALESCE(SUM(completion_tokens), 0)::float8 AS completion_tokens,
   COALESCE(SUM(cost_micro_usd), 0)::float8 AS cost_micro_usd,
-  COUNT(*) FILTER (WHERE cost_micro_usd IS NULL)::float8 AS unpriced_calls`;
+  COUNT(*) FILTER (WHERE cost_micro_usd IS NULL AND input_price_per_mtok IS NULL)::float8 AS unpriced_calls,
+  COUNT(*) FILTER (WHERE cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL)::float8 AS unknown_cost_calls`;
 
 // Sums of sums: the shards of hourly_totals, and the parts of a report.
 const SUMMED_COLUMNS = `
@@ -92,7 +93,8 @@ const SUMMED_COLUMNS = `
   SUM(prompt_tokens)::float8 AS prompt_tokens,
   SUM(completion_tokens)::float8 AS completion_tokens,
   SUM(cost_micro_usd)::float8 AS cost_micro_usd,
-  SUM(unpriced_calls)::float8 AS unpriced_calls`;
+  SUM(unpriced_calls)::float8 AS unpriced_calls,
+  SUM(unknown_cost_calls)::float8 AS unknown_cost_calls`;
 
 /** How a grouping reads its key from `calls` and from `hourly_totals`, and orders the groups. */
 const GROUP_KEYS: Record<GroupBy, { calls: string; hourly: string; order: string }> = {

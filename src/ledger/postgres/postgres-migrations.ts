@@ -155,6 +155,60 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'hourly_totals tells unpriced calls (no input price) from calls of unknown cost (priced): SQLite schema version 8',
+    sql: `
+      DROP TRIGGER calls_hourly_totals ON calls;
+      ALTER TABLE hourly_totals ADD COLUMN unknown_cost_calls BIGINT NOT NULL DEFAULT 0;
+      DELETE FROM hourly_totals;
+      INSERT INTO hourly_totals (hour, model, provider, shard, calls, failed_calls, prompt_tokens, completion_tokens,
+        cost_micro_usd, unpriced_calls, unknown_cost_calls)
+      SELECT substr(started_at, 1, 13), model, provider, 0, COUNT(*), COUNT(*) FILTER (WHERE status <> 'ok'),
+        COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_micro_usd), 0),
+        COUNT(*) FILTER (WHERE cost_micro_usd IS NULL AND input_price_per_mtok IS NULL),
+        COUNT(*) FILTER (WHERE cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL)
+      FROM calls GROUP BY 1, 2, 3;
+
+      CREATE OR REPLACE FUNCTION calls_hourly_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+          INSERT INTO hourly_totals AS t VALUES (substr(OLD.started_at, 1, 13), OLD.model, OLD.provider, 0,
+            -1, -(OLD.status <> 'ok')::int, -OLD.prompt_tokens, -OLD.completion_tokens,
+            -COALESCE(OLD.cost_micro_usd, 0),
+            -(OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NULL)::int,
+            -(OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NOT NULL)::int)
+          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
+            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
+            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = t.completion_tokens + excluded.completion_tokens,
+            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
+            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
+            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+          INSERT INTO hourly_totals AS t VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider,
+            floor(random() * 8)::smallint,
+            1, (NEW.status <> 'ok')::int, NEW.prompt_tokens, NEW.completion_tokens,
+            COALESCE(NEW.cost_micro_usd, 0),
+            (NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NULL)::int,
+            (NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NOT NULL)::int)
+          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
+            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
+            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = t.completion_tokens + excluded.completion_tokens,
+            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
+            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
+            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;
+        END IF;
+        RETURN NULL;
+      END $$;
+
+      CREATE TRIGGER calls_hourly_totals AFTER INSERT OR DELETE OR UPDATE OF
+        started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd, input_price_per_mtok
+        ON calls FOR EACH ROW EXECUTE FUNCTION calls_hourly_totals();
+    `,
+  },
 ];
 
 /** The schema version this code writes. */

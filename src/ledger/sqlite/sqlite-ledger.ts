@@ -60,9 +60,10 @@ const TOTALS_COLUMNS = `
   COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
   COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
   COALESCE(SUM(cost_micro_usd), 0) AS cost_micro_usd,
-  COALESCE(SUM(cost_micro_usd IS NULL), 0) AS unpriced_calls`;
+  COALESCE(SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NULL), 0) AS unpriced_calls,
+  COALESCE(SUM(cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL), 0) AS unknown_cost_calls`;
 
-const HOURLY_COLUMNS = 'calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls';
+const HOURLY_COLUMNS = 'calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls, unknown_cost_calls';
 
 const SUMMED_COLUMNS = `
   SUM(calls) AS calls,
@@ -70,7 +71,8 @@ const SUMMED_COLUMNS = `
   SUM(prompt_tokens) AS prompt_tokens,
   SUM(completion_tokens) AS completion_tokens,
   SUM(cost_micro_usd) AS cost_micro_usd,
-  SUM(unpriced_calls) AS unpriced_calls`;
+  SUM(unpriced_calls) AS unpriced_calls,
+  SUM(unknown_cost_calls) AS unknown_cost_calls`;
 
 /** How a grouping reads its key from `calls` and from `hourly_totals`, and orders the groups. */
 interface GroupKey {
