@@ -139,11 +139,18 @@ export function describeToolTable(transport: ToolTableTransport): void {
     it('lists models', async () => {
       const result = (await client.callTool({ name: 'list_models', arguments: {} })) as CallToolResult;
       expect(result.isError).toBeFalsy();
-      const sc = result.structuredContent as { models: { id: string; configured: boolean }[]; default_model: string };
+      // The compact shape: rows under their provider, the column names said once.
+      const sc = result.structuredContent as {
+        default_model: string;
+        columns: string[];
+        providers: Record<string, { configured: boolean; models: unknown[][] }>;
+      };
       expect(sc.default_model).toBe('gpt-4o-mini');
-      const ids = sc.models.map((m) => m.id);
+      expect(sc.columns[0]).toBe('id');
+      const ids = Object.values(sc.providers).flatMap((p) => p.models.map((row) => row[0]));
       expect(ids).toEqual(expect.arrayContaining(['gpt-4o-mini', 'claude-haiku-4-5']));
-      expect(sc.models.find((m) => m.id === 'gpt-4o-mini')?.configured).toBe(true);
+      expect(sc.providers.openai?.configured).toBe(true);
+      expect(sc.providers.openai?.models.some((row) => row[0] === 'gpt-4o-mini')).toBe(true);
       expect(text(result)).toContain('gpt-4o-mini');
     });
 

@@ -62,8 +62,6 @@ describe('byte budgets of what reaches the host model', () => {
     expect(result.isError).toBeFalsy();
     const size = sizes(result);
     console.log(`get_cost: content ${size.content} B, structuredContent ${size.structured} B`);
-    console.log((result.content[0] as { text: string }).text);
-    console.log(JSON.stringify(result.structuredContent));
     expect(size.content).toBeLessThan(BUDGET_BYTES);
     expect(size.structured).toBeLessThan(BUDGET_BYTES);
   });
