@@ -3,7 +3,7 @@
  * than 90 days, and marks a retired model with its replacement; `doctor` names the price data.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelListing } from '../../src/llm/llm-service.js';
+import type { CompactModelListing } from '../../src/tools/compact-model-listing.js';
 import { harnessPerTest, resultText } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
@@ -18,11 +18,27 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-async function listModels(nowIso: string, config = {}): Promise<{ text: string; listing: ModelListing }> {
+type Model = Record<string, unknown> & { id: string; price_checked?: string; warning?: string };
+
+/** The compact structuredContent read back as one object per model (null price_checked/warning left out). */
+function expand(compact: CompactModelListing): { models: Model[] } {
+  const models = Object.values(compact.providers).flatMap((group) =>
+    group.models.map((row) => {
+      const model: Record<string, unknown> = {};
+      compact.columns.forEach((name, i) => {
+        if (row[i] !== null || (name !== 'price_checked' && name !== 'warning')) model[name] = row[i];
+      });
+      return model as Model;
+    }),
+  );
+  return { models };
+}
+
+async function listModels(nowIso: string, config = {}): Promise<{ text: string; listing: { models: Model[] } }> {
   const h = await start({ upstream, now: () => Date.parse(nowIso), config });
   const result = await h.callTool('list_models', {});
   expect(result.isError, resultText(result)).toBeFalsy();
-  return { text: resultText(result), listing: result.structuredContent as unknown as ModelListing };
+  return { text: resultText(result), listing: expand(result.structuredContent as unknown as CompactModelListing) };
 }
 
 describe('list_models price dates', () => {
