@@ -281,7 +281,7 @@ async function doctor(): Promise<void> {
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);
   if (settings.budget) lines.push(`budget:        daily ${settings.budget.dailyUsd ?? '-'} USD, monthly ${settings.budget.monthlyUsd ?? '-'} USD`);
   const { describeHttpSettings } = await import('./http/http-doctor.js');
-  const gateway = describeHttpSettings(settings.http, settings.env);
+  const gateway = describeHttpSettings(settings.http, settings.env, settings.configPath !== undefined || !process.env.LLM_SERVICE_CONFIG);
   lines.push(...gateway.lines);
   if (gateway.problem) {
     // serve --http would refuse to start: as broken as a bad config file, for the gateway.

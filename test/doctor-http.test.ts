@@ -77,6 +77,13 @@ describe('doctor and the http section', () => {
     expect(stdout).toMatch(/^PROBLEM: http: refusing to listen on 10\.1\.2\.3/m);
   }, 30_000);
 
+  it('with a config file that does not load, says the defaults are shown for that reason', async () => {
+    const { code, stdout } = await doctor({ http: { port: 'eighty' } });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^PROBLEM: Config file .*http\.port/m);
+    expect(stdout).toContain('http gateway:  serve --http listens on 127.0.0.1:8787 (defaults: the config file did not load, see PROBLEM above)');
+  }, 30_000);
+
   it('without an http section shows the defaults: loopback, no authentication, and no problem', async () => {
     const { code, stdout } = await doctor({});
     expect(code).toBe(0);

@@ -8,7 +8,11 @@ import { HTTP_DEFAULTS, HttpSettingsError, isLoopback, resolveHttpSettings, type
 const MAX_NAMES_SHOWN = 20;
 
 /** The doctor's lines for the gateway, and the problem that would stop `serve --http`, if any. */
-export function describeHttpSettings(section: HttpSection | undefined, env: Record<string, string | undefined>): { lines: string[]; problem?: string } {
+export function describeHttpSettings(
+  section: HttpSection | undefined,
+  env: Record<string, string | undefined>,
+  configLoaded = true,
+): { lines: string[]; problem?: string } {
   const host = env.LLM_SERVICE_HTTP_HOST || section?.host || HTTP_DEFAULTS.host;
   const port = env.LLM_SERVICE_HTTP_PORT || String(section?.port ?? HTTP_DEFAULTS.port);
   const hostPort = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
@@ -20,7 +24,7 @@ export function describeHttpSettings(section: HttpSection | undefined, env: Reco
     problem = `http: ${error.message}`;
   }
   const overridden = [env.LLM_SERVICE_HTTP_HOST ? 'LLM_SERVICE_HTTP_HOST' : '', env.LLM_SERVICE_HTTP_PORT ? 'LLM_SERVICE_HTTP_PORT' : ''].filter(Boolean);
-  const source = overridden.length > 0 ? ` (${overridden.join(', ')} from the environment)` : section ? '' : ' (defaults: no http section in the config file)';
+  const source = overridden.length > 0 ? ` (${overridden.join(', ')} from the environment)` : section ? '' : configLoaded ? ' (defaults: no http section in the config file)' : ' (defaults: the config file did not load, see PROBLEM above)';
   const lines = [`http gateway:  serve --http listens on ${hostPort}${source}; --host/--port override`];
 
   const tokens = section?.tokens ?? [];
