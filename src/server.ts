@@ -6,6 +6,8 @@ import { createLogger, logLevelFromEnv, type Logger } from './logger.js';
 import { AdapterFactory } from './providers/adapter-factory.js';
 import { ModelRegistry } from './registry/registry.js';
 import { registerChatTool } from './tools/chat.js';
+import { registerChatManyTool } from './tools/chat-many.js';
+import type { ChatManyDeps } from './llm/chat-many.js';
 import { compactToolListing } from './tools/compact-tool-listing.js';
 import { registerGetCostTool } from './tools/get-cost.js';
 import { registerListModelsTool } from './tools/list-models.js';
@@ -40,9 +42,10 @@ export interface CreatedServer {
 }
 
 /** An MCP server with our tools over `service`. */
-function mcpServerFor(service: LlmService, logger: Logger): McpServer {
+function mcpServerFor(service: LlmService, logger: Logger, many: ChatManyDeps): McpServer {
   const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
   registerChatTool(server, service, logger);
+  registerChatManyTool(server, many, logger);
   registerListModelsTool(server, service, logger);
   registerGetCostTool(server, service, logger);
   compactToolListing(server);
@@ -66,10 +69,11 @@ export function createServer(deps: ServerDeps): CreatedServer {
     logger,
     heartbeatMs: deps.heartbeatMs,
   });
-  const server = mcpServerFor(service, logger);
+  const many: ChatManyDeps = { service, ledger, settings, logger, now: deps.now };
+  const server = mcpServerFor(service, logger, many);
   return {
     server,
-    mcpServer: () => mcpServerFor(service, logger),
+    mcpServer: () => mcpServerFor(service, logger, many),
     service,
     ledger,
     close: async (options = {}) => {

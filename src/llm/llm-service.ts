@@ -80,6 +80,8 @@ export interface ChatHooks {
   principal?: Principal;
   /** Set by the service: the thread the call's ledger rows belong to. */
   conversationId?: string;
+  /** A budget hold taken for this call's first model before it started (chat_many); used once. */
+  heldReservation?: { take(): number | undefined };
 }
 
 export interface ModelInfo {
@@ -325,6 +327,21 @@ export class LlmService {
     });
   }
 
+  /**
+   * The worst-case cost (micro-USD) of `input` on its model, as the budget hold of that model's
+   * call would take it (files included); throws what the call itself would, e.g. a model that
+   * cannot take the request. chat_many holds every model's worst case before contacting any.
+   */
+  async worstCaseOf(input: ChatInput, hooks: ChatHooks = {}): Promise<number> {
+    const messages = buildMessages(input);
+    if (input.files && input.files.length > 0) await this.attachFiles(messages, input.files, hooks);
+    const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
+    const [primary] = this.candidates(input).candidates;
+    const { model, provider } = primary!;
+    const fit = { messages, tools, toolChoice: normalizeToolChoice(input.tool_choice, tools), input, jsonAnswer: prepareJsonAnswer(input.response_format) };
+    return worstCaseMicroUsd(model, adaptRequest(model, provider, fit).request, provider.type === 'anthropic' ? 'anthropic' : 'openai');
+  }
+
   /** The registry's models as `list_models` reports them. */
   listModels(filter: { provider?: string; configuredOnly?: boolean } = {}): ModelListing {
     const { registry, settings } = this.deps;
@@ -476,7 +493,9 @@ export class LlmService {
     const principal = call.hooks.principal;
     const worstCase = worstCaseMicroUsd(model, request, wire);
     const notesBefore = notes.length;
-    const reservation = await this.reserve(worstCase, principal ? { name: principal.name, budget: principal.budget } : undefined, notes);
+    const held = call.hooks.heldReservation?.take();
+    const reservation: Reservation =
+      held !== undefined ? { ok: true, reservationId: held } : await this.reserve(worstCase, principal ? { name: principal.name, budget: principal.budget } : undefined, notes);
     // A ledger that already failed for this call is reported (logged and noted) once.
     const ledgerFailed = notes.length > notesBefore;
     if (!reservation.ok) {

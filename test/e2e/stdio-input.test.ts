@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHILD_KEYS, childSetup, ensureBuilt, RawChild, sdkClient, type ChildSetup } from '../support/stdio-child.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
-const TOOLS = ['chat', 'get_cost', 'list_models'];
+const TOOLS = ['chat', 'chat_many', 'get_cost', 'list_models'];
 const MiB = 1024 * 1024;
 
 let upstream: Upstream;

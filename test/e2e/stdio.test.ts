@@ -174,7 +174,7 @@ describe('over stdio with hand-written JSON-RPC lines', () => {
     send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
 
     request(2, 'tools/list');
-    expect((await response(2)).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
+    expect((await response(2)).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['chat', 'chat_many', 'get_cost', 'list_models']);
 
     request(3, 'tools/call', { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'raw hello' } });
     const chat = await response(3);

@@ -76,13 +76,14 @@ export function describeToolTable(transport: ToolTableTransport): void {
       expect(client.getServerCapabilities()?.tools).toBeDefined();
     });
 
-    it('lists exactly the three tools, annotated, with output schemas, in under 5 KB (SPEC §4)', async () => {
+    it('lists exactly the four tools, annotated, with output schemas, in under 5 KB (SPEC §4)', async () => {
       const listed = await client.listTools();
       const byName = Object.fromEntries(listed.tools.map((t) => [t.name, t]));
-      expect(listed.tools.map((t) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
+      expect(listed.tools.map((t) => t.name).sort()).toEqual(['chat', 'chat_many', 'get_cost', 'list_models']);
       expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
       expect(byName.get_cost?.annotations?.readOnlyHint).toBe(true);
       expect(byName.chat?.annotations?.openWorldHint).toBe(true);
+      expect(byName.chat_many?.annotations?.openWorldHint).toBe(true);
       for (const tool of listed.tools) {
         expect(tool.outputSchema, `${tool.name} outputSchema`).toBeDefined();
         expect(tool.outputSchema?.type).toBe('object');

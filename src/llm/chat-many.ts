@@ -1,0 +1,178 @@
+/**
+ * `chat_many`: one request to several models at once. Each model is an ordinary `chat` call of
+ * the service (its own retries, fallbacks, ledger rows), run in parallel under one deadline: a
+ * model past it is cancelled (its provider request aborted) and reported as such, while the others'
+ * answers are still returned.
+ *
+ * Budget: before any model is contacted, each one's worst case is held (ledger.reserve, cheapest
+ * first is only used to count, see holdAll); if the cap cannot cover them all, nothing is sent and
+ * the refusal says how many would fit. Each call then uses its hold as its own (`heldReservation`),
+ * so the hold is settled by that call's ledger row like any chat's.
+ */
+import type { Settings } from '../config.js';
+import { formatUsd, microToUsd, usdToMicro } from '../ledger/cost.js';
+import type { Ledger, PrincipalBudget } from '../ledger/ledger.js';
+import type { Logger } from '../logger.js';
+import { ManyProgress } from './chat-many-progress.js';
+import { LlmError } from './errors.js';
+import type { ChatHooks, ChatInput, ChatResult, LlmService } from './llm-service.js';
+
+export const DEFAULT_DEADLINE_MS = 120_000;
+
+export interface ChatManyInput extends Omit<ChatInput, 'model' | 'conversation_id' | 'store'> {
+  models: string[];
+  deadline_ms?: number;
+}
+
+/** A model that gave no answer: what went wrong; `cancelled` when the deadline or the host cut it. */
+export interface ChatManyFailure {
+  model: string;
+  error: string;
+  cancelled?: boolean;
+  latency_ms: number;
+}
+
+export type ChatManyEntry = ChatResult | ChatManyFailure;
+
+export interface ChatManyResult {
+  results: ChatManyEntry[];
+  /** The known costs of the answers, summed. */
+  total_cost_usd: number;
+}
+
+export interface ChatManyDeps {
+  service: LlmService;
+  ledger: Ledger;
+  settings: Settings;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export async function chatMany(deps: ChatManyDeps, input: ChatManyInput, hooks: ChatHooks = {}): Promise<ChatManyResult> {
+  const now = deps.now ?? Date.now;
+  const { models, deadline_ms: deadline = DEFAULT_DEADLINE_MS, ...common } = input;
+  const inputs: ChatInput[] = models.map((model) => ({ ...common, model, store: false }));
+  // A model that cannot take the request (unknown name, no tools, no vision…) fails here, uncontacted.
+  const worst = await Promise.all(
+    inputs.map((one) =>
+      deps.service.worstCaseOf(one, hooks).then(
+        (micro) => ({ ok: true as const, micro }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
+    ),
+  );
+  const holds = await holdAll(deps, worst.map((w) => (w.ok ? w.micro : undefined)), hooks);
+  const progress = hooks.progress ? new ManyProgress(models, hooks.progress, deps.settings.progressIntervalMs) : undefined;
+  try {
+    const results = await Promise.all(
+      inputs.map(async (one, index): Promise<ChatManyEntry> => {
+        const w = worst[index]!;
+        const started = now();
+        if (!w.ok) {
+          progress?.settle(index, false);
+          return { model: one.model!, error: deps.service.scrubber(describe(w.error)), latency_ms: 0 };
+        }
+        const entry = await runOne(deps, one, hooks, holds[index], deadline, progress?.forModel(index), () => Math.round(now() - started));
+        progress?.settle(index, !('error' in entry));
+        return entry;
+      }),
+    );
+    const micro = results.reduce((sum, r) => sum + ('cost_usd' in r && r.cost_usd !== null ? usdToMicro(r.cost_usd) : 0), 0);
+    return { results, total_cost_usd: microToUsd(micro) };
+  } finally {
+    await progress?.close();
+  }
+}
+
+/** One model's call under the deadline; a failure becomes its entry instead of failing the rest. */
+async function runOne(
+  deps: ChatManyDeps,
+  input: ChatInput,
+  hooks: ChatHooks,
+  hold: number | undefined,
+  deadline: number,
+  progress: ChatHooks['progress'],
+  elapsed: () => number,
+): Promise<ChatManyEntry> {
+  const controller = new AbortController();
+  const cancel = (): void => controller.abort();
+  if (hooks.signal?.aborted) cancel();
+  hooks.signal?.addEventListener('abort', cancel, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, deadline);
+  let taken = false;
+  try {
+    return await deps.service.chat(input, {
+      principal: hooks.principal,
+      roots: hooks.roots,
+      signal: controller.signal,
+      progress,
+      heldReservation: { take: () => (taken ? undefined : ((taken = true), hold)) },
+    });
+  } catch (error) {
+    if (timedOut) return { model: input.model!, error: `no answer within deadline_ms (${deadline} ms): cancelled`, cancelled: true, latency_ms: elapsed() };
+    const cancelled = error instanceof LlmError && error.kind === 'cancelled';
+    return { model: input.model!, error: deps.service.scrubber(describe(error)), ...(cancelled ? { cancelled: true } : {}), latency_ms: elapsed() };
+  } finally {
+    clearTimeout(timer);
+    hooks.signal?.removeEventListener('abort', cancel);
+    // A call that ended before its first model started (shutdown, bad request) never used its hold.
+    if (!taken && hold !== undefined) await deps.ledger.release(hold).catch((e: unknown) => deps.logger?.warn(`ledger: could not release hold ${hold}: ${describe(e)}`));
+  }
+}
+
+/**
+ * Holds each model's worst case, in the order given. When the cap cannot take them all, every
+ * hold is dropped and the call refused, saying how many of the cheapest would fit.
+ */
+async function holdAll(deps: ChatManyDeps, amounts: Array<number | undefined>, hooks: ChatHooks): Promise<Array<number | undefined>> {
+  const principal: PrincipalBudget | undefined = hooks.principal ? { name: hooks.principal.name, budget: hooks.principal.budget } : undefined;
+  const budget = deps.settings.budget;
+  const taken: Array<number | undefined> = [];
+  const releaseAll = async (ids: Array<number | undefined>): Promise<void> => {
+    for (const id of ids) if (id !== undefined) await deps.ledger.release(id);
+  };
+  for (const amount of amounts) {
+    if (amount === undefined) {
+      taken.push(undefined);
+      continue;
+    }
+    const reservation = await deps.ledger.reserve(amount, budget, principal);
+    if (!reservation.ok) {
+      await releaseAll(taken);
+      const fit = await countFitting(deps, amounts.filter((a): a is number => a !== undefined), principal);
+      const wanted = amounts.filter((a) => a !== undefined).length;
+      const total = amounts.reduce<number>((sum, a) => sum + (a ?? 0), 0);
+      throw new LlmError(
+        `The budget cannot hold the worst case of all ${wanted} models (${formatUsd(microToUsd(total), 4)}); ${fit} would fit: send fewer models or a lower max_tokens. ${reservation.message}`,
+        { kind: 'budget', retryable: false },
+      );
+    }
+    taken.push(reservation.reservationId);
+  }
+  return taken;
+}
+
+/** How many of the cheapest models the budget would hold now (holds taken and dropped at once). */
+async function countFitting(deps: ChatManyDeps, amounts: number[], principal: PrincipalBudget | undefined): Promise<number> {
+  const ids: number[] = [];
+  let fit = 0;
+  try {
+    for (const amount of [...amounts].sort((a, b) => a - b)) {
+      const reservation = await deps.ledger.reserve(amount, deps.settings.budget, principal);
+      if (!reservation.ok) break;
+      fit++;
+      if (reservation.reservationId !== undefined) ids.push(reservation.reservationId);
+    }
+  } finally {
+    for (const id of ids) await deps.ledger.release(id);
+  }
+  return fit;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,84 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { formatUsd } from '../ledger/cost.js';
+import { chatMany, type ChatManyDeps, type ChatManyEntry, type ChatManyResult } from '../llm/chat-many.js';
+import type { Logger } from '../logger.js';
+import { chatInputSchema, clientRoots, toChatInput } from './chat.js';
+import { principalOf } from './principal-of.js';
+import { toolFailure, UserInputError } from './tool-failure.js';
+
+// The rest of chat's input is accepted but not repeated here: tools/list is read into the host's
+// context on every conversation (SPEC: 5 KB for all tools), and chat's entry already spells those
+// fields out. They are checked in the handler against chat's own schema.
+const { model: _model, fallback_models: _fallbacks, conversation_id: _thread, store: _store, ...shared } = chatInputSchema;
+const sharedInput = z.strictObject(shared);
+
+export const chatManyInputSchema = z.looseObject({
+  models: z.array(z.string().min(1)).min(2).max(8),
+  deadline_ms: z.number().int().min(1000).optional(),
+});
+
+export const chatManyOutputSchema = {
+  // Each entry: chat's result fields, or {model, error, cancelled?, latency_ms}.
+  results: z.array(z.unknown()),
+  total_cost_usd: z.number(),
+};
+
+// A section per model stays short; the whole answers are in structuredContent.results.
+const SECTION_CHARS = 1200;
+
+/** The side-by-side text: a short section per model, then the total. */
+export function chatManyText(result: ChatManyResult): string {
+  const sections = result.results.map((entry: ChatManyEntry) => {
+    if ('error' in entry) return `## ${entry.model}: ${entry.cancelled ? 'cancelled' : 'failed'}\n${entry.error}`;
+    const cost = entry.cost_usd === null ? 'cost unknown' : formatUsd(entry.cost_usd, 6);
+    const head = `## ${entry.model} (${entry.provider}) · ${(entry.latency_ms / 1000).toFixed(1)} s · ${entry.usage.total_tokens ?? 0} tokens · ${cost}`;
+    let body = entry.content === '' ? '' : entry.content;
+    if (body.length > SECTION_CHARS) body = `${body.slice(0, SECTION_CHARS)}… (${body.length - SECTION_CHARS} more characters in structuredContent)`;
+    if (entry.tool_calls.length > 0) body += `${body ? '\n' : ''}Tool calls: ${entry.tool_calls.map((c) => `${c.name}(${JSON.stringify(c.arguments)})`).join('; ')}`;
+    return `${head}\n${body || '(empty answer)'}`;
+  });
+  const answered = result.results.filter((r) => !('error' in r)).length;
+  sections.push(`Total: ${formatUsd(result.total_cost_usd, 6)} (${answered} of ${result.results.length} answered)`);
+  return sections.join('\n\n');
+}
+
+/** Registers `chat_many`: the same request to 2–8 models in parallel under one deadline. */
+export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logger: Logger): void {
+  server.registerTool(
+    'chat_many',
+    {
+      description: "chat's input on 2-8 models in parallel until deadline_ms (default 120000); a result per model.",
+      inputSchema: chatManyInputSchema,
+      outputSchema: chatManyOutputSchema,
+      annotations: { destructiveHint: false, openWorldHint: true },
+    },
+    async (args, extra) => {
+      try {
+        const { models, deadline_ms, ...rest } = args;
+        const parsed = sharedInput.safeParse(rest);
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ');
+          throw new UserInputError(`chat_many takes chat's input (no model, fallback_models or conversation_id) plus models and deadline_ms: ${issues}`);
+        }
+        const progressToken = extra._meta?.progressToken;
+        const result = await chatMany(
+          deps,
+          { ...toChatInput(parsed.data), models, deadline_ms },
+          {
+            signal: extra.signal,
+            roots: () => clientRoots(server, extra.signal),
+            principal: principalOf(extra.authInfo),
+            progress:
+              progressToken === undefined
+                ? undefined
+                : (notice) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: notice.progress, message: notice.message } }),
+          },
+        );
+        return { content: [{ type: 'text', text: chatManyText(result) }], structuredContent: { ...result } };
+      } catch (error) {
+        return toolFailure(error, logger, deps.service.scrubber);
+      }
+    },
+  );
+}

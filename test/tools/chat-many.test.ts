@@ -1,0 +1,174 @@
+/**
+ * `chat_many` through a real MCP Client against the loopback upstream: models in parallel, one
+ * past the deadline cancelled (its upstream request closed) while the others answer, a failing
+ * model, the budget held for all models first (and the refusal counting how many would fit),
+ * cancellation of the whole call, progress, and a ledger row for every model.
+ */
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatManyFailure, ChatManyResult } from '../../src/llm/chat-many.js';
+import type { ChatResult } from '../../src/llm/llm-service.js';
+import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
+import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
+
+let upstream: Upstream;
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+afterAll(async () => {
+  await upstream?.close();
+});
+afterEach(() => {
+  upstream.requests.length = 0;
+  upstream.setDefault({ kind: 'auto' });
+});
+const harness = harnessPerTest();
+
+/** Every request answered by model: the replies do not depend on the order requests arrive in. */
+function answerBy(byModel: Record<string, Reply>): void {
+  // Anthropic's provider model is dated (claude-sonnet-4-5-20250929): matched by its start.
+  upstream.setDefault((req: RecordedRequest) => {
+    const key = Object.keys(byModel).find((name) => String(req.body.model).startsWith(name));
+    return key ? byModel[key]! : { kind: 'error', status: 400, message: `unexpected model ${req.body.model}` };
+  });
+}
+
+function rows(h: Harness): Array<{ model: string; status: string; error: string | null }> {
+  const db = new Database(h.dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT model, status, error FROM calls ORDER BY model').all() as Array<{ model: string; status: string; error: string | null }>;
+  } finally {
+    db.close();
+  }
+}
+
+const MODELS = ['gpt-4o-mini', 'claude-sonnet-4-5', 'deepseek-chat'];
+
+describe('chat_many', () => {
+  it('returns every answer in the order given; a model past the deadline is cancelled, its socket closed', async () => {
+    const h = await harness({ upstream });
+    answerBy({
+      'gpt-4o-mini': { kind: 'openai', content: 'Paris.', usage: { prompt_tokens: 10, completion_tokens: 2 } },
+      'claude-sonnet-4-5': { kind: 'anthropic', content: 'Paris, France.', usage: { input_tokens: 12, output_tokens: 4 } },
+      // deepseek-chat's provider model is whatever DeepSeek now serves under it.
+      deepseek: { kind: 'hang' },
+    });
+    const started = Date.now();
+    const result = await h.callTool('chat_many', { prompt: 'Capital of France?', models: MODELS, deadline_ms: 1500 });
+    const elapsed = Date.now() - started;
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatManyResult;
+    expect(out.results.map((r) => r.model)).toEqual(MODELS);
+    const [gpt, claude, deepseek] = out.results as [ChatResult, ChatResult, ChatManyFailure];
+    expect(gpt).toMatchObject({ content: 'Paris.', provider: 'openai', usage: { prompt_tokens: 10, completion_tokens: 2 } });
+    expect(claude).toMatchObject({ content: 'Paris, France.', provider: 'anthropic' });
+    expect(deepseek).toMatchObject({ error: 'no answer within deadline_ms (1500 ms): cancelled', cancelled: true });
+    expect(elapsed).toBeLessThan(4000);
+    // The hung request was aborted by us, not left open.
+    const hung = upstream.requests.findIndex((r) => String(r.body.model).startsWith('deepseek'));
+    await upstream.waitForClose(hung, 2000);
+    expect(upstream.requests[hung]!.closedBy).toBe('client');
+    expect(out.total_cost_usd).toBeCloseTo(gpt.cost_usd! + claude.cost_usd!, 9);
+    expect(out.total_cost_usd).toBeGreaterThan(0);
+    // A short section per model, then the total line.
+    const text = resultText(result);
+    expect(text).toMatch(/^## gpt-4o-mini \(openai\) · [\d.]+ s · 12 tokens · \$[\d.]+\nParis\./);
+    expect(text).toContain('## deepseek-chat: cancelled\nno answer within deadline_ms (1500 ms): cancelled');
+    expect(text.split('\n').at(-1)).toBe(`Total: $${out.total_cost_usd.toFixed(6)} (2 of 3 answered)`);
+    // One ledger row per model; the cut one is cancelled.
+    expect(rows(h).map((r) => [r.model, r.status])).toEqual([
+      ['claude-sonnet-4-5', 'ok'],
+      // The row names the model the alias resolved to.
+      [expect.stringMatching(/^deepseek-/), 'cancelled'],
+      ['gpt-4o-mini', 'ok'],
+    ]);
+  });
+
+  it('reports a failing model as its own entry and still returns the others', async () => {
+    const h = await harness({ upstream });
+    answerBy({
+      'gpt-4o-mini': { kind: 'openai', content: 'ok' },
+      'claude-sonnet-4-5': { kind: 'error', status: 400, message: 'prompt is too long' },
+    });
+    const result = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-sonnet-4-5', 'no-such-model'] });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatManyResult;
+    expect((out.results[0] as ChatResult).content).toBe('ok');
+    expect((out.results[1] as ChatManyFailure).error).toContain('prompt is too long');
+    expect((out.results[1] as ChatManyFailure).cancelled).toBeUndefined();
+    expect((out.results[2] as ChatManyFailure).error).toContain("Unknown model 'no-such-model'");
+    // The unknown model was never sent; the other two each have a row.
+    expect(upstream.requests).toHaveLength(2);
+    expect(rows(h).map((r) => [r.model, r.status])).toEqual([
+      ['claude-sonnet-4-5', 'error'],
+      ['gpt-4o-mini', 'ok'],
+    ]);
+  });
+
+  it('refuses before contacting any model when the budget cannot hold them all, saying how many fit', async () => {
+    const h = await harness({ upstream, config: { budget: { dailyUsd: 0.005 } } });
+    // Each worst case (the catalog output limit at the model's price) is above half a cent, so
+    // one hold reaches the cap and the next is refused.
+    const result = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-sonnet-4-5'] });
+    expect(result.isError).toBe(true);
+    expect(resultText(result)).toMatch(/^The budget cannot hold the worst case of all 2 models \(\$[\d.]+\); 1 would fit: send fewer models or a lower max_tokens\. Daily budget/);
+    expect(upstream.requests).toHaveLength(0);
+    const db = new Database(h.dbPath, { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM reservations').get()).toEqual({ n: 0 });
+    db.close();
+    // Within the cap, the same call goes through, and leaves no hold behind.
+    const cheap = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'deepseek-chat'], max_tokens: 50 });
+    expect(cheap.isError, resultText(cheap)).toBeFalsy();
+    const after = new Database(h.dbPath, { readonly: true });
+    expect(after.prepare('SELECT COUNT(*) AS n FROM reservations').get()).toEqual({ n: 0 });
+    after.close();
+  });
+
+  it('cancelling the call aborts every model at once, and each is recorded as cancelled', async () => {
+    const h = await harness({ upstream });
+    answerBy({ 'gpt-4o-mini': { kind: 'hang' }, 'claude-sonnet-4-5': { kind: 'hang' } });
+    const controller = new AbortController();
+    const call = h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-sonnet-4-5'] }, { signal: controller.signal });
+    await upstream.waitForRequests(2);
+    const cancelledAt = Date.now();
+    controller.abort();
+    await expect(call).rejects.toThrow();
+    for (const i of [0, 1]) {
+      const closed = await upstream.waitForClose(i, 2000);
+      expect(closed - cancelledAt).toBeLessThan(1000);
+    }
+    await expect.poll(() => rows(h).map((r) => r.status), { timeout: 3000 }).toEqual(['cancelled', 'cancelled']);
+  });
+
+  it('relays progress: which models answered and the tail of the fastest running answer; nothing after the result', async () => {
+    const h = await harness({ upstream });
+    answerBy({
+      'gpt-4o-mini': { kind: 'openai', chunks: ['Quick ', 'answer.'] },
+      'claude-sonnet-4-5': { kind: 'anthropic', chunks: ['Slow ', 'and ', 'steady ', 'wins.'], chunkDelayMs: 150 },
+    });
+    const notices: Array<{ progress: number; message?: string }> = [];
+    const result = await h.client.callTool({ name: 'chat_many', arguments: { prompt: 'go', models: ['gpt-4o-mini', 'claude-sonnet-4-5'] } }, undefined, {
+      onprogress: (p) => void notices.push(p),
+    });
+    const countAtResult = notices.length;
+    expect(result.isError, resultText(result as never)).toBeFalsy();
+    expect(notices.length).toBeGreaterThan(0);
+    const progress = notices.map((n) => n.progress);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(new Set(progress).size).toBe(progress.length);
+    expect(notices.some((n) => n.message?.startsWith('1/2 answered (gpt-4o-mini); claude-sonnet-4-5: Slow'))).toBe(true);
+    expect(notices.at(-1)!.message).toBe('2/2 answered (gpt-4o-mini, claude-sonnet-4-5)');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(notices.length).toBe(countAtResult);
+  });
+
+  it('refuses a bad input with a clear message', async () => {
+    const h = await harness({ upstream });
+    const one = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini'] });
+    expect(one.isError).toBe(true);
+    const withModel = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'deepseek-chat'], model: 'x' });
+    expect(withModel.isError).toBe(true);
+    expect(resultText(withModel)).toContain("chat_many takes chat's input (no model, fallback_models or conversation_id) plus models and deadline_ms");
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
