@@ -15,7 +15,8 @@ const sharedInput = z.strictObject(shared);
 
 export const chatManyInputSchema = z.looseObject({
   models: z.array(z.string().min(1)).min(2).max(8),
-  deadline_ms: z.number().int().min(1000).optional(),
+  // At least 1 s, checked in the handler (a bound in the listing costs every host's context).
+  deadline_ms: z.number().int().optional(),
 });
 
 export const chatManyOutputSchema = {
@@ -48,14 +49,15 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
   server.registerTool(
     'chat_many',
     {
-      description: "chat's input on 2-8 models in parallel until deadline_ms (default 120000); a result per model.",
+      description: "chat's input, on 2-8 models at once until deadline_ms",
       inputSchema: chatManyInputSchema,
       outputSchema: chatManyOutputSchema,
-      annotations: { destructiveHint: false, openWorldHint: true },
+      annotations: { openWorldHint: true },
     },
     async (args, extra) => {
       try {
         const { models, deadline_ms, ...rest } = args;
+        if (deadline_ms !== undefined && deadline_ms < 1000) throw new UserInputError(`deadline_ms must be at least 1000 (got ${deadline_ms})`);
         const parsed = sharedInput.safeParse(rest);
         if (!parsed.success) {
           const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ');

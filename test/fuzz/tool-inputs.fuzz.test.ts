@@ -82,7 +82,7 @@ describe('fuzzing the tools over the in-memory MCP client', () => {
 
     expect(calls).toBeGreaterThanOrEqual(IN_MEMORY_CALLS);
     // Still serving after all that.
-    expect((await h.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['chat', 'get_cost', 'list_models']);
+    expect((await h.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['chat', 'chat_many', 'get_cost', 'list_models']);
     expect(h.clientErrors).toEqual([]);
     // Bad input is the caller's to fix: nothing reached the "bug of ours" path.
     expect(h.logLines.filter((line) => line.includes('unexpected failure'))).toEqual([]);
@@ -127,7 +127,7 @@ describe('fuzzing the built server over stdio with raw lines', () => {
         const answer = await child.response(id, 30_000);
         expect('result' in answer || 'error' in answer, JSON.stringify(answer).slice(0, 200)).toBe(true);
       }
-      expect(await child.toolsListed('last')).toEqual(['chat', 'get_cost', 'list_models']);
+      expect(await child.toolsListed('last')).toEqual(['chat', 'chat_many', 'get_cost', 'list_models']);
       expect(child.alive()).toBe(true);
       for (const line of child.lines) {
         const message = JSON.parse(line);

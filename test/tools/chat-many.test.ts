@@ -54,7 +54,7 @@ describe('chat_many', () => {
       deepseek: { kind: 'hang' },
     });
     const started = Date.now();
-    const result = await h.callTool('chat_many', { prompt: 'Capital of France?', models: MODELS, deadline_ms: 1500 });
+    const result = await h.callTool('chat_many', { prompt: 'Capital of France?', models: MODELS, deadline_ms: 3000 });
     const elapsed = Date.now() - started;
     expect(result.isError, resultText(result)).toBeFalsy();
     const out = result.structuredContent as unknown as ChatManyResult;
@@ -62,8 +62,8 @@ describe('chat_many', () => {
     const [gpt, claude, deepseek] = out.results as [ChatResult, ChatResult, ChatManyFailure];
     expect(gpt).toMatchObject({ content: 'Paris.', provider: 'openai', usage: { prompt_tokens: 10, completion_tokens: 2 } });
     expect(claude).toMatchObject({ content: 'Paris, France.', provider: 'anthropic' });
-    expect(deepseek).toMatchObject({ error: 'no answer within deadline_ms (1500 ms): cancelled', cancelled: true });
-    expect(elapsed).toBeLessThan(4000);
+    expect(deepseek).toMatchObject({ error: 'no answer within deadline_ms (3000 ms): cancelled', cancelled: true });
+    expect(elapsed).toBeLessThan(8000);
     // The hung request was aborted by us, not left open.
     const hung = upstream.requests.findIndex((r) => String(r.body.model).startsWith('deepseek'));
     await upstream.waitForClose(hung, 2000);
@@ -73,7 +73,7 @@ describe('chat_many', () => {
     // A short section per model, then the total line.
     const text = resultText(result);
     expect(text).toMatch(/^## gpt-4o-mini \(openai\) · [\d.]+ s · 12 tokens · \$[\d.]+\nParis\./);
-    expect(text).toContain('## deepseek-chat: cancelled\nno answer within deadline_ms (1500 ms): cancelled');
+    expect(text).toContain('## deepseek-chat: cancelled\nno answer within deadline_ms (3000 ms): cancelled');
     expect(text.split('\n').at(-1)).toBe(`Total: $${out.total_cost_usd.toFixed(6)} (2 of 3 answered)`);
     // One ledger row per model; the cut one is cancelled.
     expect(rows(h).map((r) => [r.model, r.status])).toEqual([
