@@ -1,7 +1,7 @@
 /**
  * One attempt's abort signal: aborted when the host cancels, or when the attempt has been silent
- * for `timeoutMs` (the timer restarts on every streamed event, so a long stream that keeps
- * talking is not cut, but one that goes quiet is).
+ * for `timeoutMs` (the timer restarts on every streamed event that carries progress, so a long
+ * stream that keeps answering is not cut, but one that goes quiet, or only sends keep-alives, is).
  */
 export class AttemptControl {
   private readonly controller = new AbortController();
@@ -32,7 +32,7 @@ export class AttemptControl {
     return this.timedOutFlag && !this.cancelled;
   }
 
-  /** Restarts the silence timer: call on every byte of progress. */
+  /** Restarts the silence timer: call on every piece of progress (never on a keep-alive). */
   touch(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.controller.signal.aborted) return;

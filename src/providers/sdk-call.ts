@@ -19,6 +19,8 @@ export interface StreamAssembler<Event> {
   push(event: Event): string;
   /** Reasoning (thinking) deltas seen so far: their text is never the answer's. */
   readonly reasoningDeltas: number;
+  /** Events that carried progress (not keep-alives): each restarts the silence timer. */
+  readonly progress: number;
   /** Whether the stream carried its final event. */
   readonly finished: boolean;
   partialUsage(): Usage | undefined;
@@ -45,7 +47,8 @@ export async function sendOnce<T>(context: SdkCallContext, options: CallOptions,
 
 /**
  * One streamed attempt: yields text as it arrives and, last, the assembled answer. The silence
- * timer restarts on every event. A stream without its final event (`finalEvent` names it in
+ * timer restarts on every event that carries progress (text, reasoning, tool-call pieces, usage),
+ * not on keep-alives (SSE comments, empty deltas, Anthropic pings). A stream without its final event (`finalEvent` names it in
  * the error) is an incomplete answer, never a success.
  */
 export async function* streamOnce<Event>(
@@ -65,9 +68,11 @@ export async function* streamOnce<Event>(
     answering = true;
     for await (const event of stream) {
       events++;
-      control.touch();
       const reasoningBefore = assembler.reasoningDeltas;
+      const progressBefore = assembler.progress;
       const text = assembler.push(event);
+      // Only progress restarts the silence timer: a stream of pings or empty chunks still ends.
+      if (assembler.progress !== progressBefore) control.touch();
       if (assembler.reasoningDeltas > reasoningBefore) yield { type: 'reasoning-delta' };
       if (!text) continue;
       const size = jsonBytes(text);

@@ -41,6 +41,12 @@ export interface StreamKnobs {
   stallAfterChunks?: number;
   /** Write these strings verbatim instead of the generated frames (include your own `\n\n`). */
   rawEvents?: string[];
+  /**
+   * After `after` content deltas, stop answering but keep the connection busy with keep-alives
+   * every `everyMs` until the client goes away (at most 100,000 of them): `comment` is an SSE
+   * comment (`: keep-alive`), `empty` an empty-delta chunk (OpenAI) or a `ping` event (Anthropic).
+   */
+  keepAlive?: { after: number; everyMs: number; frame: 'comment' | 'empty' };
 }
 
 export interface OpenAIToolCallSpec { id?: string; name: string; arguments: string | object }
@@ -403,6 +409,8 @@ class SseWriter {
   private frames = 0;
   /** Set once the writer must not write any more (closed, cut or stalled). */
   stopped = false;
+  /** The wire's empty keep-alive frame (an empty-delta chunk, a ping event), for `keepAlive`. */
+  emptyFrame = ': keep-alive\n\n';
 
   constructor(
     private res: Res,
@@ -429,6 +437,19 @@ class SseWriter {
       setTimeout(() => this.destroy(false), 20);
     } else if (this.knobs.stallAfterChunks !== undefined && this.deltas >= this.knobs.stallAfterChunks) {
       this.stopped = true;
+    } else if (this.knobs.keepAlive !== undefined && this.deltas >= this.knobs.keepAlive.after) {
+      this.stopped = true;
+      void this.keepAlive(this.knobs.keepAlive);
+    }
+  }
+
+  /** Keep-alives only, until the client closes (bounded in count). */
+  private async keepAlive(knob: NonNullable<StreamKnobs['keepAlive']>): Promise<void> {
+    const frame = knob.frame === 'comment' ? ': keep-alive\n\n' : this.emptyFrame;
+    for (let i = 0; i < 100_000 && !this.res.destroyed; i++) {
+      await sleep(knob.everyMs, this.res);
+      if (this.res.destroyed) return;
+      this.res.write(frame);
     }
   }
 
@@ -512,6 +533,7 @@ async function answerOpenAI(
       ...(includeUsage === true ? { usage: null } : {}), ...extra,
     })}\n\n`;
   const delta = (d: Record<string, unknown>, finish: string | null = null) => [{ index: 0, delta: d, logprobs: null, finish_reason: finish }];
+  w.emptyFrame = chunk(delta({}));
   const inStreamError = async () => {
     const e = r.errorAfterChunks!;
     await w.write(`data: ${JSON.stringify({ error: { message: e.message, type: e.type ?? 'server_error', param: null, code: e.code ?? null } })}\n\n`);
@@ -577,6 +599,7 @@ async function answerAnthropic(
   const w = await startSse(res, r, idHeader, destroy);
   if (!w) return;
   const event = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  w.emptyFrame = event('ping', {});
   const inStreamError = async () => {
     const e = r.errorAfterChunks!;
     await w.write(event('error', { error: { type: e.type, message: e.message } }));

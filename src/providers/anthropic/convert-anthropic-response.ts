@@ -108,10 +108,29 @@ export class AnthropicStreamAssembler {
   private sawStop = false;
   /** Thinking deltas seen: the relay says "thinking…" for them, never their text. */
   reasoningDeltas = 0;
+  /**
+   * Events that moved the answer on (text, thinking, tool-call pieces, usage, the start and end
+   * of the message): the silence timer restarts only on these, never on `ping` or empty deltas.
+   */
+  progress = 0;
   private readonly blocks = new Map<number, { type: string; id?: string; name?: string; json: string; input?: unknown }>();
 
   /** Feeds one event; returns the text it added (possibly ''). */
   push(event: AnthropicStreamEvent): string {
+    const before = this.signature();
+    const text = this.apply(event);
+    if (text || this.signature() !== before) this.progress++;
+    return text;
+  }
+
+  /** What a real event changes; a keep-alive (ping, an empty delta) changes none of it. */
+  private signature(): string {
+    let json = 0;
+    for (const block of this.blocks.values()) json += block.json.length;
+    return `${this.sawStart}|${this.sawStop}|${this.reasoningDeltas}|${this.blocks.size}|${json}|${this.stopReason}|${JSON.stringify(this.usage)}`;
+  }
+
+  private apply(event: AnthropicStreamEvent): string {
     switch (event.type) {
       case 'message_start':
         this.sawStart = true;

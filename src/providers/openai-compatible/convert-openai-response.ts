@@ -172,20 +172,39 @@ export class OpenAIStreamAssembler {
   private readonly toolCalls = new StreamedToolCalls();
   /** Reasoning deltas seen: the relay says "thinking…" for them, never their text. */
   reasoningDeltas = 0;
+  /**
+   * Chunks that moved the answer on (text, reasoning, tool-call pieces, usage, the finish
+   * reason): the silence timer restarts only on these, never on chunks with an empty delta.
+   */
+  progress = 0;
 
   /** Feeds one chunk; returns the text it added (possibly ''). */
   push(chunk: OpenAIChunk): string {
     if (chunk.model) this.model = chunk.model;
-    if (chunk.usage) this.usage = chunk.usage;
+    let moved = false;
+    if (chunk.usage) {
+      this.usage = chunk.usage;
+      moved = true;
+    }
     let text = '';
     for (const choice of chunk.choices ?? []) {
       const delta = choice.delta;
-      if (delta?.reasoning_content || delta?.reasoning) this.reasoningDeltas++;
+      if (delta?.reasoning_content || delta?.reasoning) {
+        this.reasoningDeltas++;
+        moved = true;
+      }
       if (delta?.content) text += delta.content;
       else if (delta?.refusal) text += delta.refusal;
-      for (const call of delta?.tool_calls ?? []) this.toolCalls.push(call);
-      if (choice.finish_reason) this.finish = choice.finish_reason;
+      for (const call of delta?.tool_calls ?? []) {
+        this.toolCalls.push(call);
+        if (call.id || call.function?.name || call.function?.arguments) moved = true;
+      }
+      if (choice.finish_reason) {
+        this.finish = choice.finish_reason;
+        moved = true;
+      }
     }
+    if (text || moved) this.progress++;
     this.content += text;
     return text;
   }
