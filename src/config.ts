@@ -3,6 +3,9 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_MAX_ANSWER_BYTES } from './llm/answer-size.js';
+
+/** The whole call's default deadline: 30 minutes (see callTimeoutMs in the README). */
+export const DEFAULT_CALL_TIMEOUT_MS = 1_800_000;
 import { buildHttpSectionSchema, type HttpSection } from './http/http-settings.js';
 import type { Pricing } from './llm/types.js';
 import {
@@ -39,6 +42,8 @@ export interface FileSettings {
 export interface Settings {
   defaultModel: string;
   timeoutMs: number;
+  /** The whole call's deadline: every attempt on every model, retries and their waits included. */
+  callTimeoutMs: number;
   /** The most one answer may take, in bytes of JSON text; a longer one is cut (finish_reason length). */
   maxAnswerBytes: number;
   /** How long shutdown over stdio lets calls in flight finish before cancelling them. */
@@ -123,6 +128,7 @@ function buildConfigFileSchema() {
     $schema: z.string().optional(),
     defaultModel: z.string().min(1).optional(),
     timeoutMs: timerMs(1).optional(),
+    callTimeoutMs: timerMs(1).optional(),
     maxAnswerBytes: z.number().int().min(1024).max(4 * 1_048_576).optional(),
     drainMs: timerMs(0).optional(),
     progressIntervalMs: timerMs(0).optional(),
@@ -368,6 +374,9 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   return {
     defaultModel,
     timeoutMs: file.timeoutMs ?? 600_000,
+    // Room for two full-length attempts under the default timeoutMs (a model timing out, then its
+    // retry or fallback answering) plus every default retry wait: a legitimate call is never cut.
+    callTimeoutMs: file.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     maxAnswerBytes: file.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
     drainMs: file.drainMs ?? 10_000,
     progressIntervalMs: file.progressIntervalMs ?? 50,

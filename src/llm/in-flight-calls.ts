@@ -10,6 +10,8 @@ export interface InFlightCall {
   readonly signal: AbortSignal;
   /** True once shutdown has cancelled this call (the host did not). */
   readonly cutByShutdown: boolean;
+  /** True once the call's deadline (callTimeoutMs) cut it. */
+  readonly cutByDeadline: boolean;
   /** Marks the call finished; call exactly once, in a `finally`. */
   done(): void;
 }
@@ -36,10 +38,24 @@ export class InFlightCalls {
     return this.closed;
   }
 
-  /** Registers a call; `hostSignal` is the host's cancellation. */
-  start(hostSignal: AbortSignal | undefined): InFlightCall {
+  /**
+   * Registers a call; `hostSignal` is the host's cancellation, `deadlineMs` the whole call's time
+   * limit (callTimeoutMs): past it the call's signal aborts, whatever it is doing (an attempt, a
+   * retry wait, a fallback), so the provider request is aborted and no heartbeat outlives it.
+   */
+  start(hostSignal: AbortSignal | undefined, deadlineMs?: number): InFlightCall {
     const controller = new AbortController();
     let cut = false;
+    let late = false;
+    const deadline =
+      deadlineMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (controller.signal.aborted) return;
+            late = true;
+            controller.abort(new Error('The call ran out of time (callTimeoutMs)'));
+          }, deadlineMs);
+    deadline?.unref?.();
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const onHostAbort = (): void => controller.abort(hostSignal?.reason);
@@ -51,7 +67,11 @@ export class InFlightCalls {
       get cutByShutdown() {
         return cut;
       },
+      get cutByDeadline() {
+        return late && !cut;
+      },
       done: () => {
+        if (deadline) clearTimeout(deadline);
         hostSignal?.removeEventListener('abort', onHostAbort);
         this.running.delete(controller);
         finish();

@@ -183,7 +183,7 @@ export class LlmService {
         retryable: false,
       });
     }
-    const call = this.inFlight.start(hooks.signal);
+    const call = this.inFlight.start(hooks.signal, this.deps.settings.callTimeoutMs);
     try {
       const principal = hooks.principal?.name ?? null;
       const model = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel).model;
@@ -260,6 +260,7 @@ export class LlmService {
           };
         }
         const error = outcome.error;
+        if (call.cutByDeadline) throw this.deadlineError(resolved, error, attempts);
         if (call.cutByShutdown) {
           throw new LlmError(`${SHUTDOWN_CUT} (${resolved.model.id}, ${resolved.provider.id}); send it again once the server has restarted`, {
             kind: 'cancelled',
@@ -473,6 +474,16 @@ export class LlmService {
     return { candidates, notes };
   }
 
+  /** The call's deadline (callTimeoutMs) passed: one clear error naming the setting. */
+  private deadlineError(resolved: ResolvedModel, cause: LlmError, attempts: number): LlmError {
+    const limit = formatSeconds(this.deps.settings.callTimeoutMs);
+    return new LlmError(
+      `The call took longer than ${limit} (callTimeoutMs), all attempts and retries included; it was stopped during ${resolved.model.id} (${resolved.provider.id}). ` +
+        'Raise callTimeoutMs in the config file for calls this long, or ask for a shorter answer',
+      { kind: 'timeout', provider: cause.provider, retryable: false, attempts, partialText: cause.partialText },
+    );
+  }
+
   private async tryModel(
     resolved: ResolvedModel,
     adapted: ReturnType<typeof adaptRequest>,
@@ -541,6 +552,8 @@ export class LlmService {
       failure = error instanceof LlmError ? error : new LlmError(String(error), { kind: 'invalid-response', retryable: false, cause: error });
       // withRetry always sets attempts; an error before it (no API key) means nothing was sent.
       attempts = failure.attempts ?? attempts;
+      // The deadline aborted the call: an error (not a host cancellation), named as such.
+      if (call.inFlight.cutByDeadline) failure = this.deadlineError(resolved, failure, attempts);
     }
 
     stopRenewing();
