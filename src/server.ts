@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { secretValues, type Settings } from './config.js';
 import type { Ledger } from './ledger/ledger.js';
 import { LlmService, type AdapterSource } from './llm/llm-service.js';
@@ -41,9 +42,15 @@ export interface CreatedServer {
   close: (options?: { drainMs?: number }) => Promise<void>;
 }
 
+// One JSON Schema validator for every McpServer of the process. Without it each McpServer builds
+// its own Ajv instance with formats, ~2 ms of CPU, and the stateless HTTP gateway builds a server per
+// POST (see the Portkey comparison in BENCHMARKS.md). It holds no per-client state: Ajv caches only
+// schemas that carry an $id, and our server compiles none (the SDK uses it for elicitation only).
+const sharedValidator = new AjvJsonSchemaValidator();
+
 /** An MCP server with our tools over `service`. */
 function mcpServerFor(service: LlmService, logger: Logger, many: ChatManyDeps): McpServer {
-  const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} } });
+  const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} }, jsonSchemaValidator: sharedValidator });
   registerChatTool(server, service, logger);
   registerChatManyTool(server, many, logger);
   registerListModelsTool(server, service, logger);
