@@ -228,16 +228,21 @@ export class PostgresLedger implements Ledger {
     }
     let broken: Error | undefined;
     try {
-      // See the top of this file: the lock serialises admissions across instances; the commit
-      // need not wait for the disk.
-      await client.query(`BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK})`);
       const checks = [
         ...caps.map((cap) => ({ cap, principal: undefined })),
         ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
       ];
       const { sql, params } = admissionQuery(checks, now, amount, this.reservationTtlMs, principal?.name ?? null);
-      const result = (await client.query<AdmissionRow>(sql, params)).rows[0]!;
-      await client.query('COMMIT');
+      // See the top of this file: the lock serialises admissions across instances; the commit
+      // need not wait for the disk. All five statements go in one message (so one round trip, and
+      // the lock is held only while the server runs the check and the commit, never while the
+      // answer travels to this process and the next statement back). The simple protocol that
+      // allows several statements has no parameters: the values are inlined as literals.
+      // Each statement of the message takes its own snapshot, so the check runs after the lock.
+      const results = (await client.query(
+        `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK}); ${inlineParams(sql, params)}; COMMIT`,
+      )) as unknown as Array<pg.QueryResult<AdmissionRow>>;
+      const result = results[3]!.rows[0]!;
       if (result.id !== null) return { ok: true, reservationId: result.id };
       // The first cap without room, with its own spend and holds (everyone's, or the principal's).
       for (const [i, check] of checks.entries()) {
@@ -483,6 +488,20 @@ function admissionQuery(checks: CapCheck[], now: number, amount: number, ttlMs: 
     )
     SELECT sums.*, (SELECT id FROM hold)::float8 AS id FROM sums`;
   return { sql, params };
+}
+
+/**
+ * `sql` with `$1`..`$n` replaced by `params` as SQL literals, for the simple query protocol.
+ * Strings are quoted by pg's escapeLiteral; only finite numbers and null are accepted besides.
+ */
+export function inlineParams(sql: string, params: readonly unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, digits: string) => {
+    const value = params[Number(digits) - 1];
+    if (value === null) return 'NULL';
+    if (typeof value === 'string') return pg.escapeLiteral(value);
+    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    throw new Error(`cannot inline parameter $${digits} (${typeof value})`);
+  });
 }
 
 /** A scalar subquery: the recorded cost of the calls started in [start, end) (one principal's, if named). */
