@@ -68,11 +68,11 @@ export function toCallRow(rec: CallRecord, sessionId: string, now: number): Call
     reasoning_tokens: count(usage?.reasoningTokens),
     // A non-finite cost (absurd usage the service did not catch) is unknown, never Infinity.
     cost_micro_usd: rec.costMicroUsd === null || !Number.isFinite(rec.costMicroUsd) ? null : Math.round(rec.costMicroUsd),
-    input_price_per_mtok: rec.pricing?.inputPerMTok ?? null,
-    output_price_per_mtok: rec.pricing?.outputPerMTok ?? null,
-    cached_input_price_per_mtok: rec.pricing?.cachedInputPerMTok ?? null,
-    cache_write_price_per_mtok: rec.pricing?.cacheWritePerMTok ?? null,
-    cache_write_1h_price_per_mtok: rec.pricing?.cacheWrite1hPerMTok ?? null,
+    input_price_per_mtok: price(rec.pricing?.inputPerMTok),
+    output_price_per_mtok: price(rec.pricing?.outputPerMTok),
+    cached_input_price_per_mtok: price(rec.pricing?.cachedInputPerMTok),
+    cache_write_price_per_mtok: price(rec.pricing?.cacheWritePerMTok),
+    cache_write_1h_price_per_mtok: price(rec.pricing?.cacheWrite1hPerMTok),
     latency_ms: count(rec.latencyMs),
     attempts: count(rec.attempts),
     status: rec.status,
@@ -94,6 +94,11 @@ export function hourKey(epochMs: number): string | undefined {
   const iso = isoTime(epochMs);
   // Years outside 0000-9999 are written +010000-... / -000001-...: not comparable as strings.
   return iso.length === 24 ? iso.slice(0, 13) : undefined;
+}
+
+/** A price as stored: a finite number or NULL (SQLite would store NaN as NULL, PostgreSQL as NaN). */
+function price(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
 function count(value: number | undefined): number {

@@ -343,6 +343,76 @@ describe.each([
       expect(all.session).toMatchObject({ calls: 4 });
     });
 
+    it('a call of unknown cost keeps its hold as spent: against the day and month it was taken in, until the month ends', async () => {
+      let now = NOW;
+      const { ledger, location } = await openAt(() => now);
+      const unknown = { usage: null, costMicroUsd: null, status: 'cancelled' as const, finishReason: null, error: 'cut while answering', keepHold: true };
+      const mine = await ledger.reserve(600_000, { dailyUsd: 10 });
+      const alices = await ledger.reserve(200_000, undefined, { name: 'alice', budget: { dailyUsd: 10 } });
+      if (!mine.ok || !alices.ok) throw new Error('the holds were refused');
+      await ledger.record(callRecord({ callId: 'u1', startedAt: NOW, ...unknown }), mine.reservationId);
+      await ledger.record(callRecord({ callId: 'u2', startedAt: NOW, principal: 'alice', ...unknown }), alices.reservationId);
+      // keepHold without a hold (no budget) only records the call.
+      await ledger.record(callRecord({ callId: 'u3', startedAt: NOW, ...unknown }));
+      expect(await store.holds(location)).toEqual([
+        { principal: null, amount_micro_usd: 600_000 },
+        { principal: 'alice', amount_micro_usd: 200_000 },
+      ]);
+      // Recorded spend shows known costs only; the kept holds are what a cap sees beside it.
+      expect(await ledger.budgetStatus({ dailyUsd: 1 })).toMatchObject({ spent_today_usd: 0, spent_month_usd: 0 });
+      expect((await ledger.report({ groupBy: 'none' })).total).toMatchObject({ calls: 3, cost_usd: 0, unpriced_calls: 3 });
+      // Long after a hold's TTL (never renewed: the call is over), the kept holds still count.
+      now += ledger.reservationTtlMs * 3;
+      expect(await ledger.reserve(1, { dailyUsd: 0.8 })).toEqual({ ok: false, message: 'Daily budget of $0.80 reached ($0.00 spent, $0.80 held by calls in flight)' });
+      expect(await ledger.reserve(1, undefined, { name: 'alice', budget: { dailyUsd: 0.2 } })).toEqual({
+        ok: false,
+        message: 'Daily budget for alice of $0.20 reached ($0.00 spent, $0.20 held by calls in flight)',
+      });
+      // The next day: no longer against the daily cap, still against the monthly one.
+      now = at('2026-11-27T00:00:00.000Z');
+      const today = await ledger.reserve(1, { dailyUsd: 0.8 });
+      expect(today.ok).toBe(true);
+      if (today.ok) await ledger.release(today.reservationId!);
+      expect(await ledger.reserve(1, { monthlyUsd: 0.8 })).toEqual({ ok: false, message: 'Monthly budget of $0.80 reached ($0.00 spent, $0.80 held by calls in flight)' });
+      expect((await ledger.reserve(1, undefined, { name: 'alice', budget: { dailyUsd: 0.2 } })).ok).toBe(true);
+      // A new month: they count no more.
+      now = at('2026-12-01T00:00:00.000Z');
+      expect((await ledger.reserve(1, { monthlyUsd: 0.8 })).ok).toBe(true);
+    });
+
+    it("a live hold counts against the cap of the day and month it was taken in, not the next day's", async () => {
+      let now = at('2026-11-30T23:59:00.000Z');
+      const { ledger } = await openAt(() => now);
+      const late = await ledger.reserve(600_000, { dailyUsd: 1 });
+      expect(late.ok).toBe(true);
+      // Still running (renewed) after midnight, in a new month.
+      now = at('2026-12-01T00:00:30.000Z');
+      if (late.ok) await ledger.renew(late.reservationId!);
+      expect(await ledger.reserve(400_000, { dailyUsd: 0.5, monthlyUsd: 0.5 })).toMatchObject({ ok: true });
+      expect(await ledger.reserve(100_000, { dailyUsd: 0.5 })).toMatchObject({ ok: true });
+      expect(await ledger.reserve(1, { dailyUsd: 0.5 })).toEqual({ ok: false, message: 'Daily budget of $0.50 reached ($0.00 spent, $0.50 held by calls in flight)' });
+    });
+
+    it('no NaN or Infinity reaches a row: a non-finite cost is unknown, a non-finite price or count is not stored', async () => {
+      const { ledger, location } = await openAt(() => NOW);
+      const odd = { inputPerMTok: Number.NaN, outputPerMTok: Number.POSITIVE_INFINITY, cachedInputPerMTok: Number.NEGATIVE_INFINITY, cacheWritePerMTok: Number.NaN, cacheWrite1hPerMTok: Number.POSITIVE_INFINITY };
+      const usage = { promptTokens: Number.POSITIVE_INFINITY, completionTokens: 5, cachedTokens: Number.NaN, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: Number.NaN };
+      await ledger.record(callRecord({ callId: 'nan', startedAt: NOW - 1000, costMicroUsd: Number.NaN, pricing: odd, usage, latencyMs: Number.NaN }));
+      await ledger.record(callRecord({ callId: 'inf', startedAt: NOW - 900, costMicroUsd: Number.POSITIVE_INFINITY, pricing: odd }));
+      await ledger.record(callRecord({ callId: 'ok', startedAt: NOW - 800, costMicroUsd: 500_000 }));
+      const nulls = { cost_micro_usd: null, input_price_per_mtok: null, output_price_per_mtok: null, cached_input_price_per_mtok: null, cache_write_price_per_mtok: null, cache_write_1h_price_per_mtok: null };
+      expect(await store.prices(location)).toEqual([
+        { ...nulls, latency_ms: 0, prompt_tokens: 0 },
+        { ...nulls, latency_ms: 250, prompt_tokens: 100 },
+        { ...nulls, cost_micro_usd: 500_000, input_price_per_mtok: 0.15, output_price_per_mtok: 0.6, latency_ms: 250, prompt_tokens: 100 },
+      ]);
+      expect((await ledger.report({ groupBy: 'model' })).total).toMatchObject({ calls: 3, cost_usd: 0.5, unpriced_calls: 2, prompt_tokens: 200 });
+      expect(await ledger.budgetStatus({ dailyUsd: 1 })).toMatchObject({ spent_today_usd: 0.5, spent_month_usd: 0.5 });
+      expect(await ledger.reserve(Number.POSITIVE_INFINITY, { dailyUsd: 1 })).toMatchObject({ ok: true });
+      expect(await ledger.reserve(500_000, { dailyUsd: 1 })).toMatchObject({ ok: true });
+      expect(await ledger.reserve(Number.NaN, { dailyUsd: 1 })).toEqual({ ok: false, message: 'Daily budget of $1.00 reached ($0.50 spent, $0.50 held by calls in flight)' });
+    });
+
     it('a zero cap refuses everything', async () => {
       const { ledger } = await openAt(() => NOW);
       expect(await ledger.reserve(0, { dailyUsd: 0 })).toEqual({ ok: false, message: 'Daily budget of $0.00 reached ($0.00 spent)' });

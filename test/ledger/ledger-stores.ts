@@ -20,6 +20,8 @@ export interface LedgerStore {
   open(location: string, options?: LedgerOptions): Promise<Ledger>;
   /** The budget holds as stored, oldest first. */
   holds(location: string): Promise<Array<{ principal: string | null; amount_micro_usd: number }>>;
+  /** The cost and price columns of `calls` as stored, in row order (numbers, NULL as null). */
+  prices(location: string): Promise<StoredPrices[]>;
   /** The schema version the ledger says it is at. */
   schemaVersion(location: string): Promise<number>;
   /** Pretends a newer program migrated the ledger to `version`. */
@@ -27,6 +29,16 @@ export interface LedgerStore {
   /** Removes every ledger this store made. */
   cleanup(): Promise<void>;
 }
+
+/** The columns a non-finite number could reach. */
+export type StoredPrices = Record<(typeof PRICE_COLUMNS)[number], number | null>;
+
+const PRICE_COLUMNS = [
+  'cost_micro_usd', 'input_price_per_mtok', 'output_price_per_mtok', 'cached_input_price_per_mtok',
+  'cache_write_price_per_mtok', 'cache_write_1h_price_per_mtok', 'latency_ms', 'prompt_tokens',
+] as const;
+// PostgreSQL would show NaN/Infinity as such; SQLite has no NaN (it stores NULL) but keeps Inf.
+const PRICES_SQL = `SELECT ${PRICE_COLUMNS.join(', ')} FROM calls ORDER BY id`;
 
 /** SQLite files in a temp folder. */
 export function sqliteStore(): LedgerStore {
@@ -45,6 +57,7 @@ export function sqliteStore(): LedgerStore {
     fresh: async () => join(temp.dir, `ledger-${++count}.db`),
     open: (location, options) => openLedger(location, options),
     holds: async (path) => read(path, (db) => db.prepare('SELECT principal, amount_micro_usd FROM reservations ORDER BY id').all() as Array<{ principal: string | null; amount_micro_usd: number }>),
+    prices: async (path) => read(path, (db) => db.prepare(PRICES_SQL).all() as StoredPrices[]),
     schemaVersion: async (path) => read(path, (db) => db.pragma('user_version', { simple: true }) as number),
     setSchemaVersion: async (path, version) => read(path, (db) => void db.pragma(`user_version = ${version}`)),
     cleanup: async () => temp.cleanup(),
@@ -77,6 +90,11 @@ export function postgresStore(): LedgerStore {
         principal: row.principal,
         amount_micro_usd: Number(row.amount_micro_usd),
       })),
+    prices: async (url) =>
+      (await query<Record<string, string | number | null>>(url, PRICES_SQL)).map(
+        // BIGINT comes back as text ('NaN'/'Infinity' cannot be BIGINT; DOUBLE PRECISION can).
+        (row) => Object.fromEntries(PRICE_COLUMNS.map((column) => [column, row[column] === null ? null : Number(row[column])])) as StoredPrices,
+      ),
     schemaVersion: async (url) => (await query<{ version: number }>(url, 'SELECT version FROM ledger_schema'))[0]?.version ?? 0,
     setSchemaVersion: async (url, version) => void (await query(url, `UPDATE ledger_schema SET version = ${Number(version)}`)),
     cleanup: async () => {

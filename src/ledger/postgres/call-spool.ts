@@ -9,12 +9,25 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSyn
 import { join } from 'node:path';
 import type { CallRow } from '../call-row.js';
 
-/** One spooled call: its row, its idempotency key and the budget hold to drop with it. */
+/** One spooled call: its row, its idempotency key and the budget hold to settle with it. */
 export interface SpooledCall {
   rowKey: string;
   row: CallRow;
   reservationId?: number;
+  /** Keep the hold as spent until this ISO time (a call of unknown cost) instead of dropping it. */
+  keepHoldUntil?: string;
 }
+
+/**
+ * What a column missing from a spooled row takes: a line written by an older version lacks the
+ * columns added since (migration 2's one-hour cache writes and their price, migration 3's
+ * conversation id), and the database's own defaults do not apply to an explicit insert.
+ */
+const SPOOL_DEFAULTS = {
+  cache_write_1h_tokens: 0,
+  cache_write_1h_price_per_mtok: null,
+  conversation_id: null,
+} as const satisfies Partial<CallRow>;
 
 /** A spool file claimed for writing to the database: its calls, and how to finish with it. */
 export interface ClaimedSpool {
@@ -121,11 +134,16 @@ function parseLines(text: string): SpooledCall[] {
   const calls: SpooledCall[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
+    let call: SpooledCall;
     try {
-      calls.push(JSON.parse(line) as SpooledCall);
+      call = JSON.parse(line) as SpooledCall;
     } catch {
       // A line cut by a crash mid-write: the rest of the file still counts.
+      continue;
     }
+    if (typeof call !== 'object' || call === null || typeof call.row !== 'object' || call.row === null) continue;
+    call.row = { ...SPOOL_DEFAULTS, ...call.row };
+    calls.push(call);
   }
   return calls;
 }

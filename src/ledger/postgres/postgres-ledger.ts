@@ -12,7 +12,9 @@
  * and a commit that does not wait for the disk (`synchronous_commit = off`, admission only): a
  * hold lost in a database crash can let the calls in flight at that moment overspend, the price
  * of admissions that do not queue behind a disk flush each. Settling is one statement too: the
- * call's row is inserted and its hold deleted atomically, so a reader sees both or neither.
+ * call's row is inserted and its hold deleted atomically, so a reader sees both or neither. A call
+ * of unknown cost (`CallRecord.keepHold`) keeps its hold instead, as spent until the end of the UTC
+ * month; the budget sums count only holds taken in the cap's own day or month (as SQLite).
  *
  * Holds expire (`reservationTtlMs`): an instance killed mid-call stops holding budget then.
  *
@@ -108,8 +110,12 @@ const GROUP_KEYS: Record<GroupBy, { calls: string; hourly: string; order: string
 
 const INSERT_COLUMNS = ['row_key', ...CALL_ROW_COLUMNS].join(', ');
 
-// Insert the row and drop its hold in one statement, so one atomic commit and one round trip.
+// Insert the row and settle its hold in one statement, so one atomic commit and one round trip:
+// the hold is dropped, or, for a call of unknown cost, kept as spent until the time given
+// (the end of the UTC month; NULL = drop it).
 // ON CONFLICT: a spooled row replayed after it did reach the database is kept once.
+const RESERVATION_PARAM = `$${CALL_ROW_COLUMNS.length + 2}`;
+const KEEP_UNTIL_PARAM = `$${CALL_ROW_COLUMNS.length + 3}::text`;
 const RECORD_SQL = `
   WITH inserted AS (
     INSERT INTO calls (${INSERT_COLUMNS})
@@ -117,7 +123,9 @@ const RECORD_SQL = `
     ON CONFLICT (row_key) DO NOTHING
     RETURNING id
   ), released AS (
-    DELETE FROM reservations WHERE id = $${CALL_ROW_COLUMNS.length + 2}
+    DELETE FROM reservations WHERE id = ${RESERVATION_PARAM} AND ${KEEP_UNTIL_PARAM} IS NULL
+  ), kept AS (
+    UPDATE reservations SET expires_at = ${KEEP_UNTIL_PARAM} WHERE id = ${RESERVATION_PARAM} AND ${KEEP_UNTIL_PARAM} IS NOT NULL
   )
   SELECT id FROM inserted`;
 
@@ -189,14 +197,22 @@ export class PostgresLedger implements Ledger {
   }
 
   async record(rec: CallRecord, reservationId?: number): Promise<number> {
-    const row = toCallRow(rec, this.sessionId, this.now());
+    const now = this.now();
+    const row = toCallRow(rec, this.sessionId, now);
     const rowKey = `app:${randomUUID()}`;
+    // Unknown cost: the hold stays counted as spent until the end of this UTC month (ledger.ts).
+    const keepHoldUntil = rec.keepHold === true && reservationId !== undefined ? isoTime(monthPeriod(now).end) : undefined;
     try {
-      return await this.insertRow(rowKey, row, reservationId);
+      return await this.insertRow(rowKey, row, reservationId, keepHoldUntil);
     } catch (error) {
       if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
       try {
-        this.spool.append({ rowKey, row, ...(reservationId === undefined ? {} : { reservationId }) });
+        this.spool.append({
+          rowKey,
+          row,
+          ...(reservationId === undefined ? {} : { reservationId }),
+          ...(keepHoldUntil === undefined ? {} : { keepHoldUntil }),
+        });
       } catch (spoolError) {
         throw new LedgerError(
           `The PostgreSQL ledger ${this.location} is unreachable (${describe(error)}) and the spool ${this.spool.file} cannot be written (${describe(spoolError)})`,
@@ -247,7 +263,7 @@ export class PostgresLedger implements Ledger {
       // The first cap without room, with its own spend and holds (everyone's, or the principal's).
       for (const [i, check] of checks.entries()) {
         const spent = result[`spent_${i}`]!;
-        const held = check.principal === undefined ? result.held : result.principal_held;
+        const held = result[`held_${i}`]!;
         if (spent + held >= check.cap.capMicro) return { ok: false, message: budgetMessage(check.cap, spent, held, check.principal) };
       }
       throw new Error('the admission refused a hold while every cap had room');
@@ -345,8 +361,8 @@ export class PostgresLedger implements Ledger {
     await this.pool.end();
   }
 
-  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined): Promise<number> {
-    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null];
+  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined, keepHoldUntil: string | undefined): Promise<number> {
+    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null, keepHoldUntil ?? null];
     const result = await this.pool.query<{ id: number }>(RECORD_SQL, values);
     return result.rows[0]?.id ?? -1;
   }
@@ -388,8 +404,16 @@ export class PostgresLedger implements Ledger {
     try {
       await client.query('BEGIN');
       await client.query(INSERT_MANY_SQL, [JSON.stringify(calls.map((call) => ({ ...call.row, row_key: call.rowKey })))]);
-      const holds = calls.flatMap((call) => (call.reservationId === undefined ? [] : [call.reservationId]));
-      if (holds.length > 0) await client.query('DELETE FROM reservations WHERE id = ANY($1::bigint[])', [holds]);
+      const dropped = calls.flatMap((call) => (call.reservationId === undefined || call.keepHoldUntil !== undefined ? [] : [call.reservationId]));
+      if (dropped.length > 0) await client.query('DELETE FROM reservations WHERE id = ANY($1::bigint[])', [dropped]);
+      // Unknown cost: the hold stays counted as spent, as record() would have kept it.
+      const kept = calls.filter((call) => call.reservationId !== undefined && call.keepHoldUntil !== undefined);
+      if (kept.length > 0) {
+        await client.query(
+          'UPDATE reservations SET expires_at = k.until FROM unnest($1::bigint[], $2::text[]) AS k(id, until) WHERE reservations.id = k.id',
+          [kept.map((call) => call.reservationId), kept.map((call) => call.keepHoldUntil)],
+        );
+      }
       await client.query('COMMIT');
     } catch (error) {
       broken = error as Error;
@@ -448,7 +472,7 @@ export class PostgresLedger implements Ledger {
   }
 }
 
-type AdmissionRow = { id: number | null; held: number; principal_held: number } & Record<`spent_${number}`, number>;
+type AdmissionRow = { id: number | null } & Record<`spent_${number}` | `held_${number}`, number>;
 
 /** One cap to check at admission: a global one (everyone's spend and holds) or a principal's own. */
 interface CapCheck {
@@ -457,28 +481,33 @@ interface CapCheck {
 }
 
 /**
- * The admission statement: the spend of each cap's period, the live holds (everyone's and the
- * principal's), and a new hold inserted only when every cap has room, all from one snapshot
- * (taken after the lock).
+ * The admission statement: the spend of each cap's period, the live holds taken in that period
+ * (everyone's, or the principal's for a principal's cap; a kept hold of a call of unknown cost
+ * counts against the day and month it was taken in), and a new hold inserted only when every cap
+ * has room, all from one snapshot (taken after the lock).
  */
 function admissionQuery(checks: CapCheck[], now: number, amount: number, ttlMs: number, principal: string | null): { sql: string; params: unknown[] } {
   const params: unknown[] = [isoTime(now), principal];
-  const spent = checks.map((check, i) => {
+  const sums = checks.map((check, i) => {
     const { start, end } = check.cap.period(now);
-    return `${spentSql(start, end, params, check.principal)} AS spent_${i}`;
+    const spent = spentSql(start, end, params, check.principal);
+    params.push(isoTime(start));
+    // created_at is ISO text in the database's collation: compared byte by byte, as SQLite does.
+    const held = `(SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1 AND created_at COLLATE "C" >= $${params.length}${
+      check.principal === undefined ? '' : ' AND principal = $2::text'
+    })`;
+    return `${spent} AS spent_${i}, ${held} AS held_${i}`;
   });
   const room = checks.map((check, i) => {
     params.push(check.cap.capMicro);
-    return `sums.spent_${i} + sums.${check.principal === undefined ? 'held' : 'principal_held'} < $${params.length}`;
+    return `sums.spent_${i} + sums.held_${i} < $${params.length}`;
   });
   params.push(amount, isoTime(now + ttlMs));
   const amountParam = `$${params.length - 1}`;
   const expiresParam = `$${params.length}`;
   const sql = `
     WITH sums AS (
-      SELECT ${spent.join(', ')},
-        (SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1) AS held,
-        (SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1 AND principal = $2::text) AS principal_held
+      SELECT ${sums.join(', ')}
     ), expired AS (
       DELETE FROM reservations WHERE expires_at <= $1
     ), hold AS (
