@@ -6,11 +6,10 @@
 
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { inject } from 'vitest';
 import type { Ledger, LedgerOptions } from '../../src/ledger/ledger.js';
 import { openLedger } from '../../src/ledger/open-ledger.js';
-import { freshDatabase } from '../support/postgres-server.js';
+import { freshDatabase, queryRows as query } from '../support/postgres-server.js';
 import { tempDir } from './helpers.js';
 
 export interface LedgerStore {
@@ -68,15 +67,6 @@ export function sqliteStore(): LedgerStore {
 export function postgresStore(): LedgerStore {
   const temp = tempDir('ledger-contract-spool-');
   const drops: Array<() => Promise<void>> = [];
-  const query = async <T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query<T>(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
   return {
     name: 'postgres',
     fresh: async () => {

@@ -7,11 +7,10 @@
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerSpooledError } from '../../src/ledger/ledger.js';
 import { openLedger } from '../../src/ledger/open-ledger.js';
-import { freshDatabase, startPostgresCluster, type PostgresCluster } from '../support/postgres-server.js';
+import { freshDatabase, queryRows as query, startPostgresCluster, type PostgresCluster } from '../support/postgres-server.js';
 import { buildLedgerForChildren, callRecord, fixture, tempDir } from './helpers.js';
 
 let dir: string;
@@ -62,16 +61,6 @@ function start(script: string, args: string[], data: string): Child {
     child.on('close', (code) => resolve({ code, stderr }));
   });
   return { lines, done, kill: () => child.kill('SIGKILL') };
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

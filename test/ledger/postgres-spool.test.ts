@@ -6,11 +6,10 @@
 
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { toCallRow } from '../../src/ledger/call-row.js';
 import { openLedger } from '../../src/ledger/open-ledger.js';
-import { freshDatabase } from '../support/postgres-server.js';
+import { freshDatabase, queryRows as query } from '../support/postgres-server.js';
 import { callRecord, tempDir } from './helpers.js';
 
 const NOW = Date.parse('2026-11-26T12:00:00.000Z');
@@ -21,16 +20,6 @@ afterAll(async () => {
   await Promise.all(drops.map((drop) => drop().catch(() => undefined)));
   temp.cleanup();
 });
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('spool replay', () => {
   it('writes a line spooled by an older version (no one-hour cache columns, no conversation id) with their defaults, and settles holds as record() would', async () => {

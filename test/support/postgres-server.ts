@@ -119,3 +119,14 @@ export async function freshDatabase(serverUrl: string, prefix = 'ledger_test'): 
     },
   };
 }
+
+/** The rows of one statement, on a connection of its own (for reading what a test wrote). */
+export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
