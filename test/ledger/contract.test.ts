@@ -360,7 +360,7 @@ describe.each([
       ]);
       // Recorded spend shows known costs only; the kept holds are what a cap sees beside it.
       expect(await ledger.budgetStatus({ dailyUsd: 1 })).toMatchObject({ spent_today_usd: 0, spent_month_usd: 0 });
-      expect((await ledger.report({ groupBy: 'none' })).total).toMatchObject({ calls: 3, cost_usd: 0, unpriced_calls: 3 });
+      expect((await ledger.report({ groupBy: 'none' })).total).toMatchObject({ calls: 3, cost_usd: 0, unpriced_calls: 0, unknown_cost_calls: 3 });
       // Long after a hold's TTL (never renewed: the call is over), the kept holds still count.
       now += ledger.reservationTtlMs * 3;
       expect(await ledger.reserve(1, { dailyUsd: 0.8 })).toEqual({ ok: false, message: 'Daily budget of $0.80 reached ($0.00 spent, $0.80 held by calls in flight)' });

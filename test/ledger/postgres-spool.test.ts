@@ -48,7 +48,7 @@ describe('spool replay', () => {
     const next = await openLedger(database.url, { spoolDir, now: () => NOW });
     try {
       expect((await next.stats()).spooledCalls).toBe(0);
-      expect((await next.report({ groupBy: 'none' })).total).toMatchObject({ calls: 2, prompt_tokens: 100, cost_usd: 0.000027, unpriced_calls: 1 });
+      expect((await next.report({ groupBy: 'none' })).total).toMatchObject({ calls: 2, prompt_tokens: 100, cost_usd: 0.000027, unpriced_calls: 0, unknown_cost_calls: 1 });
       // The kept hold still counts against the cap after its TTL; the other one is gone.
       expect(await next.reserve(1, { dailyUsd: 0.002 })).toMatchObject({ ok: false });
       expect(await next.reserve(1, { dailyUsd: 0.0021 })).toMatchObject({ ok: true });
