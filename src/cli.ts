@@ -26,9 +26,10 @@ Usage:
                                   copy a SQLite ledger's calls into the PostgreSQL ledger LLM_SERVICE_DB
                                   names; running it again adds nothing
   llm-service-mcp doctor          show providers (key set: yes/no), base URLs, config, ledger, registry,
-                                  http gateway settings (token names and roles, never tokens or hashes);
-                                  exits 1 when the config file is broken or serve --http could not start
-                                  (and says why)
+                                  http gateway settings (token names and roles, never tokens or hashes),
+                                  whether better-sqlite3's native module loads; exits 1 when the config
+                                  file is broken, serve --http could not start or the native module does
+                                  not load (and says why and what to do)
   llm-service-mcp cost [options]  print the cost ledger as a table
       --since <when>              ISO 8601 date/time or a span back from now (24h, 7d, 6mo); default 30d;
                                   span units: s, m or min (minutes), h, d, w, mo (months), y
@@ -290,6 +291,14 @@ async function doctor(): Promise<void> {
   if (gateway.problem) {
     // serve --http would refuse to start: as broken as a bad config file, for the gateway.
     lines.push(`PROBLEM: ${gateway.problem}`);
+    process.exitCode = 1;
+  }
+  const { checkNativeModule } = await import('./native-check.js');
+  const native = checkNativeModule();
+  lines.push(native.line);
+  if (native.problem) {
+    // Without it the ledger cannot record a call: the server would start and fail at the first chat.
+    lines.push(`PROBLEM: ${native.problem}`);
     process.exitCode = 1;
   }
   try {
