@@ -79,6 +79,8 @@ interface Shape {
   args?: Record<string, unknown>;
   /** Micro-dollars, or null where nobody can know the bill. */
   micro: number | null;
+  /** The model has no price (counted as unpriced); other null bills are unknown cost. */
+  unpriced?: boolean;
   /** The call fails (the tool result is an error), but the ledger still records what was billed. */
   fails?: boolean;
   /** Ledger columns to check besides the cost. */
@@ -331,6 +333,7 @@ const SHAPES: Shape[] = [
   // Unknown prices: null, never $0.
   {
     name: 'A model without a price (provider:model): unknown',
+    unpriced: true,
     model: 'openai:gpt-4.1-nano',
     stream: false,
     reply: { kind: 'openai', usage: { prompt_tokens: 100, completion_tokens: 10 } },
@@ -462,9 +465,11 @@ describe('every usage shape is billed as the provider bills it: chat result, led
 
     const report = await h.callTool('get_cost', { group_by: 'none' });
     expect(report.isError, resultText(report)).toBeFalsy();
-    const total = (report.structuredContent as { total: { cost_usd: number; unpriced_calls: number } }).total;
+    const total = (report.structuredContent as { total: { cost_usd: number; unpriced_calls: number; unknown_cost_calls: number } }).total;
     expect(total.cost_usd).toBe(usd ?? 0);
-    expect(total.unpriced_calls).toBe(shape.micro === null ? 1 : 0);
+    // No price and an unknown bill are counted apart (SPEC §4: unpriced_calls, unknown_cost_calls).
+    expect(total.unpriced_calls).toBe(shape.unpriced ? 1 : 0);
+    expect(total.unknown_cost_calls).toBe(shape.micro === null && !shape.unpriced ? 1 : 0);
   });
 
 });

@@ -45,7 +45,9 @@ describe('a completion without usage', () => {
     expect(rows[0]!.cost_micro_usd).toBeNull();
     // get_cost counts it apart, never as $0.
     const cost = structured(await h.callTool('get_cost', {}));
-    expect(cost.total.unpriced_calls).toBe(1);
+    // A priced model whose bill nobody knows: unknown cost, not unpriced.
+    expect(cost.total.unknown_cost_calls).toBe(1);
+    expect(cost.total.unpriced_calls).toBe(0);
     const again = await h.callTool('chat', { prompt: 'again', model });
     expect(structured(again).cost_usd).toBeGreaterThan(0);
   });

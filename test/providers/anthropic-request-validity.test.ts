@@ -103,8 +103,10 @@ describe('Anthropic request validity', () => {
         },
       });
       const listed = await h.callTool('list_models', { provider: 'local' });
-      const models = (listed.structuredContent as { models: Array<{ id: string; configured: boolean }> }).models;
-      expect(models.find((m) => m.id === 'local-model')?.configured).toBe(false);
+      // The compact listing: one entry per provider, with whether it is configured.
+      const providers = (listed.structuredContent as { providers: Record<string, { configured: boolean; models: unknown[][] }> }).providers;
+      expect(providers.local?.models.some((row) => row[0] === 'local-model')).toBe(true);
+      expect(providers.local?.configured).toBe(false);
       const result = await h.callTool('chat', { model: 'local-model', prompt: 'hi' });
       expect(result.isError).toBe(true);
       expect(resultText(result)).toContain('local is not configured: LOCAL_KEY is set but empty: set it to the key, or unset it if the endpoint needs none');
