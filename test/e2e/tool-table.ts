@@ -32,7 +32,7 @@ export interface ToolTableTransport {
 export type RawSender = (text: string, id: RequestId) => Promise<{ answer: any; status?: number }>;
 
 /** Malformed requests a broken or hostile host could send, each with the reason its answer must give. */
-const MALFORMED: Array<[id: RequestId, text: string, expected: RegExp]> = [
+export const MALFORMED: Array<[id: RequestId, text: string, expected: RegExp]> = [
   [1, '{"jsonrpc":"1.0","id":1,"method":"tools/list"}', /"jsonrpc" must be "2\.0"/],
   [2, '{"id":2,"method":"tools/list"}', /"jsonrpc" must be "2\.0", not missing/],
   [3, '{"jsonrpc":"2.0","id":3,"method":"tools/list","params":"all"}', /"params" must be an object/],
