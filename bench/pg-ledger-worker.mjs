@@ -8,26 +8,12 @@
  */
 import { once } from 'node:events';
 import { openLedger } from '../dist/ledger/open-ledger.js';
+import { sampleCall } from '../test/ledger/fixtures/sample-call.mjs';
 
 const [setting, mode, countText, concurrencyText, dataDir] = process.argv.slice(2);
 const count = Number(countText);
 const concurrency = Number(concurrencyText);
 const ledger = await openLedger(setting, { dataDir, poolSize: Math.max(2, concurrency) });
-const record = {
-  callId: 'bench',
-  startedAt: Date.now(),
-  model: 'gpt-4o-mini',
-  provider: 'openai',
-  providerModel: 'gpt-4o-mini-2024-07-18',
-  usage: { promptTokens: 1000, completionTokens: 100, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 1100 },
-  pricing: { inputPerMTok: 0.15, outputPerMTok: 0.6 },
-  costMicroUsd: 210,
-  latencyMs: 1,
-  attempts: 1,
-  status: 'ok',
-  finishReason: 'stop',
-  error: null,
-};
 // A cap no run reaches: every admission goes through the full check-and-hold.
 const budget = { dailyUsd: 1e9, monthlyUsd: 1e9 };
 process.stdout.write('ready\n');
@@ -39,7 +25,7 @@ async function lane() {
     next++;
     const t0 = performance.now();
     if (mode === 'write') {
-      await ledger.record({ ...record, startedAt: Date.now() });
+      await ledger.record(sampleCall('bench'));
     } else {
       const held = await ledger.reserve(1000, budget);
       latencies.push(performance.now() - t0);

@@ -95,18 +95,21 @@ export interface Migration {
   sql: string;
 }
 
-// Adds a new or changed row (NEW) into its hour; shared by the insert and update triggers of
-// migration 3 (the SQL it yields must never change).
-const ADD_NEW_ROW = `        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
-        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
-          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
-        ON CONFLICT (hour, model, provider) DO UPDATE SET
+// Adds the excluded row's sums to the existing row of its hour; the ON CONFLICT of ADD_NEW_ROW.
+const ADD_SUMS = `        ON CONFLICT (hour, model, provider) DO UPDATE SET
           calls = calls + excluded.calls,
           failed_calls = failed_calls + excluded.failed_calls,
           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
           completion_tokens = completion_tokens + excluded.completion_tokens,
           cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
           unpriced_calls = unpriced_calls + excluded.unpriced_calls;`;
+
+// Adds a new or changed row (NEW) into its hour; shared by the insert and update triggers of
+// migration 3 (the SQL it yields must never change: test/ledger/migration-sql.test.ts).
+const ADD_NEW_ROW = `        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls)
+        VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
+          NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0), NEW.cost_micro_usd IS NULL)
+${ADD_SUMS}`;
 
 // Takes a removed or changed row (OLD) back out of its hour, and drops an hour left empty; shared
 // by the delete and update triggers of migration 3 (the SQL it yields must never change).
@@ -123,32 +126,19 @@ const SUBTRACT_OLD_ROW = `        UPDATE hourly_totals SET
 
 // Migration 8's versions of the two blocks above: a NULL cost is "unpriced" when the row has no
 // input price (the model has none) and "unknown cost" when it has one (the bill is what nobody
-// knows). The SQL they yield must never change.
+// knows), counted in the new column unknown_cost_calls. The SQL they yield must never change.
 const ADD_NEW_ROW_8 = `        INSERT INTO hourly_totals (hour, model, provider, calls, failed_calls, prompt_tokens, completion_tokens, cost_micro_usd, unpriced_calls, unknown_cost_calls)
         VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider, 1, NEW.status <> 'ok', NEW.prompt_tokens,
           NEW.completion_tokens, COALESCE(NEW.cost_micro_usd, 0),
           NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NULL,
           NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NOT NULL)
-        ON CONFLICT (hour, model, provider) DO UPDATE SET
-          calls = calls + excluded.calls,
-          failed_calls = failed_calls + excluded.failed_calls,
-          prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-          completion_tokens = completion_tokens + excluded.completion_tokens,
-          cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-          unpriced_calls = unpriced_calls + excluded.unpriced_calls,
-          unknown_cost_calls = unknown_cost_calls + excluded.unknown_cost_calls;`;
+${ADD_SUMS.replace(/;$/, ',\n          unknown_cost_calls = unknown_cost_calls + excluded.unknown_cost_calls;')}`;
 
-const SUBTRACT_OLD_ROW_8 = `        UPDATE hourly_totals SET
-          calls = calls - 1,
-          failed_calls = failed_calls - (OLD.status <> 'ok'),
-          prompt_tokens = prompt_tokens - OLD.prompt_tokens,
-          completion_tokens = completion_tokens - OLD.completion_tokens,
-          cost_micro_usd = cost_micro_usd - COALESCE(OLD.cost_micro_usd, 0),
-          unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NULL),
-          unknown_cost_calls = unknown_cost_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NOT NULL)
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider;
-        DELETE FROM hourly_totals
-        WHERE hour = substr(OLD.started_at, 1, 13) AND model = OLD.model AND provider = OLD.provider AND calls <= 0;`;
+const SUBTRACT_OLD_ROW_8 = SUBTRACT_OLD_ROW.replace(
+  'unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL)',
+  `unpriced_calls = unpriced_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NULL),
+          unknown_cost_calls = unknown_cost_calls - (OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NOT NULL)`,
+);
 
 /** Every schema step, oldest first. Never edit a shipped step: append a new one. */
 export const MIGRATIONS: readonly Migration[] = [

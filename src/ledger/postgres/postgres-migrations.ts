@@ -31,13 +31,16 @@ export interface PostgresMigration {
 }
 
 // Adds the excluded row's sums to an existing shard row; shared by the two upserts of migration 1's
-// trigger (the SQL it yields must never change).
+// trigger (the SQL it yields must never change: test/ledger/migration-sql.test.ts).
 const ADD_TO_SHARD = `ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
             calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
             prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
             completion_tokens = t.completion_tokens + excluded.completion_tokens,
             cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
             unpriced_calls = t.unpriced_calls + excluded.unpriced_calls;`;
+
+// Migration 4's: the same, and the new column unknown_cost_calls.
+const ADD_TO_SHARD_4 = ADD_TO_SHARD.replace(/;$/, ',\n            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;');
 
 /** Every step, oldest first. Never edit a shipped step: append a new one. */
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
@@ -178,13 +181,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
             -COALESCE(OLD.cost_micro_usd, 0),
             -(OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NULL)::int,
             -(OLD.cost_micro_usd IS NULL AND OLD.input_price_per_mtok IS NOT NULL)::int)
-          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
-            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
-            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = t.completion_tokens + excluded.completion_tokens,
-            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
-            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
-            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;
+          ${ADD_TO_SHARD_4}
         END IF;
         IF TG_OP IN ('INSERT', 'UPDATE') THEN
           INSERT INTO hourly_totals AS t VALUES (substr(NEW.started_at, 1, 13), NEW.model, NEW.provider,
@@ -193,13 +190,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
             COALESCE(NEW.cost_micro_usd, 0),
             (NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NULL)::int,
             (NEW.cost_micro_usd IS NULL AND NEW.input_price_per_mtok IS NOT NULL)::int)
-          ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
-            calls = t.calls + excluded.calls, failed_calls = t.failed_calls + excluded.failed_calls,
-            prompt_tokens = t.prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = t.completion_tokens + excluded.completion_tokens,
-            cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd,
-            unpriced_calls = t.unpriced_calls + excluded.unpriced_calls,
-            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;
+          ${ADD_TO_SHARD_4}
         END IF;
         RETURN NULL;
       END $$;
