@@ -8,11 +8,16 @@
  * first is only used to count, see holdAll); if the cap cannot cover them all, nothing is sent and
  * the refusal says how many would fit. Each call then uses its hold as its own (`heldReservation`),
  * so the hold is settled by that call's ledger row like any chat's.
+ *
+ * Cost: the total is what every model's ledger rows recorded (call-cost.ts's one rule), answered,
+ * failed or cancelled alike: a failed stream that reported usage was billed. One unknown cost
+ * makes the total unknown (null, with a note saying what is known), as `chat`'s cost_usd.
  */
 import type { Settings } from '../config.js';
-import { formatUsd, microToUsd, usdToMicro } from '../ledger/cost.js';
+import { formatUsd, microToUsd } from '../ledger/cost.js';
 import type { Ledger, PrincipalBudget } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
+import { addCost } from './call-cost.js';
 import { ManyProgress } from './chat-many-progress.js';
 import { LlmError } from './errors.js';
 import type { ChatHooks, ChatInput, ChatResult, LlmService } from './llm-service.js';
@@ -30,14 +35,19 @@ export interface ChatManyFailure {
   error: string;
   cancelled?: boolean;
   latency_ms: number;
+  /** What its calls were billed before they failed or were cut (ledger rows); null when unknown, 0 when never sent. */
+  cost_usd: number | null;
+  /** Its ledger call id, when it was contacted. */
+  call_id?: string;
 }
 
 export type ChatManyEntry = ChatResult | ChatManyFailure;
 
 export interface ChatManyResult {
   results: ChatManyEntry[];
-  /** The known costs of the answers, summed. */
-  total_cost_usd: number;
+  /** Every model's recorded cost, summed; null when any is unknown (notes says how much is known). */
+  total_cost_usd: number | null;
+  notes?: string[];
 }
 
 export interface ChatManyDeps {
@@ -64,24 +74,42 @@ export async function chatMany(deps: ChatManyDeps, input: ChatManyInput, hooks: 
   const holds = await holdAll(deps, worst.map((w) => (w.ok ? w.micro : undefined)), hooks);
   const progress = hooks.progress ? new ManyProgress(models, hooks.progress, deps.settings.progressIntervalMs) : undefined;
   try {
-    const results = await Promise.all(
-      inputs.map(async (one, index): Promise<ChatManyEntry> => {
+    const runs = await Promise.all(
+      inputs.map(async (one, index): Promise<ModelRun> => {
         const w = worst[index]!;
         const started = now();
         if (!w.ok) {
           progress?.settle(index, false);
-          return { model: one.model!, error: deps.service.scrubber(describe(w.error)), latency_ms: 0 };
+          return { entry: { model: one.model!, error: deps.service.scrubber(describe(w.error)), latency_ms: 0, cost_usd: 0 }, spent: 0 };
         }
-        const entry = await runOne(deps, one, hooks, holds[index], deadline, progress?.forModel(index), () => Math.round(now() - started));
-        progress?.settle(index, !('error' in entry));
-        return entry;
+        const run = await runOne(deps, one, hooks, holds[index], deadline, progress?.forModel(index), () => Math.round(now() - started));
+        progress?.settle(index, !('error' in run.entry));
+        return run;
       }),
     );
-    const micro = results.reduce((sum, r) => sum + ('cost_usd' in r && r.cost_usd !== null ? usdToMicro(r.cost_usd) : 0), 0);
-    return { results, total_cost_usd: microToUsd(micro) };
+    return { results: runs.map((run) => run.entry), ...totalOf(runs) };
   } finally {
     await progress?.close();
   }
+}
+
+/** One model's entry and what its ledger rows recorded, in micro-USD (null: unknown). */
+interface ModelRun {
+  entry: ChatManyEntry;
+  spent: number | null;
+}
+
+/** The total of every model's rows; unknown when one is, with a note on what is known. */
+function totalOf(runs: ModelRun[]): Pick<ChatManyResult, 'total_cost_usd' | 'notes'> {
+  const unknown = runs.filter((run) => run.spent === null).map((run) => run.entry.model);
+  const known = runs.reduce((sum, run) => sum + (run.spent ?? 0), 0);
+  if (unknown.length === 0) return { total_cost_usd: microToUsd(known) };
+  return { total_cost_usd: null, notes: [`total cost ${unknownTotal(microToUsd(known), unknown.length)} (${unknown.join(', ')})`] };
+}
+
+/** The total's words when some model's cost is unknown; also the text's total line. */
+export function unknownTotal(knownUsd: number, unknownModels: number): string {
+  return `at least ${formatUsd(knownUsd, 6)}; cost of ${unknownModels} model${unknownModels === 1 ? '' : 's'} unknown`;
 }
 
 /** One model's call under the deadline; a failure becomes its entry instead of failing the rest. */
@@ -93,7 +121,7 @@ async function runOne(
   deadline: number,
   progress: ChatHooks['progress'],
   elapsed: () => number,
-): Promise<ChatManyEntry> {
+): Promise<ModelRun> {
   const controller = new AbortController();
   const cancel = (): void => controller.abort();
   if (hooks.signal?.aborted) cancel();
@@ -104,18 +132,31 @@ async function runOne(
     controller.abort();
   }, deadline);
   let taken = false;
+  // Every row this model's call writes (fallbacks included), whatever becomes of the call.
+  let spent: number | null = 0;
+  let callId: string | undefined;
+  const billed = (): Pick<ChatManyFailure, 'cost_usd' | 'call_id'> => ({
+    cost_usd: spent === null ? null : microToUsd(spent),
+    ...(callId !== undefined ? { call_id: callId } : {}),
+  });
   try {
-    return await deps.service.chat(input, {
+    const entry = await deps.service.chat(input, {
       principal: hooks.principal,
       roots: hooks.roots,
       signal: controller.signal,
       progress,
       heldReservation: { take: () => (taken ? undefined : ((taken = true), hold)) },
+      onRecorded: (row) => {
+        spent = addCost(spent, row.costMicroUsd);
+        callId = row.callId;
+      },
     });
+    return { entry, spent };
   } catch (error) {
-    if (timedOut) return { model: input.model!, error: `no answer within deadline_ms (${deadline} ms): cancelled`, cancelled: true, latency_ms: elapsed() };
+    const model = input.model!;
+    if (timedOut) return { entry: { model, error: `no answer within deadline_ms (${deadline} ms): cancelled`, cancelled: true, latency_ms: elapsed(), ...billed() }, spent };
     const cancelled = error instanceof LlmError && error.kind === 'cancelled';
-    return { model: input.model!, error: deps.service.scrubber(describe(error)), ...(cancelled ? { cancelled: true } : {}), latency_ms: elapsed() };
+    return { entry: { model, error: deps.service.scrubber(describe(error)), ...(cancelled ? { cancelled: true } : {}), latency_ms: elapsed(), ...billed() }, spent };
   } finally {
     clearTimeout(timer);
     hooks.signal?.removeEventListener('abort', cancel);

@@ -82,6 +82,11 @@ export interface ChatHooks {
   conversationId?: string;
   /** A budget hold taken for this call's first model before it started (chat_many); used once. */
   heldReservation?: { take(): number | undefined };
+  /**
+   * Told of each ledger row the call writes (one per model tried, answered or not) with the cost
+   * recorded on it: chat_many's total counts failed and cancelled models' billed tokens too.
+   */
+  onRecorded?: (row: { callId: string; costMicroUsd: number | null }) => void;
 }
 
 export interface ModelInfo {
@@ -587,6 +592,7 @@ export class LlmService {
       reservation.reservationId,
       ledgerFailed,
     );
+    call.hooks.onRecorded?.({ callId: call.callId, costMicroUsd: bill.costMicroUsd });
     if (recordError && response && !ledgerFailed) notes.push(recordError);
 
     if (!response) {

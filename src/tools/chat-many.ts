@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { formatUsd } from '../ledger/cost.js';
-import { chatMany, type ChatManyDeps, type ChatManyEntry, type ChatManyResult } from '../llm/chat-many.js';
+import { chatMany, unknownTotal, type ChatManyDeps, type ChatManyEntry, type ChatManyResult } from '../llm/chat-many.js';
 import type { Logger } from '../logger.js';
 import { chatInputSchema, clientRoots, toChatInput } from './chat.js';
 import { principalOf } from './principal-of.js';
@@ -15,14 +15,16 @@ const sharedInput = z.strictObject(shared);
 
 export const chatManyInputSchema = z.looseObject({
   models: z.array(z.string().min(1)).min(2).max(8),
-  // At least 1 s, checked in the handler (a bound in the listing costs every host's context).
-  deadline_ms: z.number().int().optional(),
+  // A whole number of at least 1000, checked in the handler: `.int()` alone would list the
+  // safe-integer bounds, and the listing is read into every host's context.
+  deadline_ms: z.number().optional(),
 });
 
 export const chatManyOutputSchema = {
-  // Each entry: chat's result fields, or {model, error, cancelled?, latency_ms}.
+  // Each entry: chat's result fields, or {model, error, cancelled?, latency_ms, cost_usd, call_id?}.
+  // `notes` (why the total is unknown) is not listed: the listing's bytes are every host's context.
   results: z.array(z.unknown()),
-  total_cost_usd: z.number(),
+  total_cost_usd: z.number().nullable(),
 };
 
 // A section per model stays short; the whole answers are in structuredContent.results.
@@ -31,8 +33,9 @@ const SECTION_CHARS = 1200;
 /** The side-by-side text: a short section per model, then the total. */
 export function chatManyText(result: ChatManyResult): string {
   const sections = result.results.map((entry: ChatManyEntry) => {
-    if ('error' in entry) return `## ${entry.model}: ${entry.cancelled ? 'cancelled' : 'failed'}\n${entry.error}`;
     const cost = entry.cost_usd === null ? 'cost unknown' : formatUsd(entry.cost_usd, 6);
+    // A model never contacted billed nothing: its section says only why.
+    if ('error' in entry) return `## ${entry.model}: ${entry.cancelled ? 'cancelled' : 'failed'}${entry.call_id ? ` · ${cost}` : ''}\n${entry.error}`;
     const head = `## ${entry.model} (${entry.provider}) · ${(entry.latency_ms / 1000).toFixed(1)} s · ${entry.usage.total_tokens ?? 0} tokens · ${cost}`;
     let body = entry.content === '' ? '' : entry.content;
     if (body.length > SECTION_CHARS) body = `${body.slice(0, SECTION_CHARS)}… (${body.length - SECTION_CHARS} more characters in structuredContent)`;
@@ -40,7 +43,10 @@ export function chatManyText(result: ChatManyResult): string {
     return `${head}\n${body || '(empty answer)'}`;
   });
   const answered = result.results.filter((r) => !('error' in r)).length;
-  sections.push(`Total: ${formatUsd(result.total_cost_usd, 6)} (${answered} of ${result.results.length} answered)`);
+  const unknown = result.results.filter((r) => r.cost_usd === null).length;
+  const known = result.results.reduce((sum, r) => sum + (r.cost_usd ?? 0), 0);
+  const total = result.total_cost_usd === null ? unknownTotal(known, unknown) : formatUsd(result.total_cost_usd, 6);
+  sections.push(`Total: ${total} (${answered} of ${result.results.length} answered)`);
   return sections.join('\n\n');
 }
 
@@ -57,7 +63,9 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
     async (args, extra) => {
       try {
         const { models, deadline_ms, ...rest } = args;
-        if (deadline_ms !== undefined && deadline_ms < 1000) throw new UserInputError(`deadline_ms must be at least 1000 (got ${deadline_ms})`);
+        if (deadline_ms !== undefined && !(Number.isInteger(deadline_ms) && deadline_ms >= 1000)) {
+          throw new UserInputError(`deadline_ms must be a whole number of milliseconds, at least 1000 (got ${deadline_ms})`);
+        }
         const parsed = sharedInput.safeParse(rest);
         if (!parsed.success) {
           const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ');
