@@ -66,11 +66,11 @@ chat extras (see README, "Files, reasoning effort and JSON answers"):
                            "schema": {"type": "array", "items": {"type": "integer"}}}}
   conversation_id    continue a stored thread (every result returns one; store: false keeps none);
                      the model may change between turns; threads expire after conversations.idleDays (7)
-                     e.g. {"prompt": "And in French?", "conversation_id": "5b0e…", "model": "claude-sonnet-4-5"}
+                     e.g. {"prompt": "And in French?", "conversation_id": "5b0e…", "model": "claude-sonnet-5-5"}
 
 chat_many: chat's input on 2-8 models in parallel, one result per model and the total cost;
   a model past deadline_ms (default 120000) is cancelled; the budget holds all models first
-  e.g. {"prompt": "Explain CRDTs", "models": ["gpt-4o-mini", "claude-sonnet-4-5"], "deadline_ms": 30000}
+  e.g. {"prompt": "Explain CRDTs", "models": ["gpt-4o-mini", "claude-sonnet-5-5"], "deadline_ms": 30000}
 
 Docs: README.md in the package.`;
 

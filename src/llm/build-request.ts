@@ -136,7 +136,7 @@ function checkAttachments(model: ModelDefinition, provider: ProviderDefinition, 
       const what = attachment.kind === 'image' ? 'an image' : 'a PDF';
       if (!model.capabilities.vision) {
         throw new LlmError(
-          `${attachment.path} is ${what}, and ${model.id} has no vision: choose a model with vision in list_models (e.g. gpt-4o-mini, claude-sonnet-4-5).`,
+          `${attachment.path} is ${what}, and ${model.id} has no vision: choose a model with vision in list_models (e.g. gpt-4o-mini, claude-sonnet-5-5).`,
           { kind: 'invalid-request', retryable: false },
         );
       }

@@ -7,6 +7,7 @@ import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
+import { isRetired, retiredMessage, retirementWarning } from '../registry/retirement.js';
 import { withRetry } from '../retry.js';
 import { addCost, billOfAnswer, billOfFailure, costOfAttempts, type AttemptBill } from './call-cost.js';
 import { maxTokensOfCall } from './check-usage.js';
@@ -102,7 +103,8 @@ export interface ModelInfo {
   /** ISO date the price was last checked against the provider; absent for a price set by hand. */
   price_checked?: string;
   /**
-   * Present only when something is wrong: `retired 2025-10-22; use claude-sonnet-5-5` and/or
+   * Present only when something is wrong: `retired 2025-10-22; use claude-sonnet-5-5` (or, before
+   * the date, `retires 2026-11-30; use claude-sonnet-5-5`) and/or
    * `${STALE_WARNING}` (the price check is more than 90 days old). One field, to keep the
    * listing small.
    */
@@ -462,16 +464,18 @@ export class LlmService {
    * 404); when nothing else is left, the call fails with that message instead.
    */
   private candidates(input: ChatInput): { candidates: ResolvedModel[]; notes: string[] } {
+    const now = this.now();
     const primary = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel);
     const fallbackNames = input.fallback_models ?? primary.model.fallbacks ?? [];
     const all = [primary, ...fallbackNames.map((name) => this.deps.registry.resolve(name))];
     const seen = new Set<string>();
     const unique = all.filter((r) => (seen.has(r.model.id) ? false : (seen.add(r.model.id), true)));
-    const retired = unique.filter((r) => r.model.retired);
-    const notes = retired.map((r) => `${retiredMessage(r)}; skipped`);
-    const candidates = unique.filter((r) => !r.model.retired);
+    const retired = unique.filter((r) => isRetired(r.model, now));
+    const notes = retired.map((r) => `${retiredMessage(r.model, r.provider.id)}; skipped`);
+    const candidates = unique.filter((r) => !isRetired(r.model, now));
     if (candidates.length === 0) {
-      throw new LlmError(`${retiredMessage(retired[0]!)}. Call it with model: "${retired[0]!.model.retired!.replacement}", or pass fallback_models.`, {
+      const [first] = retired as [ResolvedModel];
+      throw new LlmError(`${retiredMessage(first.model, first.provider.id)}. Call it with model: "${first.model.retirement!.replacement}", or pass fallback_models.`, {
         kind: 'invalid-request',
         retryable: false,
       });
@@ -872,13 +876,9 @@ function isStale(checked: string | null, nowMs: number): boolean {
 
 function warningOf(model: ResolvedModel['model'], nowMs: number): { warning?: string } {
   const parts = [
-    ...(model.retired ? [`retired ${model.retired.on}; use ${model.retired.replacement}`] : []),
+    ...(model.retirement ? [retirementWarning(model, nowMs)!] : []),
     ...(isStale(model.priceCheckedAt, nowMs) ? [STALE_WARNING] : []),
   ];
   return parts.length > 0 ? { warning: parts.join('; ') } : {};
 }
 
-function retiredMessage(resolved: ResolvedModel): string {
-  const { model, provider } = resolved;
-  return `${model.id} was retired by ${provider.id} on ${model.retired!.on} and no longer answers; its replacement is ${model.retired!.replacement}`;
-}

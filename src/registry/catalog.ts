@@ -31,8 +31,11 @@ export interface ModelDefinition {
   capabilities: ModelCapabilities;
   /** ISO date on which the price was last checked against the source. */
   priceCheckedAt: string | null;
-  /** The provider retired the model on `on`: calls to it fail, naming `replacement`. */
-  retired?: { on: string; replacement: string };
+  /**
+   * The provider retires the model on `on` (a UTC date): from then a call is refused before
+   * sending, naming `replacement` (src/registry/retirement.ts); before it, list_models warns.
+   */
+  retirement?: { on: string; replacement: string };
   fallbacks?: string[];
 }
 
@@ -131,19 +134,26 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   { id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED },
   // Anthropic. Claude 3.5 Sonnet is kept by id (the original design names it) but Anthropic retired
   // it on 2025-10-22: requests to it fail, so a call names the replacement instead of sending. The
-  // replacement is the current Sonnet: claude-sonnet-4-5 itself reaches end of life on 2026-11-30.
+  // replacement is the current Sonnet. Retirement dates: platform.claude.com/docs/en/about-claude/
+  // model-deprecations, matching the Anthropic SDK's own table (internal/data/deprecated-models):
+  // Sonnet 4.5 on 2026-11-30, Opus 4.5 on 2027-01-22.
   {
     id: 'claude-3-5-sonnet', provider: 'anthropic', providerModel: 'claude-3-5-sonnet-20241022', contextWindow: 200_000, maxOutputTokens: 8_192,
     pricing: anthropicPrice(3, 15), capabilities: chatModel, priceCheckedAt: CHECKED,
-    retired: { on: '2025-10-22', replacement: 'claude-sonnet-5-5' },
+    retirement: { on: '2025-10-22', replacement: 'claude-sonnet-5-5' },
   },
   {
     id: 'claude-sonnet-4-5', provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000,
     pricing: { ...anthropicPrice(3, 15), tiers: [{ aboveInputTokens: 200_000, ...longContext(anthropicPrice(3, 15)) }] },
     capabilities: thinkingChatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2026-11-30', replacement: 'claude-sonnet-5-5' },
   },
   { id: 'claude-haiku-4-5', provider: 'anthropic', providerModel: 'claude-haiku-4-5-20251001', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: anthropicPrice(1, 5), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
-  { id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: anthropicPrice(5, 25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED },
+  {
+    id: 'claude-opus-4-5', provider: 'anthropic', providerModel: 'claude-opus-4-5-20251101', contextWindow: 200_000, maxOutputTokens: 64_000,
+    pricing: anthropicPrice(5, 25), capabilities: thinkingChatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2027-01-22', replacement: 'claude-opus-5-5' },
+  },
   // Current Anthropic flagships (platform.claude.com model pages): they reject non-default
   // sampling parameters, so temperature is not sent. Their 1M context is billed flat; Opus 5.5's
   // cache read is 0.05x input, not 0.1x.

@@ -35,7 +35,7 @@ const COLUMNS: Array<[string, (model: ModelInfo) => string | number | null]> = [
   ['cached_input_per_mtok', (m) => m.pricing.cached_input_per_mtok],
   ['capabilities', (m) => capabilityCodes(m.capabilities)],
   ['price_checked', (m) => m.price_checked ?? null],
-  // Null unless something is wrong: a retired model, or a price check older than 90 days.
+  // Null unless something is wrong: a model retired or retiring, or a price check older than 90 days.
   ['warning', (m) => m.warning ?? null],
 ];
 

@@ -43,7 +43,7 @@ export function formatModelListing(listing: ModelListing): string {
   ].join('\n');
 }
 
-/** One line of price-check dates (the usual date, then the exceptions), stale prices and retirements. */
+/** One line of price-check dates (the usual date, then the exceptions), stale prices, and retirements past or coming. */
 function priceNotes(listing: ModelListing): string[] {
   const byDate = new Map<string, string[]>();
   for (const m of listing.models) {
@@ -55,7 +55,7 @@ function priceNotes(listing: ModelListing): string[] {
   if (usual) lines.push(`prices checked ${usual[0]}${others.map(([date, ids]) => `; ${date}: ${ids.join(', ')}`).join('')}`);
   const stale = listing.models.filter((m) => m.warning?.includes(STALE_WARNING)).map((m) => m.id);
   if (stale.length > 0) lines.push(`stale prices (checked over 90 days ago): ${stale.join(', ')}`);
-  for (const m of listing.models.filter((model) => model.warning?.startsWith('retired'))) lines.push(`${m.id} ${m.warning!.split(`; ${STALE_WARNING}`)[0]}`);
+  for (const m of listing.models.filter((model) => model.warning?.startsWith('retire'))) lines.push(`${m.id} ${m.warning!.split(`; ${STALE_WARNING}`)[0]}`);
   return lines;
 }
 

@@ -92,7 +92,7 @@ describe('conversation threads', () => {
     expect(one.tool_calls).toEqual([{ id: 'call_w1', name: 'get_weather', arguments: { city: 'Oslo' } }]);
     upstream.enqueue({ kind: 'anthropic', content: 'It is sunny in Oslo.' });
     const two = await chat(h, {
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       conversation_id: one.conversation_id,
       messages: [{ role: 'tool', tool_call_id: 'call_w1', content: 'sunny, 21 C' }],
     });
@@ -112,7 +112,7 @@ describe('conversation threads', () => {
   it('switches from Anthropic to OpenAI after a tool call: tool_calls and a tool message on the Chat wire', async () => {
     const h = await harness({ upstream });
     upstream.enqueue({ kind: 'anthropic', toolUses: [{ id: 'toolu_01A', name: 'get_weather', input: { city: 'Rome' } }] });
-    const one = await chat(h, { model: 'claude-sonnet-4-5', prompt: 'Weather in Rome?', tools: [weatherTool] });
+    const one = await chat(h, { model: 'claude-haiku-4-5', prompt: 'Weather in Rome?', tools: [weatherTool] });
     expect(one.tool_calls[0]!.id).toBe('toolu_01A');
     upstream.enqueue({ kind: 'openai', content: 'Rainy in Rome.' });
     const two = await chat(h, {
@@ -130,7 +130,7 @@ describe('conversation threads', () => {
     expect(body.messages[2]).toEqual({ role: 'tool', tool_call_id: 'toolu_01A', content: 'rain' });
     expect(body.tools.map((t: { function: { name: string } }) => t.function.name)).toEqual(['get_weather']);
     // And back again to Anthropic with the whole history.
-    const three = await chat(h, { model: 'claude-sonnet-4-5', conversation_id: one.conversation_id, prompt: 'Thanks' });
+    const three = await chat(h, { model: 'claude-haiku-4-5', conversation_id: one.conversation_id, prompt: 'Thanks' });
     expect(three.provider).toBe('anthropic');
     expect(lastBody().messages).toHaveLength(5);
   });

@@ -252,10 +252,12 @@ describe('stderr at the default log level', () => {
     const client = new Client({ name: 'quiet-client', version: '1.0.0' });
     await client.connect(transport);
     try {
-      // The Anthropic SDK console.warns on every call to a model near its end of life.
+      // The Anthropic SDK console.warns on every call to a model near its end of life. Opus 4.5
+      // (end of life 2027-01-22): this runs on the real clock, and Sonnet 4.5 is refused from
+      // 2026-11-30 before anything is sent.
       for (let i = 0; i < 3; i++) {
         upstream.enqueue({ kind: 'anthropic', content: `answer ${i}` });
-        const result = (await client.callTool({ name: 'chat', arguments: { model: 'claude-sonnet-4-5', prompt: 'hi' } })) as CallToolResult;
+        const result = (await client.callTool({ name: 'chat', arguments: { model: 'claude-opus-4-5', prompt: 'hi' } })) as CallToolResult;
         expect(result.isError).toBeFalsy();
       }
     } finally {
@@ -264,7 +266,7 @@ describe('stderr at the default log level', () => {
     const lines = stderrChunks.join('').split('\n').filter((line) => line !== '');
     expect(lines).toEqual([
       "[llm-service-mcp] warn: LLM_SERVICE_LOG_LEVEL='verbose' is not one of error, warn, info, debug; logging at warn",
-      expect.stringMatching(/^\[llm-service-mcp\] warn: The model 'claude-sonnet-4-5-20250929' is deprecated and will reach end-of-life on .* Please migrate/),
+      expect.stringMatching(/^\[llm-service-mcp\] warn: The model 'claude-opus-4-5-20251101' is deprecated and will reach end-of-life on .* Please migrate/),
     ]);
   });
 });

@@ -2,6 +2,8 @@
  * The model registry (SPEC §3): built-in catalog contents and name resolution — exact id, alias,
  * provider:model (listed or not) — and suggestions for unknown names.
  */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildSettings } from '../../src/config.js';
 import { LlmError } from '../../src/llm/errors.js';
@@ -94,11 +96,29 @@ describe('the built-in catalog', () => {
     }
   });
 
-  it('keeps claude-3-5-sonnet, marked retired with its replacement (a listed, unretired model)', () => {
-    const retired = BUILT_IN_MODELS.find((m) => m.id === 'claude-3-5-sonnet')!.retired!;
-    expect(retired.on).toBe('2025-10-22');
-    expect(BUILT_IN_MODELS.find((m) => m.id === retired.replacement)?.retired).toBeUndefined();
-    expect(BUILT_IN_MODELS.filter((m) => m.retired).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
+  it('dates the retirements as Anthropic publishes them, each naming a listed replacement that is not retiring', () => {
+    const dates = Object.fromEntries(BUILT_IN_MODELS.filter((m) => m.retirement).map((m) => [m.id, m.retirement]));
+    expect(dates).toEqual({
+      'claude-3-5-sonnet': { on: '2025-10-22', replacement: 'claude-sonnet-5-5' },
+      'claude-sonnet-4-5': { on: '2026-11-30', replacement: 'claude-sonnet-5-5' },
+      'claude-opus-4-5': { on: '2027-01-22', replacement: 'claude-opus-5-5' },
+    });
+    for (const retirement of Object.values(dates)) expect(BUILT_IN_MODELS.find((m) => m.id === retirement!.replacement)?.retirement).toBeUndefined();
+  });
+
+  it('matches the Anthropic SDK\'s own end-of-life table for every Claude model it lists', () => {
+    // The SDK warns on stderr for these; our dates must agree with its month-name dates.
+    // The table is internal to the SDK (not exported): loaded by its path in the installed package.
+    const require = createRequire(import.meta.url);
+    const sdkDir = dirname(require.resolve('@anthropic-ai/sdk'));
+    const { DEPRECATED_MODELS } = require(join(sdkDir, 'internal/data/deprecated-models.js')) as { DEPRECATED_MODELS: Record<string, string> };
+    expect(Object.keys(DEPRECATED_MODELS)).toContain('claude-sonnet-4-5-20250929');
+    for (const model of BUILT_IN_MODELS.filter((m) => m.provider === 'anthropic')) {
+      const sdkDate = DEPRECATED_MODELS[model.providerModel] ?? DEPRECATED_MODELS[model.id];
+      if (sdkDate === undefined) continue;
+      const parsed = new Date(`${sdkDate.replace(/(\d+)(st|nd|rd|th)/, '$1')} UTC`).toISOString().slice(0, 10);
+      expect(model.retirement?.on, model.id).toBe(parsed);
+    }
   });
 
   it('covers every built-in model in the table above (a new model needs its price checked here too)', () => {

@@ -56,7 +56,7 @@ afterAll(async () => {
 
 describe('API keys never leave the server', () => {
   it('successful calls on every built-in provider send the key upstream and nowhere else', async () => {
-    for (const model of ['gpt-4o-mini', 'claude-sonnet-4-5', 'deepseek-chat', 'qwen-turbo']) {
+    for (const model of ['gpt-4o-mini', 'claude-haiku-4-5', 'deepseek-chat', 'qwen-turbo']) {
       const result = await call('chat', { model, prompt: `hello ${model}` });
       expect(result.isError, resultText(result)).toBeFalsy();
     }
@@ -86,7 +86,7 @@ describe('API keys never leave the server', () => {
 
   it('a 401 echoing a long piece of the key without its sk- prefix is scrubbed too', async () => {
     h.upstream.enqueue({ kind: 'error', status: 401, message: `Invalid key ending in ...${anthropicKey.slice(7, -2)}` });
-    const result = await call('chat', { model: 'claude-sonnet-4-5', prompt: 'hi' });
+    const result = await call('chat', { model: 'claude-haiku-4-5', prompt: 'hi' });
     expect(result.isError).toBe(true);
     expect(resultText(result)).toContain('rejected the API key (401)');
     expect(resultText(result)).toContain('ANTHROPIC_API_KEY');
@@ -98,7 +98,7 @@ describe('API keys never leave the server', () => {
       status: 400,
       body: { type: 'error', error: { type: 'invalid_request_error', message: `bad header x-api-key: ${anthropicKey}`, key: anthropicKey } },
     });
-    const result = await call('chat', { model: 'claude-sonnet-4-5', prompt: 'hi' });
+    const result = await call('chat', { model: 'claude-haiku-4-5', prompt: 'hi' });
     expect(result.isError).toBe(true);
     expect(resultText(result)).toContain('rejected the request (400)');
   });
@@ -134,7 +134,7 @@ describe('API keys never leave the server', () => {
     expect(resultText(broken)).toContain('partial ');
 
     h.upstream.enqueue({ kind: 'anthropic', chunks: ['from ', 'claude'], errorAfterChunks: { type: 'api_error', message: `oops ${anthropicKey}`, after: 1 } });
-    const brokenAnthropic = await call('chat', { model: 'claude-sonnet-4-5', prompt: 'stream' }, true);
+    const brokenAnthropic = await call('chat', { model: 'claude-haiku-4-5', prompt: 'stream' }, true);
     expect(brokenAnthropic.isError).toBe(true);
     expect(progress.length).toBeGreaterThan(0);
   });

@@ -84,7 +84,7 @@ function cancellableCall(h: Harness, args: Record<string, unknown>, shouldAbort:
 const words = Array.from({ length: 80 }, (_, i) => `word${i} `);
 
 describe.each(['openai', 'anthropic'] as const)('%s wire: cancellation', (wire) => {
-  const model = wire === 'openai' ? 'gpt-4o-mini' : 'claude-sonnet-4-5';
+  const model = wire === 'openai' ? 'gpt-4o-mini' : 'claude-haiku-4-5';
 
   it('mid-stream: the upstream request closes within 100 ms, nothing more is relayed, the ledger says cancelled', async () => {
     const { h, clientErrors } = await harness();

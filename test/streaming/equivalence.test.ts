@@ -196,7 +196,7 @@ describe('OpenAI wire: streamed == non-streamed', () => {
 describe('Anthropic wire: streamed == non-streamed', () => {
   it('text: input and cache usage from message_start, output_tokens from message_delta', async () => {
     const { structured, rows } = await sameBothWays(
-      { prompt: 'Hello', model: 'claude-sonnet-4-5' },
+      { prompt: 'Hello', model: 'claude-haiku-4-5' },
       {
         kind: 'anthropic',
         chunks: ['Bonjour', ' le ', 'monde', ' !'],
@@ -207,8 +207,8 @@ describe('Anthropic wire: streamed == non-streamed', () => {
     );
     expect(structured.content).toBe('Bonjour le monde !');
     expect(structured.usage).toEqual({ prompt_tokens: 2500, completion_tokens: 250, cached_tokens: 2000, total_tokens: 2750 });
-    // claude-sonnet-4-5: 3 in, 15 out, 0.3 cache read, 3.75 cache write.
-    const micro = Math.round(100 * 3 + 2000 * 0.3 + 400 * 3.75 + 250 * 15);
+    // claude-haiku-4-5: 1 in, 5 out, 0.1 cache read, 1.25 cache write.
+    const micro = Math.round(100 * 1 + 2000 * 0.1 + 400 * 1.25 + 250 * 5);
     expect(structured.cost_usd).toBe(micro / 1e6);
     expect(rows[1]!.cost_micro_usd).toBe(micro);
     expect(rows[1]!.cache_write_tokens).toBe(400);
@@ -251,7 +251,7 @@ describe('Anthropic wire: streamed == non-streamed', () => {
 
   it('newer API: message_delta repeats the input/cache totals', async () => {
     const { structured } = await sameBothWays(
-      { prompt: 'Hi', model: 'claude-sonnet-4-5' },
+      { prompt: 'Hi', model: 'claude-haiku-4-5' },
       {
         kind: 'anthropic',
         chunks: ['Hi ', 'there'],

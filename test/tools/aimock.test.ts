@@ -80,15 +80,15 @@ describe('against aimock: OpenAI Chat Completions (gpt-4o-mini)', () => {
   });
 });
 
-describe('against aimock: Anthropic Messages (claude-sonnet-4-5)', () => {
+describe('against aimock: Anthropic Messages (claude-haiku-4-5)', () => {
   it('a plain chat returns the fixture text, usage and cost', async () => {
-    const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'plain anthropic please', system: 'Be brief.' });
+    const result = await h.callTool('chat', { model: 'claude-haiku-4-5', prompt: 'plain anthropic please', system: 'Be brief.' });
     expect(result.isError, resultText(result)).toBeFalsy();
     expect(resultText(result)).toBe(ANTHROPIC_TEXT);
     const out = result.structuredContent as unknown as ChatResult;
-    expect(out).toMatchObject({ content: ANTHROPIC_TEXT, provider: 'anthropic', model: 'claude-sonnet-4-5', finish_reason: 'stop', attempts: 1 });
+    expect(out).toMatchObject({ content: ANTHROPIC_TEXT, provider: 'anthropic', model: 'claude-haiku-4-5', finish_reason: 'stop', attempts: 1 });
     expect(out.usage).toMatchObject({ prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200 });
-    expect(out.cost_usd).toBeCloseTo((1000 * 3 + 200 * 15) / 1e6, 12);
+    expect(out.cost_usd).toBeCloseTo((1000 * 1 + 200 * 5) / 1e6, 12);
 
     const entry = sent('plain anthropic please');
     expect(entry.path).toBe('/v1/messages');
@@ -96,7 +96,7 @@ describe('against aimock: Anthropic Messages (claude-sonnet-4-5)', () => {
     // aimock journals the request after normalising it to its chat form (the top-level `system`
     // back among the messages), so the raw Messages body is checked in chat.test.ts instead.
     expect(entry.body).toMatchObject({
-      model: 'claude-sonnet-4-5-20250929',
+      model: 'claude-haiku-4-5-20251001',
       max_tokens: 64000,
       messages: [
         { role: 'system', content: 'Be brief.' },
@@ -109,7 +109,7 @@ describe('against aimock: Anthropic Messages (claude-sonnet-4-5)', () => {
     const messages: string[] = [];
     const result = await h.callTool(
       'chat',
-      { model: 'claude-sonnet-4-5', prompt: 'streamed anthropic please' },
+      { model: 'claude-haiku-4-5', prompt: 'streamed anthropic please' },
       { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();

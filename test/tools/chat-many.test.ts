@@ -27,7 +27,7 @@ const harness = harnessPerTest();
 
 /** Every request answered by model: the replies do not depend on the order requests arrive in. */
 function answerBy(byModel: Record<string, Reply>): void {
-  // Anthropic's provider model is dated (claude-haiku-4-5-20250929): matched by its start.
+  // Anthropic's provider model is dated (claude-haiku-4-5-20251001): matched by its start.
   upstream.setDefault((req: RecordedRequest) => {
     const key = Object.keys(byModel).find((name) => String(req.body.model).startsWith(name));
     return key ? byModel[key]! : { kind: 'error', status: 400, message: `unexpected model ${req.body.model}` };

@@ -13,7 +13,7 @@ import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '
 // rather than reusing the server's own numbers.
 const PRICE = {
   'gpt-4o-mini': { input: 0.15, output: 0.6, cached: 0.075 },
-  'claude-sonnet-4-5': { input: 3, output: 15, cached: 0.3, cacheWrite: 3.75 },
+  'claude-haiku-4-5': { input: 1, output: 5, cached: 0.1, cacheWrite: 1.25 },
   // deepseek-chat is an alias of deepseek-flash; off-peak prices, doubled on weekdays 01-04 and 06-10 UTC.
   'deepseek-flash': { input: 0.15, output: 0.6, cached: 0.003 },
   'qwen-turbo': { input: 0.05, output: 0.2, cached: 0.01 },
@@ -271,10 +271,10 @@ describe('chat on OpenAI (gpt-4o-mini)', () => {
   });
 });
 
-describe('chat on Anthropic (claude-sonnet-4-5)', () => {
+describe('chat on Anthropic (claude-haiku-4-5)', () => {
   it('returns the answer with cache-aware usage and cost; sends /v1/messages with top-level system', async () => {
     const { result, out, req } = await chat(
-      { model: 'claude-sonnet-4-5', prompt: 'Say hi', system: 'Be terse.' },
+      { model: 'claude-haiku-4-5', prompt: 'Say hi', system: 'Be terse.' },
       {
         kind: 'anthropic',
         content: 'Hello!',
@@ -282,14 +282,14 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
       },
     );
     expect(resultText(result)).toBe('Hello!');
-    const p = PRICE['claude-sonnet-4-5'];
+    const p = PRICE['claude-haiku-4-5'];
     const expectedCost = (1000 * p.input + 2000 * p.cached + 500 * p.cacheWrite + 300 * p.output) / 1e6;
     expect(out).toMatchObject({
       content: 'Hello!',
       tool_calls: [],
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       provider: 'anthropic',
-      provider_model: 'claude-sonnet-4-5-20250929',
+      provider_model: 'claude-haiku-4-5-20251001',
       finish_reason: 'stop',
       // prompt_tokens counts every input token: uncached + cache reads + cache writes.
       usage: { prompt_tokens: 3500, completion_tokens: 300, cached_tokens: 2000, total_tokens: 3800 },
@@ -303,7 +303,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     expect(req.headers.authorization).toBe(`Bearer ${FAKE_KEYS.ANTHROPIC_API_KEY}`);
     expect(req.headers['anthropic-version']).toBeTruthy();
     expect(req.body).toEqual({
-      model: 'claude-sonnet-4-5-20250929',
+      model: 'claude-haiku-4-5-20251001',
       max_tokens: 64000,
       system: 'Be terse.',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Say hi' }] }],
@@ -311,7 +311,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
   });
 
   it("always sends max_tokens: the caller's when given", async () => {
-    const { req } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x', max_tokens: 123 });
+    const { req } = await chat({ model: 'claude-haiku-4-5', prompt: 'x', max_tokens: 123 });
     expect(req.body.max_tokens).toBe(123);
   });
 
@@ -324,32 +324,32 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
   });
 
   it('skips claude-3-5-sonnet for the fallbacks given, with a note naming the replacement', async () => {
-    const { out, req } = await chat({ model: 'claude-3-5-sonnet', prompt: 'x', fallback_models: ['claude-sonnet-4-5'] }, { kind: 'anthropic', content: 'ok' });
-    expect(req.body.model).toBe('claude-sonnet-4-5-20250929');
-    expect(out.model).toBe('claude-sonnet-4-5');
+    const { out, req } = await chat({ model: 'claude-3-5-sonnet', prompt: 'x', fallback_models: ['claude-haiku-4-5'] }, { kind: 'anthropic', content: 'ok' });
+    expect(req.body.model).toBe('claude-haiku-4-5-20251001');
+    expect(out.model).toBe('claude-haiku-4-5');
     expect(out.notes).toEqual([expect.stringContaining('claude-3-5-sonnet was retired by anthropic on 2025-10-22 and no longer answers; its replacement is claude-sonnet-5-5')]);
   });
 
   it('sends temperature 1.5 as 1 with a note', async () => {
-    const { out, req } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x', temperature: 1.5 });
+    const { out, req } = await chat({ model: 'claude-haiku-4-5', prompt: 'x', temperature: 1.5 });
     expect(req.body.temperature).toBe(1);
     expect(out.notes).toEqual(['anthropic accepts temperature up to 1; 1.5 was sent as 1']);
   });
 
   it('sends temperature within range unchanged and stop as stop_sequences (string and array)', async () => {
-    let { out, req } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x', temperature: 0.4, stop: 'END' });
+    let { out, req } = await chat({ model: 'claude-haiku-4-5', prompt: 'x', temperature: 0.4, stop: 'END' });
     expect(req.body.temperature).toBe(0.4);
     expect(req.body.stop_sequences).toEqual(['END']);
     expect(req.body).not.toHaveProperty('stop');
     expect(out.notes).toBeUndefined();
     upstream.requests.length = 0;
-    ({ req } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x', stop: ['END', '###'] }, { kind: 'anthropic', content: 'a', stopReason: 'stop_sequence' }));
+    ({ req } = await chat({ model: 'claude-haiku-4-5', prompt: 'x', stop: ['END', '###'] }, { kind: 'anthropic', content: 'a', stopReason: 'stop_sequence' }));
     expect(req.body.stop_sequences).toEqual(['END', '###']);
   });
 
   it('converts tools to input_schema, tool_choice required to {type:any}, and parses tool_use blocks', async () => {
     const { result, out, req } = await chat(
-      { model: 'claude-sonnet-4-5', prompt: 'Weather?', tools: [weatherTool, timeTool], tool_choice: 'required' },
+      { model: 'claude-haiku-4-5', prompt: 'Weather?', tools: [weatherTool, timeTool], tool_choice: 'required' },
       {
         kind: 'anthropic',
         content: 'Let me check.',
@@ -379,14 +379,14 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     ['auto', { type: 'auto' }],
     ['none', { type: 'none' }],
   ])('maps tool_choice %s to %j', async (choice, wire) => {
-    const { req } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x', tools: [weatherTool, timeTool], tool_choice: choice });
+    const { req } = await chat({ model: 'claude-haiku-4-5', prompt: 'x', tools: [weatherTool, timeTool], tool_choice: choice });
     expect(req.body.tool_choice).toEqual(wire);
   });
 
   it('sends a multi-turn conversation as tool_use blocks and tool_result blocks merged into one user turn', async () => {
     const { out, req } = await chat(
       {
-        model: 'claude-sonnet-4-5',
+        model: 'claude-haiku-4-5',
         tools: [weatherTool, timeTool],
         messages: [
           { role: 'system', content: 'You are helpful.' },
@@ -435,7 +435,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     ['stop_sequence', 'stop'],
     ['pause_turn', 'other'],
   ])('maps stop_reason %s to %s', async (wire, mapped) => {
-    const { out } = await chat({ model: 'claude-sonnet-4-5', prompt: 'x' }, { kind: 'anthropic', content: 'partial', stopReason: wire });
+    const { out } = await chat({ model: 'claude-haiku-4-5', prompt: 'x' }, { kind: 'anthropic', content: 'partial', stopReason: wire });
     expect(out.finish_reason).toBe(mapped);
   });
 
@@ -449,7 +449,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     const messages: string[] = [];
     const result = await h.callTool(
       'chat',
-      { model: 'claude-sonnet-4-5', prompt: 'weather', tools: [weatherTool] },
+      { model: 'claude-haiku-4-5', prompt: 'weather', tools: [weatherTool] },
       { onprogress: (p) => void messages.push(progressDelta(p) ?? '') },
     );
     expect(result.isError, resultText(result)).toBeFalsy();
@@ -459,7 +459,7 @@ describe('chat on Anthropic (claude-sonnet-4-5)', () => {
     expect(out.tool_calls).toEqual([{ id: 'toolu_s', name: 'get_weather', arguments: { city: 'Rome' } }]);
     expect(out.finish_reason).toBe('tool_calls');
     expect(out.usage).toEqual({ prompt_tokens: 60, completion_tokens: 20, cached_tokens: 10, total_tokens: 80 });
-    const p = PRICE['claude-sonnet-4-5'];
+    const p = PRICE['claude-haiku-4-5'];
     expect(out.cost_usd).toBeCloseTo((50 * p.input + 10 * p.cached + 20 * p.output) / 1e6, 12);
     const req = upstream.requests[0]!;
     expect(req.path).toBe('/v1/messages');

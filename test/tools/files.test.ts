@@ -119,7 +119,7 @@ describe('images and PDFs', () => {
 
   it('an image goes to Anthropic as a base64 image block', async () => {
     const h = await withRoot();
-    const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'What is this?', files: ['pixel.png'] });
+    const result = await h.callTool('chat', { model: 'claude-haiku-4-5', prompt: 'What is this?', files: ['pixel.png'] });
     expect(result.isError).toBeFalsy();
     const content = h.upstream.requests[0]!.body.messages[0].content;
     expect(content[0]).toEqual({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_1X1.toString('base64') } });
@@ -127,7 +127,7 @@ describe('images and PDFs', () => {
 
   it('a PDF goes to Anthropic as a document block and to OpenAI as a file part', async () => {
     const h = await withRoot();
-    expect((await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'Summarise', files: ['doc.pdf'] })).isError).toBeFalsy();
+    expect((await h.callTool('chat', { model: 'claude-haiku-4-5', prompt: 'Summarise', files: ['doc.pdf'] })).isError).toBeFalsy();
     expect((await h.callTool('chat', { model: 'gpt-4o', prompt: 'Summarise', files: ['doc.pdf'] })).isError).toBeFalsy();
     const [anthropic, openai] = h.upstream.requests;
     expect(anthropic!.body.messages[0].content[0]).toEqual({
@@ -248,7 +248,7 @@ describe('streaming', () => {
     const notices: string[] = [];
     const result = await h.callTool(
       'chat',
-      { model: 'claude-sonnet-4-5', prompt: 'Describe', files: ['pixel.png'] },
+      { model: 'claude-haiku-4-5', prompt: 'Describe', files: ['pixel.png'] },
       { onprogress: (p) => void notices.push(p.message ?? '') },
     );
     expect(result.isError).toBeFalsy();

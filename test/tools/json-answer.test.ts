@@ -60,7 +60,7 @@ describe('native structured output', () => {
     const h = await start();
     h.upstream.enqueue({ kind: 'anthropic', content: '{"value": ["a", "b"]}' });
     const list = { type: 'array', items: { type: 'string' } };
-    const { out } = await ok(h, { model: 'claude-sonnet-4-5', response_format: { type: 'json_schema', schema: list } });
+    const { out } = await ok(h, { model: 'claude-haiku-4-5', response_format: { type: 'json_schema', schema: list } });
     expect(h.upstream.requests[0]!.body.output_config).toEqual({
       format: { type: 'json_schema', schema: { type: 'object', properties: { value: list }, required: ['value'], additionalProperties: false } },
     });
@@ -103,7 +103,7 @@ describe('forced tool call', () => {
   it('"json" on Claude is a forced tool too, and Claude then does not think (note)', async () => {
     const h = await start();
     h.upstream.enqueue({ kind: 'anthropic', toolUses: [{ name: 'answer', input: { ok: 1 } }] });
-    const { out } = await ok(h, { model: 'claude-sonnet-4-5', response_format: 'json', reasoning_effort: 'high' });
+    const { out } = await ok(h, { model: 'claude-haiku-4-5', response_format: 'json', reasoning_effort: 'high' });
     const body = h.upstream.requests[0]!.body;
     expect(body.tool_choice).toEqual({ type: 'tool', name: 'answer' });
     expect(body.thinking).toBeUndefined();
@@ -207,13 +207,13 @@ describe('streaming', () => {
     const messages: string[] = [];
     const result = await h.callTool(
       'chat',
-      { prompt: 'x', model: 'claude-sonnet-4-5', response_format: { type: 'json_schema', schema: person } },
+      { prompt: 'x', model: 'claude-haiku-4-5', response_format: { type: 'json_schema', schema: person } },
       { onprogress: (p) => void messages.push(p.message ?? '') },
     );
     const out = result.structuredContent as unknown as ChatResult;
     expect(h.upstream.requests[0]!.body.stream).toBe(true);
     expect(h.upstream.requests[1]!.body.stream).toBeUndefined();
-    expect(messages.some((m) => /did not match response_format .*asking claude-sonnet-4-5 again/.test(m))).toBe(true);
+    expect(messages.some((m) => /did not match response_format .*asking claude-haiku-4-5 again/.test(m))).toBe(true);
     expect(out.json).toEqual({ name: 'Ada', age: 36 });
   });
 });

@@ -46,7 +46,8 @@ describe('list_models price dates', () => {
     const { text, listing } = await listModels('2026-12-01T00:00:00Z');
     const gpt = listing.models.find((m) => m.id === 'gpt-4o-mini')!;
     expect(gpt.price_checked).toBe('2026-11-29');
-    expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual(['claude-3-5-sonnet']);
+    // Only the retirements warn (test/tools/retirement.test.ts: each side of the dates).
+    expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual(['claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5']);
     expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-26');
     // The text names the usual date once, then the exceptions.
     expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-plus, qwen-max');

@@ -38,7 +38,7 @@ describe('effort per model family', () => {
 
   it('Claude 4.5 gets extended thinking with a budget from the table, max_tokens raised by it, temperature dropped', async () => {
     const h = await start({ config });
-    const medium = await call(h, { model: 'claude-sonnet-4-5', reasoning_effort: 'medium', temperature: 0.5 });
+    const medium = await call(h, { model: 'claude-haiku-4-5', reasoning_effort: 'medium', temperature: 0.5 });
     expect(medium.body.thinking).toEqual({ type: 'enabled', budget_tokens: 16_000 });
     expect(medium.body.max_tokens).toBe(64_000);
     expect(medium.body.temperature).toBeUndefined();
@@ -85,12 +85,12 @@ describe('effort per model family', () => {
   it('Claude does not think when a tool is forced or a tool loop continues', async () => {
     const h = await start({ config });
     const tool = { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } };
-    const forced = await call(h, { model: 'claude-sonnet-4-5', reasoning_effort: 'high', tools: [tool], tool_choice: 'lookup' });
+    const forced = await call(h, { model: 'claude-haiku-4-5', reasoning_effort: 'high', tools: [tool], tool_choice: 'lookup' });
     expect(forced.body.thinking).toBeUndefined();
     expect(forced.out.notes?.join(' ')).toMatch(/does not think when a tool is forced/);
     const loop = await call(h, {
       prompt: undefined,
-      model: 'claude-sonnet-4-5',
+      model: 'claude-haiku-4-5',
       reasoning_effort: 'high',
       tools: [tool],
       messages: [
@@ -123,24 +123,24 @@ describe('reasoning tokens', () => {
         kind: 'raw',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
-          id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929',
+          id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-haiku-4-5-20251001',
           content: [{ type: 'thinking', thinking: 'secret musings', signature: 'sig' }, { type: 'text', text: 'The answer.' }],
           stop_reason: 'end_turn', stop_sequence: null,
           usage: { input_tokens: 100, output_tokens: 900, output_tokens_details: { thinking_tokens: 800 } },
         }),
       };
     });
-    const { out } = await call(h, { model: 'claude-sonnet-4-5', reasoning_effort: 'low' });
+    const { out } = await call(h, { model: 'claude-haiku-4-5', reasoning_effort: 'low' });
     expect(out.content).toBe('The answer.');
     expect(out.usage).toMatchObject({ prompt_tokens: 100, completion_tokens: 900, reasoning_tokens: 800 });
-    expect(out.cost_usd).toBeCloseTo((100 * 3 + 900 * 15) / 1e6, 12);
+    expect(out.cost_usd).toBeCloseTo((100 * 1 + 900 * 5) / 1e6, 12);
   });
 });
 
 function anthropicThinkingStream(): string[] {
   const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   return [
-    event('message_start', { message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 20, output_tokens: 1 } } }),
+    event('message_start', { message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-haiku-4-5-20251001', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 20, output_tokens: 1 } } }),
     event('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }),
     event('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'Let me consider ' } }),
     event('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'hidden steps.' } }),
@@ -159,7 +159,7 @@ describe('streaming', () => {
     const h = await start({ config });
     h.upstream.enqueue({ kind: 'anthropic-stream', rawEvents: anthropicThinkingStream(), chunkDelayMs: 5 });
     const messages: string[] = [];
-    const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'What is it?', reasoning_effort: 'medium' }, { onprogress: (p) => void messages.push(p.message ?? '') });
+    const result = await h.callTool('chat', { model: 'claude-haiku-4-5', prompt: 'What is it?', reasoning_effort: 'medium' }, { onprogress: (p) => void messages.push(p.message ?? '') });
     expect(result.isError).toBeFalsy();
     const out = result.structuredContent as unknown as ChatResult;
     expect(h.upstream.requests[0]!.body).toMatchObject({ stream: true, thinking: { type: 'enabled', budget_tokens: 16_000 } });

@@ -1,0 +1,108 @@
+/**
+ * A model retirement is driven by the date (src/registry/retirement.ts): claude-sonnet-4-5 reaches
+ * end of life on 2026-11-30 (Anthropic's deprecation page and the Anthropic SDK's own table).
+ * Before that day it answers and list_models warns "retires 2026-11-30"; from 00:00 UTC that day a
+ * call is refused before anything is sent, naming claude-sonnet-5-5, and fallback chains skip it
+ * with a note. Every test pins the clock on one side of the date: none depends on today's date.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ChatResult } from '../../src/llm/llm-service.js';
+import type { CompactModelListing } from '../../src/tools/compact-model-listing.js';
+import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+const BEFORE = Date.parse('2026-11-29T23:59:59.999Z');
+const FROM = Date.parse('2026-11-30T00:00:00.000Z');
+
+let upstream: Upstream;
+const start = harnessPerTest();
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+afterAll(async () => {
+  await upstream?.close();
+});
+beforeEach(() => {
+  upstream.requests.length = 0;
+});
+
+async function at(nowMs: number): Promise<Harness> {
+  return start({ upstream, now: () => nowMs });
+}
+
+/** list_models' warning for one model, and the text lines that mention it. */
+async function listed(h: Harness, id: string): Promise<{ warning: string | null; text: string }> {
+  const result = await h.callTool('list_models', {});
+  expect(result.isError, resultText(result)).toBeFalsy();
+  const compact = result.structuredContent as unknown as CompactModelListing;
+  const row = compact.providers.anthropic!.models.find((r) => r[0] === id)!;
+  return { warning: row[compact.columns.indexOf('warning')] as string | null, text: resultText(result) };
+}
+
+describe('claude-sonnet-4-5 before 2026-11-30', () => {
+  it('answers, and list_models warns that it retires 2026-11-30, naming claude-sonnet-5-5', async () => {
+    const h = await at(BEFORE);
+    const { warning, text } = await listed(h, 'claude-sonnet-4-5');
+    expect(warning).toBe('retires 2026-11-30; use claude-sonnet-5-5');
+    expect(text).toContain('claude-sonnet-4-5 retires 2026-11-30; use claude-sonnet-5-5');
+    expect(text).not.toContain('claude-sonnet-4-5 (retired)');
+
+    upstream.enqueue({ kind: 'anthropic', content: 'still here' });
+    const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'hi' });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatResult;
+    expect(out).toMatchObject({ content: 'still here', model: 'claude-sonnet-4-5' });
+    expect(out.notes).toBeUndefined();
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['claude-sonnet-4-5-20250929']);
+  });
+});
+
+describe('claude-sonnet-4-5 from 2026-11-30', () => {
+  it('list_models marks it retired, naming claude-sonnet-5-5', async () => {
+    const h = await at(FROM);
+    const { warning, text } = await listed(h, 'claude-sonnet-4-5');
+    expect(warning).toBe('retired 2026-11-30; use claude-sonnet-5-5');
+    expect(text).toContain('claude-sonnet-4-5 (retired)');
+    expect(text).toContain('claude-sonnet-4-5 retired 2026-11-30; use claude-sonnet-5-5');
+  });
+
+  it('a call (by id or by its dated name) is refused before sending, naming the replacement', async () => {
+    const h = await at(FROM);
+    for (const model of ['claude-sonnet-4-5', 'claude-sonnet-4-5-20250929']) {
+      const result = await h.callTool('chat', { model, prompt: 'hi' });
+      expect(result.isError).toBe(true);
+      expect(resultText(result)).toContain('claude-sonnet-4-5 was retired by anthropic on 2026-11-30 and no longer answers; its replacement is claude-sonnet-5-5');
+      expect(resultText(result)).toContain('Call it with model: "claude-sonnet-5-5"');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('a fallback chain skips it with a note and calls the next model', async () => {
+    const h = await at(FROM);
+    upstream.enqueue({ kind: 'anthropic', content: 'from the replacement' });
+    const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'hi', fallback_models: ['claude-sonnet-5-5'] });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatResult;
+    expect(out).toMatchObject({ content: 'from the replacement', model: 'claude-sonnet-5-5' });
+    expect(out.notes).toEqual([
+      'claude-sonnet-4-5 was retired by anthropic on 2026-11-30 and no longer answers; its replacement is claude-sonnet-5-5; skipped',
+    ]);
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['claude-sonnet-5-5']);
+  });
+
+  it('chat_many reports it as refused and still answers with the other models', async () => {
+    const h = await at(FROM);
+    upstream.enqueue({ kind: 'openai', content: 'ok' });
+    const result = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-sonnet-4-5'] });
+    expect(resultText(result)).toContain('claude-sonnet-4-5 was retired by anthropic on 2026-11-30');
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['gpt-4o-mini']);
+  });
+
+  it('claude-opus-4-5 still answers then, with its own date (2027-01-22) in the warning', async () => {
+    const h = await at(FROM);
+    expect((await listed(h, 'claude-opus-4-5')).warning).toBe('retires 2027-01-22; use claude-opus-5-5');
+    upstream.enqueue({ kind: 'anthropic', content: 'ok' });
+    expect((await h.callTool('chat', { model: 'claude-opus-4-5', prompt: 'hi' })).isError).toBeFalsy();
+  });
+});
