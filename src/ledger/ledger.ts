@@ -184,7 +184,11 @@ export interface LedgerHealth {
 export interface LedgerOptions {
   /** Tags this process's rows; defaults to a random UUID. */
   sessionId?: string;
-  /** Clock, epoch ms; injected so tests can stand on a day or month boundary. */
+  /**
+   * Clock, epoch ms; injected so tests can stand on a day or month boundary. The PostgreSQL store
+   * times holds and the budget's day and month by the database's clock instead, unless told
+   * otherwise (PostgresLedgerOptions.budgetClock): instances sharing it may disagree on the time.
+   */
   now?: () => number;
   /**
    * How long a hold counts without being renewed, i.e. after its process died; default 10 minutes.

@@ -74,7 +74,9 @@ export function postgresStore(): LedgerStore {
       drops.push(database.drop);
       return database.url;
     },
-    open: (location, options) => openLedger(location, { spoolDir: join(temp.dir, 'spool'), ...options }),
+    // A test that sets the clock (`now`) stands on a day or month boundary: holds and budget
+    // periods follow it, not the database's clock (postgres/database-clock.ts).
+    open: (location, options) => openLedger(location, { spoolDir: join(temp.dir, 'spool'), ...(options?.now ? { budgetClock: 'now' as const } : {}), ...options }),
     holds: async (url) =>
       (await query<{ principal: string | null; amount_micro_usd: string }>(url, 'SELECT principal, amount_micro_usd FROM reservations ORDER BY id')).map((row) => ({
         principal: row.principal,

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LedgerSpooledError } from '../../src/ledger/ledger.js';
 import { openLedger } from '../../src/ledger/open-ledger.js';
+import { monthPeriod } from '../../src/ledger/budget-caps.js';
+import { isoTime } from '../../src/ledger/call-row.js';
 import { freshDatabase, queryRows as query, startPostgresCluster, type PostgresCluster } from '../support/postgres-server.js';
 import { buildLedgerForChildren, callRecord, fixture, tempDir } from './helpers.js';
 
@@ -182,6 +184,37 @@ describe('the database stops for 10 s while three instances answer 100 calls', (
     await next.close();
     const rows = await query<{ call_id: string }>(url, 'SELECT call_id FROM calls ORDER BY call_id');
     expect(rows.map((row) => row.call_id)).toEqual(['before', 'while-down-1', 'while-down-2']);
+  }, 60_000);
+
+  it('a call of unknown cost spooled for longer than its hold lives keeps its worst case counted: the replay puts the expired, deleted hold back, kept to the end of its month', async () => {
+    const url = await database(cluster.url);
+    const spoolDir = join(dir, 'kept-hold-spool');
+    const ttlMs = 500;
+    const first = await openLedger(url, { spoolDir, spoolRetryMs: 60_000, reservationTtlMs: ttlMs });
+    const hold = await first.reserve(300_000, { dailyUsd: 1 });
+    if (!hold.ok) throw new Error(hold.message);
+    await cluster.stop();
+    try {
+      // The stream broke without usage while the database was away: the call is spooled, its hold
+      // (no longer renewed) left to expire in the database.
+      const unknown = { usage: null, costMicroUsd: null, status: 'cancelled' as const, finishReason: null, error: 'cut while answering', keepHold: true };
+      await expect(first.record(callRecord({ callId: 'unknown', startedAt: Date.now(), ...unknown }), hold.reservationId)).rejects.toThrow(LedgerSpooledError);
+      await first.close();
+    } finally {
+      await cluster.start();
+    }
+    // Back after more than a TTL: the next instance to start first deletes the expired holds
+    // (so the hold row is gone), then writes the spool.
+    await new Promise((resolve) => setTimeout(resolve, ttlMs * 2));
+    const next = await openLedger(url, { spoolDir, reservationTtlMs: ttlMs });
+    try {
+      expect((await next.report({ groupBy: 'none' })).total).toMatchObject({ calls: 1, unknown_cost_calls: 1 });
+      expect(await next.reserve(1, { dailyUsd: 0.3 })).toEqual({ ok: false, message: 'Daily budget of $0.30 reached ($0.00 spent, $0.30 held by calls in flight)' });
+    } finally {
+      await next.close();
+    }
+    const rows = await query<{ id: number; amount_micro_usd: string; created_at: string; expires_at: string }>(url, 'SELECT id::float8 AS id, amount_micro_usd, created_at, expires_at FROM reservations');
+    expect(rows).toEqual([{ id: hold.reservationId, amount_micro_usd: '300000', created_at: expect.any(String), expires_at: isoTime(monthPeriod(Date.parse(rows[0]!.created_at)).end) }]);
   }, 60_000);
 });
 

@@ -14,8 +14,20 @@ export interface SpooledCall {
   rowKey: string;
   row: CallRow;
   reservationId?: number;
-  /** Keep the hold as spent until this ISO time (a call of unknown cost) instead of dropping it. */
+  /** Keep the hold as spent to the end of its UTC month (a call of unknown cost) instead of dropping it. */
+  keepHold?: boolean;
+  /** The kept hold as it was taken, so the replay can put it back if it expired meanwhile. */
+  hold?: SpooledHold;
+  /** An older version's keepHold: kept until this ISO time (the end of the month it was spooled in). */
   keepHoldUntil?: string;
+}
+
+/** A budget hold as its `reservations` row holds it. */
+export interface SpooledHold {
+  amountMicroUsd: number;
+  /** ISO time, by the database's clock. */
+  createdAt: string;
+  principal: string | null;
 }
 
 /**

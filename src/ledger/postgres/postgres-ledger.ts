@@ -17,19 +17,23 @@
  * month; the budget sums count only holds taken in the cap's own day or month (as SQLite).
  *
  * Holds expire (`reservationTtlMs`): an instance killed mid-call stops holding budget then.
+ * Hold times and the budget's day and month are read from the database's clock, never the
+ * instance's (database-clock.ts), so instances whose clocks disagree still agree on them.
  *
  * Reports read `hourly_totals` (sharded per-hour sums kept by a trigger) for the whole hours of
  * a range and `calls` only at its edges (report-ranges.ts), as SQLite does.
  *
  * When the database cannot be reached as a call is recorded, the row goes to a local spool
  * (call-spool.ts) and `record()` throws `LedgerSpooledError` (the service notes it on the answer);
- * the spool is written as soon as the database answers again, and at the next start.
+ * the spool is written as soon as the database answers again, and at the next start. A spooled
+ * call of unknown cost carries its hold (amount, time, principal): if the hold expired in the
+ * database meanwhile, the replay puts it back, kept, so the call's worst case stays counted.
  */
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { budgetCaps, budgetMessage, budgetStatusOf, dayPeriod, holdAmount, monthPeriod, type Cap } from '../budget-caps.js';
+import { budgetCaps, budgetMessage, budgetStatusOf, holdAmount, type Cap } from '../budget-caps.js';
 import { CALL_ROW_COLUMNS, isoTime, toCallRow, type CallRow } from '../call-row.js';
 import {
   LedgerError,
@@ -52,9 +56,10 @@ import {
 } from '../ledger.js';
 import { appendThreadTurn, deleteIdleThreads, loadThread } from './postgres-threads.js';
 import { SchemaTooNewError } from '../migrations.js';
-import { reportRanges, wholeHourKeys } from '../report-ranges.js';
+import { reportRanges } from '../report-ranges.js';
 import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
-import { CallSpool, type SpooledCall } from './call-spool.js';
+import { CallSpool, type SpooledCall, type SpooledHold } from './call-spool.js';
+import { clockSql, hourSql, isoSql, monthEndOfSql, periodSql, plusMsSql, type BudgetClock } from './database-clock.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { redactUrl } from './redact-url.js';
 
@@ -72,9 +77,17 @@ export interface PostgresLedgerOptions extends LedgerOptions {
   spoolRetryMs?: number;
   /** Told of problems that reach no caller (the spool could not be written back). */
   onWarning?: (message: string) => void;
+  /**
+   * Whose clock times holds (their expiry) and the budget's UTC day and month: the database's
+   * (default; see database-clock.ts), or `now` (tests that stand on a day or month boundary).
+   */
+  budgetClock?: BudgetClock;
 }
 
 const DEFAULT_RESERVATION_TTL_MS = 600_000;
+// Holds taken by this instance whose call has not been recorded yet, remembered for the spool
+// (see record()); past this many, the oldest are forgotten (a caller that never settles them).
+const MAX_REMEMBERED_HOLDS = 10_000;
 // Any fixed 64-bit number: the advisory lock that serialises budget admissions.
 const ADMISSION_LOCK = 7_401_935_218;
 
@@ -111,11 +124,11 @@ const GROUP_KEYS: Record<GroupBy, { calls: string; hourly: string; order: string
 const INSERT_COLUMNS = ['row_key', ...CALL_ROW_COLUMNS].join(', ');
 
 // Insert the row and settle its hold in one statement, so one atomic commit and one round trip:
-// the hold is dropped, or, for a call of unknown cost, kept as spent until the time given
-// (the end of the UTC month; NULL = drop it).
+// the hold is dropped, or, for a call of unknown cost, kept as spent until the end of the UTC
+// month it was taken in (it counts only against that day and month anyway).
 // ON CONFLICT: a spooled row replayed after it did reach the database is kept once.
 const RESERVATION_PARAM = `$${CALL_ROW_COLUMNS.length + 2}`;
-const KEEP_UNTIL_PARAM = `$${CALL_ROW_COLUMNS.length + 3}::text`;
+const KEEP_PARAM = `$${CALL_ROW_COLUMNS.length + 3}::boolean`;
 const RECORD_SQL = `
   WITH inserted AS (
     INSERT INTO calls (${INSERT_COLUMNS})
@@ -123,9 +136,9 @@ const RECORD_SQL = `
     ON CONFLICT (row_key) DO NOTHING
     RETURNING id
   ), released AS (
-    DELETE FROM reservations WHERE id = ${RESERVATION_PARAM} AND ${KEEP_UNTIL_PARAM} IS NULL
+    DELETE FROM reservations WHERE id = ${RESERVATION_PARAM} AND NOT ${KEEP_PARAM}
   ), kept AS (
-    UPDATE reservations SET expires_at = ${KEEP_UNTIL_PARAM} WHERE id = ${RESERVATION_PARAM} AND ${KEEP_UNTIL_PARAM} IS NOT NULL
+    UPDATE reservations SET expires_at = ${monthEndOfSql('created_at')} WHERE id = ${RESERVATION_PARAM} AND ${KEEP_PARAM}
   )
   SELECT id FROM inserted`;
 
@@ -141,6 +154,9 @@ export class PostgresLedger implements Ledger {
   readonly sessionId: string;
   readonly reservationTtlMs: number;
   private readonly now: () => number;
+  private readonly budgetClock: BudgetClock;
+  /** This instance's unsettled holds: what a spooled call of unknown cost must keep counted. */
+  private readonly holds = new Map<number, SpooledHold>();
   private readonly spool: CallSpool;
   private readonly spoolRetryMs: number;
   private readonly onWarning: (message: string) => void;
@@ -184,6 +200,7 @@ export class PostgresLedger implements Ledger {
     this.location = location;
     this.sessionId = options.sessionId ?? randomUUID();
     this.now = options.now ?? Date.now;
+    this.budgetClock = options.budgetClock ?? 'database';
     this.reservationTtlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
     this.spool = new CallSpool(options.spoolDir, this.sessionId);
     this.spoolRetryMs = options.spoolRetryMs ?? 2_000;
@@ -191,27 +208,32 @@ export class PostgresLedger implements Ledger {
   }
 
   private async start(): Promise<void> {
-    await this.pool.query('DELETE FROM reservations WHERE expires_at <= $1', [isoTime(this.now())]);
+    await this.pool.query(`DELETE FROM reservations WHERE expires_at <= ${isoSql(this.clock())}`);
     // Calls an earlier run (of any instance sharing this spool folder) could not write.
     await this.flushSpool(true);
   }
 
   async record(rec: CallRecord, reservationId?: number): Promise<number> {
-    const now = this.now();
-    const row = toCallRow(rec, this.sessionId, now);
+    const row = toCallRow(rec, this.sessionId, this.now());
     const rowKey = `app:${randomUUID()}`;
-    // Unknown cost: the hold stays counted as spent until the end of this UTC month (ledger.ts).
-    const keepHoldUntil = rec.keepHold === true && reservationId !== undefined ? isoTime(monthPeriod(now).end) : undefined;
+    // Unknown cost: the hold stays counted as spent until the end of its UTC month (ledger.ts).
+    const keepHold = rec.keepHold === true && reservationId !== undefined;
+    const hold = reservationId === undefined ? undefined : this.holds.get(reservationId);
+    if (reservationId !== undefined) this.holds.delete(reservationId);
     try {
-      return await this.insertRow(rowKey, row, reservationId, keepHoldUntil);
+      return await this.insertRow(rowKey, row, reservationId, keepHold);
     } catch (error) {
       if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
       try {
+        // A kept hold goes with the row, amount and all: no longer renewed, its row in the
+        // database expires after one TTL and may be gone by the time the spool is written (an
+        // outage longer than the TTL, or an instance that is only restarted the next day), so
+        // the replay puts it back as it was, kept, rather than only extending it (writeSpooled).
         this.spool.append({
           rowKey,
           row,
           ...(reservationId === undefined ? {} : { reservationId }),
-          ...(keepHoldUntil === undefined ? {} : { keepHoldUntil }),
+          ...(keepHold ? { keepHold: true, ...(hold ? { hold } : {}) } : {}),
         });
       } catch (spoolError) {
         throw new LedgerError(
@@ -234,7 +256,6 @@ export class PostgresLedger implements Ledger {
     const principalCaps = principal ? budgetCaps(principal.budget) : [];
     if (caps.length === 0 && principalCaps.length === 0) return { ok: true, reservationId: undefined };
     const amount = holdAmount(amountMicroUsd);
-    const now = this.now();
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -248,7 +269,7 @@ export class PostgresLedger implements Ledger {
         ...caps.map((cap) => ({ cap, principal: undefined })),
         ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
       ];
-      const { sql, params } = admissionQuery(checks, now, amount, this.reservationTtlMs, principal?.name ?? null);
+      const { sql, params } = admissionQuery(checks, this.clock(), amount, this.reservationTtlMs, principal?.name ?? null);
       // See the top of this file: the lock serialises admissions across instances; the commit
       // need not wait for the disk. All five statements go in one message (so one round trip, and
       // the lock is held only while the server runs the check and the commit, never while the
@@ -259,7 +280,10 @@ export class PostgresLedger implements Ledger {
         `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK}); ${inlineParams(sql, params)}; COMMIT`,
       )) as unknown as Array<pg.QueryResult<AdmissionRow>>;
       const result = results[3]!.rows[0]!;
-      if (result.id !== null) return { ok: true, reservationId: result.id };
+      if (result.id !== null) {
+        this.rememberHold(result.id, { amountMicroUsd: amount, createdAt: result.created_at!, principal: principal?.name ?? null });
+        return { ok: true, reservationId: result.id };
+      }
       // The first cap without room, with its own spend and holds (everyone's, or the principal's).
       for (const [i, check] of checks.entries()) {
         const spent = result[`spent_${i}`]!;
@@ -278,10 +302,11 @@ export class PostgresLedger implements Ledger {
   }
 
   async renew(reservationId: number): Promise<void> {
-    await this.pool.query('UPDATE reservations SET expires_at = $1 WHERE id = $2', [isoTime(this.now() + this.reservationTtlMs), reservationId]);
+    await this.pool.query(`UPDATE reservations SET expires_at = ${isoSql(plusMsSql(this.clock(), this.reservationTtlMs))} WHERE id = $1`, [reservationId]);
   }
 
   async release(reservationId: number): Promise<void> {
+    this.holds.delete(reservationId);
     await this.pool.query('DELETE FROM reservations WHERE id = $1', [reservationId]);
   }
 
@@ -361,8 +386,18 @@ export class PostgresLedger implements Ledger {
     await this.pool.end();
   }
 
-  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined, keepHoldUntil: string | undefined): Promise<number> {
-    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null, keepHoldUntil ?? null];
+  /** The time holds and budget periods are read at, as SQL (database-clock.ts). */
+  private clock(): string {
+    return clockSql(this.budgetClock === 'now' ? this.now() : undefined);
+  }
+
+  private rememberHold(id: number, hold: SpooledHold): void {
+    if (this.holds.size >= MAX_REMEMBERED_HOLDS) this.holds.delete(this.holds.keys().next().value!);
+    this.holds.set(id, hold);
+  }
+
+  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined, keepHold: boolean): Promise<number> {
+    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null, keepHold];
     const result = await this.pool.query<{ id: number }>(RECORD_SQL, values);
     return result.rows[0]?.id ?? -1;
   }
@@ -404,16 +439,25 @@ export class PostgresLedger implements Ledger {
     try {
       await client.query('BEGIN');
       await client.query(INSERT_MANY_SQL, [JSON.stringify(calls.map((call) => ({ ...call.row, row_key: call.rowKey })))]);
-      const dropped = calls.flatMap((call) => (call.reservationId === undefined || call.keepHoldUntil !== undefined ? [] : [call.reservationId]));
+      // A line of an older version says keepHoldUntil instead of keepHold.
+      const keeps = (call: SpooledCall): boolean => call.keepHold === true || call.keepHoldUntil !== undefined;
+      const dropped = calls.flatMap((call) => (call.reservationId === undefined || keeps(call) ? [] : [call.reservationId]));
       if (dropped.length > 0) await client.query('DELETE FROM reservations WHERE id = ANY($1::bigint[])', [dropped]);
-      // Unknown cost: the hold stays counted as spent, as record() would have kept it.
-      const kept = calls.filter((call) => call.reservationId !== undefined && call.keepHoldUntil !== undefined);
-      if (kept.length > 0) {
+      // Unknown cost: the hold stays counted as spent, as record() would have kept it; put back
+      // as it was (its id, amount, time and principal) if it expired while the call was spooled.
+      const kept = calls.filter((call) => call.reservationId !== undefined && keeps(call));
+      const restored = kept.flatMap((call) => (call.hold ? [{ id: call.reservationId, created_at: call.hold.createdAt, amount: call.hold.amountMicroUsd, principal: call.hold.principal }] : []));
+      if (restored.length > 0) {
         await client.query(
-          'UPDATE reservations SET expires_at = k.until FROM unnest($1::bigint[], $2::text[]) AS k(id, until) WHERE reservations.id = k.id',
-          [kept.map((call) => call.reservationId), kept.map((call) => call.keepHoldUntil)],
+          `INSERT INTO reservations (id, created_at, amount_micro_usd, expires_at, principal)
+           SELECT k.id, k.created_at, k.amount, ${monthEndOfSql('k.created_at')}, k.principal
+           FROM json_to_recordset($1::json) AS k(id bigint, created_at text, amount bigint, principal text)
+           ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`,
+          [JSON.stringify(restored)],
         );
       }
+      const extended = kept.flatMap((call) => (call.hold ? [] : [call.reservationId]));
+      if (extended.length > 0) await client.query(`UPDATE reservations SET expires_at = ${monthEndOfSql('created_at')} WHERE id = ANY($1::bigint[])`, [extended]);
       await client.query('COMMIT');
     } catch (error) {
       broken = error as Error;
@@ -447,11 +491,10 @@ export class PostgresLedger implements Ledger {
   private async budgetStatusWith(client: pg.ClientBase, budget: Budget | undefined, principal?: string): Promise<BudgetStatus | null> {
     const caps = budgetCaps(budget);
     if (caps.length === 0) return null;
-    const now = this.now();
     const params: unknown[] = [];
-    const day = dayPeriod(now);
-    const month = monthPeriod(now);
-    const sql = `SELECT ${spentSql(day.start, day.end, params, principal)} AS today, ${spentSql(month.start, month.end, params, principal)} AS month`;
+    // The day and month by the database's clock, as admission reads them.
+    const sql = `WITH clock AS MATERIALIZED (SELECT ${this.clock()} AS t)
+      SELECT ${spentSql('day', params, principal)} AS today, ${spentSql('month', params, principal)} AS month FROM clock`;
     const row = (await client.query<{ today: number; month: number }>(sql, params)).rows[0]!;
     return budgetStatusOf(caps, row.today, row.month);
   }
@@ -472,7 +515,7 @@ export class PostgresLedger implements Ledger {
   }
 }
 
-type AdmissionRow = { id: number | null } & Record<`spent_${number}` | `held_${number}`, number>;
+type AdmissionRow = { id: number | null; created_at: string | null } & Record<`spent_${number}` | `held_${number}`, number>;
 
 /** One cap to check at admission: a global one (everyone's spend and holds) or a principal's own. */
 interface CapCheck {
@@ -484,17 +527,17 @@ interface CapCheck {
  * The admission statement: the spend of each cap's period, the live holds taken in that period
  * (everyone's, or the principal's for a principal's cap; a kept hold of a call of unknown cost
  * counts against the day and month it was taken in), and a new hold inserted only when every cap
- * has room, all from one snapshot (taken after the lock).
+ * has room, all from one snapshot (taken after the lock). `clock` is the time as SQL
+ * (database-clock.ts), read once: the periods, the expiry of holds and the new hold's times.
  */
-function admissionQuery(checks: CapCheck[], now: number, amount: number, ttlMs: number, principal: string | null): { sql: string; params: unknown[] } {
-  const params: unknown[] = [isoTime(now), principal];
+function admissionQuery(checks: CapCheck[], clock: string, amount: number, ttlMs: number, principal: string | null): { sql: string; params: unknown[] } {
+  const params: unknown[] = [principal];
+  const now = isoSql('clock.t');
   const sums = checks.map((check, i) => {
-    const { start, end } = check.cap.period(now);
-    const spent = spentSql(start, end, params, check.principal);
-    params.push(isoTime(start));
+    const spent = spentSql(unitOf(check.cap), params, check.principal);
     // created_at is ISO text in the database's collation: compared byte by byte, as SQLite does.
-    const held = `(SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > $1 AND created_at COLLATE "C" >= $${params.length}${
-      check.principal === undefined ? '' : ' AND principal = $2::text'
+    const held = `(SELECT COALESCE(SUM(amount_micro_usd), 0)::float8 FROM reservations WHERE expires_at > ${now} AND created_at COLLATE "C" >= ${isoSql(periodSql(unitOf(check.cap), 'clock.t').start)}${
+      check.principal === undefined ? '' : ' AND principal = $1::text'
     })`;
     return `${spent} AS spent_${i}, ${held} AS held_${i}`;
   });
@@ -502,21 +545,27 @@ function admissionQuery(checks: CapCheck[], now: number, amount: number, ttlMs: 
     params.push(check.cap.capMicro);
     return `sums.spent_${i} + sums.held_${i} < $${params.length}`;
   });
-  params.push(amount, isoTime(now + ttlMs));
-  const amountParam = `$${params.length - 1}`;
-  const expiresParam = `$${params.length}`;
+  params.push(amount);
+  const amountParam = `$${params.length}`;
   const sql = `
-    WITH sums AS (
-      SELECT ${sums.join(', ')}
+    WITH clock AS MATERIALIZED (
+      SELECT ${clock} AS t
+    ), sums AS (
+      SELECT ${sums.join(', ')} FROM clock
     ), expired AS (
-      DELETE FROM reservations WHERE expires_at <= $1
+      DELETE FROM reservations WHERE expires_at <= (SELECT ${now} FROM clock)
     ), hold AS (
       INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal)
-      SELECT $1, ${amountParam}, ${expiresParam}, $2::text FROM sums WHERE ${room.join(' AND ')}
-      RETURNING id
+      SELECT ${now}, ${amountParam}, ${isoSql(plusMsSql('clock.t', ttlMs))}, $1::text FROM sums, clock WHERE ${room.join(' AND ')}
+      RETURNING id, created_at
     )
-    SELECT sums.*, (SELECT id FROM hold)::float8 AS id FROM sums`;
+    SELECT sums.*, (SELECT id FROM hold)::float8 AS id, (SELECT created_at FROM hold) AS created_at FROM sums`;
   return { sql, params };
+}
+
+/** The UTC period a cap covers. */
+function unitOf(cap: Cap): 'day' | 'month' {
+  return cap.label === 'Daily' ? 'day' : 'month';
 }
 
 /**
@@ -533,19 +582,18 @@ export function inlineParams(sql: string, params: readonly unknown[]): string {
   });
 }
 
-/** A scalar subquery: the recorded cost of the calls started in [start, end) (one principal's, if named). */
-function spentSql(start: number, end: number, params: unknown[], principal?: string): string {
+/**
+ * A scalar subquery: the recorded cost of the calls started in the UTC day or month of `clock.t`
+ * (one principal's, if named); the statement must have `clock` (see admissionQuery) in scope.
+ */
+function spentSql(unit: 'day' | 'month', params: unknown[], principal?: string): string {
+  const { start, end } = periodSql(unit, 'clock.t');
   if (principal !== undefined) {
-    params.push(principal, isoTime(start), isoTime(end));
-    return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE principal = $${params.length - 2} AND started_at >= $${params.length - 1} AND started_at < $${params.length})`;
+    params.push(principal);
+    return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE principal = $${params.length} AND started_at >= ${isoSql(start)} AND started_at < ${isoSql(end)})`;
   }
-  const hours = wholeHourKeys(start, end);
-  if (hours) {
-    params.push(hours.fromHour, hours.toHour);
-    return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM hourly_totals WHERE hour >= $${params.length - 1} AND hour < $${params.length})`;
-  }
-  params.push(isoTime(start), isoTime(end));
-  return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE started_at >= $${params.length - 1} AND started_at < $${params.length})`;
+  // A day and a month are whole hours: the hourly sums cover them.
+  return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM hourly_totals WHERE hour >= ${hourSql(start)} AND hour < ${hourSql(end)})`;
 }
 
 /** The SQL of a report, read in the parts report-ranges.ts splits its range into. */
