@@ -3,14 +3,14 @@
  * message or a batch. Without it the SDK transport answers a malformed message with a 400 and its
  * raw validation text, and a request with bad params with the zod issue list.
  */
-import { ErrorCode, type JSONRPCErrorResponse } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, type JSONRPCErrorResponse, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { checkMessageValue } from './check-message.js';
 
 /** A JSON-RPC error answer carrying the sender's id, or null when none could be read. */
 type ErrorAnswer = Omit<JSONRPCErrorResponse, 'id'> & { id: JSONRPCErrorResponse['id'] | null };
 
-/** Pass the body on to the SDK transport, or answer it here with `status` and `answer`. */
-export type CheckedBody = { ok: true } | { ok: false; status: number; answer: ErrorAnswer | ErrorAnswer[] };
+/** Pass the body's messages (as the SDK parsed them) on, or answer it here with `status` and `answer`. */
+export type CheckedBody = { ok: true; messages: JSONRPCMessage[] } | { ok: false; status: number; answer: ErrorAnswer | ErrorAnswer[] };
 
 /**
  * Checks every message of a parsed POST body. One bad member spoils a batch: the batch is not
@@ -26,7 +26,7 @@ export type CheckedBody = { ok: true } | { ok: false; status: number; answer: Er
 export function checkHttpBody(body: unknown): CheckedBody {
   if (!Array.isArray(body)) {
     const checked = checkMessageValue(body);
-    if (checked.ok) return { ok: true };
+    if (checked.ok) return { ok: true, messages: [checked.message] };
     const answer = errorAnswer(checked.id, checked.code, checked.reason);
     return { ok: false, status: checked.id === undefined ? 400 : 200, answer };
   }
@@ -35,7 +35,7 @@ export function checkHttpBody(body: unknown): CheckedBody {
   }
   const checks = body.map(checkMessageValue);
   const firstBad = checks.findIndex((checked) => !checked.ok);
-  if (firstBad < 0) return { ok: true };
+  if (firstBad < 0) return { ok: true, messages: checks.map((checked) => (checked as Extract<(typeof checks)[number], { ok: true }>).message) };
   const spoiler = checks[firstBad] as Extract<(typeof checks)[number], { ok: false }>;
   const answers: ErrorAnswer[] = [];
   checks.forEach((checked, index) => {

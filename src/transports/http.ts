@@ -1,8 +1,13 @@
 /**
- * The team gateway: MCP Streamable HTTP at `/mcp`, stateless (each POST gets a fresh McpServer and
- * StreamableHTTPServerTransport over the one shared service, so any instance can answer any
- * request), behind bearer authentication, an Origin allow-list, a body cap and a per-principal
- * concurrency cap. Plus `/healthz`, `/readyz` and the RFC 9728 protected-resource document.
+ * The team gateway: MCP Streamable HTTP at `/mcp`, stateless (nothing a request brings outlives
+ * its answer, so any instance can answer any request), behind bearer authentication, an Origin
+ * allow-list, a body cap and a per-principal concurrency cap. Plus `/healthz`, `/readyz` and the
+ * RFC 9728 protected-resource document.
+ *
+ * Two paths to the tools: a POST holding one request other than `initialize` goes to one
+ * long-lived McpServer over SharedHttpTransport (shared-http-transport.ts: cheap, and it keeps no
+ * client's state); everything else (initialize, batches, notifications, header errors) gets a
+ * fresh McpServer and the SDK's StreamableHTTPServerTransport, as the SDK's stateless example does.
  *
  * Shape: the transport authenticates and hands the principal to the tools in the SDK's
  * `authInfo.extra.principal`; it knows nothing of models or the ledger.
@@ -19,6 +24,7 @@ import type { Logger } from '../logger.js';
 import type { Principal } from '../principal.js';
 import type { CreatedServer } from '../server.js';
 import { checkHttpBody } from './check-http-body.js';
+import { SharedHttpTransport, sharedServerTakes } from './shared-http-transport.js';
 
 export interface HttpGatewayDeps {
   settings: HttpSettings;
@@ -54,6 +60,9 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
   const cancellable = new Map<string, () => void>();
   const open = new Set<ServerResponse>();
   let draining = false;
+  const shared = new SharedHttpTransport();
+  const sharedServer = created.mcpServer();
+  await sharedServer.connect(shared);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
@@ -132,8 +141,30 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
       return sendJson(res, checked.status, checked.answer);
     }
 
-    const messages = Array.isArray(body) ? body : [body];
+    const messages = checked.messages;
     for (const message of messages) cancelIfAsked(message, principal, cancellable);
+
+    if (sharedServerTakes(messages, req.headers)) {
+      const [message] = messages;
+      const key = callKey(message, principal);
+      let stopCall = (): void => undefined;
+      // Cancelled by the client: MCP sends no answer to a cancelled request, so the open HTTP
+      // answer just ends.
+      const cancel = (): void => {
+        stopCall();
+        if (!res.headersSent) res.writeHead(204);
+        res.end();
+      };
+      if (key !== undefined) {
+        cancellable.set(key, cancel);
+        res.on('close', () => {
+          if (cancellable.get(key) === cancel) cancellable.delete(key);
+        });
+      }
+      // A tools/call with a progress token streams its notifications, so it is answered as SSE.
+      stopCall = shared.dispatch(message, res, { sse: wantsProgress(message), authInfo: authInfoFor(principal), headers: req.headers });
+      return;
+    }
 
     const server = created.mcpServer();
     // A tools/call with a progress token streams its notifications, so it is answered as SSE;
@@ -206,6 +237,7 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
       httpServer.closeIdleConnections();
       // The calls in flight finish (or are cancelled at drainMs) and are recorded.
       await created.close({ drainMs });
+      await sharedServer.close();
       // Their answers are being written: give the sockets a bounded moment, then close them all.
       const deadline = Date.now() + FLUSH_AFTER_DRAIN_MS;
       while (open.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,13 +1,17 @@
 /**
  * The team gateway end to end: the built `serve --http` on 127.0.0.1, driven by raw HTTP and by
  * the SDK client. Authentication (static tokens; JWTs against a loopback JWKS with a key pair made
- * here), Origin, limits, per-principal isolation and budgets, cancellation, SIGTERM drain.
+ * here), Origin, limits, per-principal isolation and budgets, cancellation, SIGTERM drain, and
+ * no state carried from one request to the next by the one server that answers them all.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/http/auth.js';
@@ -88,6 +92,8 @@ async function rpc(gateway: Gateway, body: unknown, headers: Record<string, stri
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 let nextId = 1;
 const call = (name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } });
+/** A chat request under a chosen id (requests of different clients share ids). */
+const chat = (id: number, prompt: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt } } });
 
 async function jwt(claims: Record<string, unknown>, options: { key?: CryptoKey; kid?: string; expiresIn?: string | number } = {}): Promise<string> {
   let builder = new SignJWT(claims)
@@ -411,5 +417,94 @@ describe('limits, cancellation and shutdown', () => {
       ['cancelled', 'bob'],
       ['ok', 'alice'],
     ]);
+  });
+});
+
+// Single requests are all answered by one long-lived McpServer (shared-http-transport.ts): nothing
+// of one request may reach another through it.
+describe('one server for every request, no state between them', () => {
+  let gateway: Gateway;
+  beforeAll(async () => {
+    gateway = await startGateway('shared');
+  }, 60_000);
+
+  it('two principals in flight with the same JSON-RPC id each get their own answer under their own id, and their own ledger row', async () => {
+    const index = upstream.requests.length;
+    upstream.enqueue({ kind: 'openai', delayMs: 500 });
+    const first = rpc(gateway, chat(7, 'from alice'), bearer(alice.token));
+    await upstream.waitForRequests(index + 1, 10_000);
+    // Same id, other principal, while alice's call is still waiting on the upstream.
+    const second = await rpc(gateway, chat(7, 'from bob'), bearer(bob.token));
+    const firstReply = await first;
+    expect(second.json.id).toBe(7);
+    expect(second.json.result.structuredContent.content).toBe('echo: from bob');
+    expect(firstReply.json.id).toBe(7);
+    expect(firstReply.json.result.structuredContent.content).toBe('echo: from alice');
+    const rows = readRows(join(dir, 'shared.db'));
+    const byCallId = Object.fromEntries(rows.map((row) => [row.call_id, (row as unknown as { principal: string }).principal]));
+    expect(byCallId[firstReply.json.result.structuredContent.call_id]).toBe('alice');
+    expect(byCallId[second.json.result.structuredContent.call_id]).toBe('bob');
+  });
+
+  it("right after alice's call on the same server, bob's get_cost sees only bob's calls, and alice's sees hers", async () => {
+    const before = readRows(join(dir, 'shared.db'), 'principal = ?', 'alice').length;
+    expect((await rpc(gateway, chat(1, 'alice again'), bearer(alice.token))).status).toBe(200);
+    const bobView = await rpc(gateway, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_cost', arguments: { group_by: 'none' } } }, bearer(bob.token));
+    const aliceView = await rpc(gateway, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_cost', arguments: { group_by: 'none' } } }, bearer(alice.token));
+    const bobCalls = readRows(join(dir, 'shared.db'), 'principal = ?', 'bob').length;
+    expect(bobView.json.result.structuredContent.total.calls).toBe(bobCalls);
+    expect(bobView.json.result.structuredContent.session.calls).toBe(bobCalls);
+    expect(aliceView.json.result.structuredContent.total.calls).toBe(before + 1);
+  });
+
+  it("bob cancelling his request id does not touch alice's request with the same id; alice's own cancel does", async () => {
+    upstream.setDefault({ kind: 'hang' });
+    const index = upstream.requests.length;
+    const pendingAlice = rpc(gateway, chat(42, 'alice waits'), bearer(alice.token));
+    await upstream.waitForRequests(index + 1, 10_000);
+    const notice = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42, reason: 'user' } };
+    expect((await rpc(gateway, notice, bearer(bob.token))).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(upstream.closedAt(index)).toBeUndefined();
+    expect((await rpc(gateway, notice, bearer(alice.token))).status).toBe(202);
+    await upstream.waitForClose(index, 5_000);
+    // MCP sends no answer to a cancelled request: the POST ends empty.
+    expect((await pendingAlice).status).toBe(204);
+    // The server is still whole: the next request of either principal is answered.
+    upstream.setDefault({ kind: 'auto' });
+    expect((await rpc(gateway, chat(42, 'after the cancel'), bearer(bob.token))).json.result.structuredContent.content).toBe('echo: after the cancel');
+  });
+});
+
+describe("a client's capabilities stay with that client", () => {
+  it('a client that declared roots is never asked for them, neither on its own call nor on the next client\'s', async () => {
+    // Loopback without tokens: the caller has no principal, the one case where a stdio-like
+    // server would read files from the client's roots.
+    const served = join(dir, 'served');
+    mkdirSync(served, { recursive: true });
+    writeFileSync(join(served, 'note.txt'), 'from files.roots');
+    const gateway = await spawnGateway({ dir, env: childEnv(upstream, dir, { LLM_SERVICE_DB: join(dir, 'roots.db') }), config: { files: { roots: [served] } } });
+    gateways.push(gateway);
+    let rootsAsked = 0;
+    const withRoots = new Client({ name: 'rooted', version: '1.0.0' }, { capabilities: { roots: { listChanged: false } } });
+    withRoots.setRequestHandler(ListRootsRequestSchema, async () => {
+      rootsAsked++;
+      return { roots: [{ uri: `file://${dir}`, name: 'client disk' }] };
+    });
+    await withRoots.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
+    const started = Date.now();
+    const own = (await withRoots.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'read it', files: ['note.txt'] } })) as any;
+    expect(own.isError).toBeFalsy();
+    const plain = new Client({ name: 'plain', version: '1.0.0' });
+    await plain.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
+    const next = (await plain.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'read it too', files: ['note.txt'] } })) as any;
+    expect(next.isError).toBeFalsy();
+    // Both read from files.roots; nobody waited on a roots/list that a stateless POST cannot answer.
+    expect(rootsAsked).toBe(0);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    const sent = upstream.requests.slice(-2).map((request) => JSON.stringify(request.body));
+    for (const body of sent) expect(body).toContain('from files.roots');
+    await withRoots.close();
+    await plain.close();
   });
 });
