@@ -68,9 +68,13 @@ chat extras (see README, "Files, reasoning effort and JSON answers"):
                      the model may change between turns; threads expire after conversations.idleDays (7)
                      e.g. {"prompt": "And in French?", "conversation_id": "5b0e…", "model": "claude-sonnet-5-5"}
 
-chat_many: chat's input on 2-8 models in parallel, one result per model and the total cost;
-  a model past deadline_ms (default 120000) is cancelled; the budget holds all models first
+chat_many: chat's input on 2-8 models in parallel, one result per model and the total cost
+  (failed and cancelled models' billed tokens included; null, with "at least $X", if one is unknown);
+  a model past deadline_ms (default 120000) is cancelled; the budget holds all models first;
+  with conversation_id every model sees the thread; it continues with the first answer in models
+  order (without one, a new thread starts, as chat; store: false keeps none)
   e.g. {"prompt": "Explain CRDTs", "models": ["gpt-4o-mini", "claude-sonnet-5-5"], "deadline_ms": 30000}
+       {"prompt": "Shorter?", "models": ["gpt-4o-mini", "deepseek-chat"], "conversation_id": "5b0e…"}
 
 Docs: README.md in the package.`;
 

@@ -12,6 +12,11 @@
  * Cost: the total is what every model's ledger rows recorded (call-cost.ts's one rule), answered,
  * failed or cancelled alike: a failed stream that reported usage was billed. One unknown cost
  * makes the total unknown (null, with a note saying what is known), as `chat`'s cost_usd.
+ *
+ * Threads: as `chat`, a call with `conversation_id` continues that thread (refused before any model
+ * is contacted if it is unknown or another principal's): every model gets its history before the
+ * new turn. One answer can continue a thread: the first in `models` order that answered; a note
+ * names it. Without `conversation_id` (and `store` not false) a new thread starts the same way.
  */
 import type { Settings } from '../config.js';
 import { formatUsd, microToUsd } from '../ledger/cost.js';
@@ -20,11 +25,12 @@ import type { Logger } from '../logger.js';
 import { addCost } from './call-cost.js';
 import { ManyProgress } from './chat-many-progress.js';
 import { LlmError } from './errors.js';
+import type { OpenThread } from './conversation-store.js';
 import type { ChatHooks, ChatInput, ChatResult, LlmService } from './llm-service.js';
 
 export const DEFAULT_DEADLINE_MS = 120_000;
 
-export interface ChatManyInput extends Omit<ChatInput, 'model' | 'conversation_id' | 'store'> {
+export interface ChatManyInput extends Omit<ChatInput, 'model'> {
   models: string[];
   deadline_ms?: number;
 }
@@ -47,6 +53,8 @@ export interface ChatManyResult {
   results: ChatManyEntry[];
   /** Every model's recorded cost, summed; null when any is unknown (notes says how much is known). */
   total_cost_usd: number | null;
+  /** The thread the answer was kept in (or that was continued); absent with store: false and none given. */
+  conversation_id?: string;
   notes?: string[];
 }
 
@@ -60,8 +68,11 @@ export interface ChatManyDeps {
 
 export async function chatMany(deps: ChatManyDeps, input: ChatManyInput, hooks: ChatHooks = {}): Promise<ChatManyResult> {
   const now = deps.now ?? Date.now;
-  const { models, deadline_ms: deadline = DEFAULT_DEADLINE_MS, ...common } = input;
-  const inputs: ChatInput[] = models.map((model) => ({ ...common, model, store: false }));
+  const { models, deadline_ms: deadline = DEFAULT_DEADLINE_MS, conversation_id, store, ...common } = input;
+  const inputs: ChatInput[] = models.map((model) => ({ ...common, model }));
+  // Opened once (an unknown thread refuses the whole call), fitted to each model's window.
+  const thread = await deps.service.openThread({ conversation_id, store }, hooks.principal);
+  hooks = { ...hooks, thread };
   // A model that cannot take the request (unknown name, no tools, no vision…) fails here, uncontacted.
   const worst = await Promise.all(
     inputs.map((one) =>
@@ -87,7 +98,15 @@ export async function chatMany(deps: ChatManyDeps, input: ChatManyInput, hooks: 
         return run;
       }),
     );
-    return { results: runs.map((run) => run.entry), ...totalOf(runs) };
+    const total = totalOf(runs);
+    const kept = await keepAnswer(deps, thread, common, hooks, runs);
+    const notes = [...(total.notes ?? []), ...kept.notes];
+    return {
+      results: runs.map((run) => run.entry),
+      total_cost_usd: total.total_cost_usd,
+      ...(kept.conversationId !== undefined ? { conversation_id: kept.conversationId } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
+    };
   } finally {
     await progress?.close();
   }
@@ -97,6 +116,34 @@ export async function chatMany(deps: ChatManyDeps, input: ChatManyInput, hooks: 
 interface ModelRun {
   entry: ChatManyEntry;
   spent: number | null;
+}
+
+/**
+ * Continues the thread with the new turn and the first answer in `models` order (a thread has one
+ * line of answers; the order given is the caller's preference, not the fastest model's luck).
+ */
+async function keepAnswer(
+  deps: ChatManyDeps,
+  thread: OpenThread,
+  common: Omit<ChatManyInput, 'models' | 'deadline_ms' | 'conversation_id' | 'store'>,
+  hooks: ChatHooks,
+  runs: ModelRun[],
+): Promise<{ conversationId?: string; notes: string[] }> {
+  if (thread.id === undefined) return { notes: [] };
+  const existing = thread.stored !== undefined;
+  if (!thread.store) return { conversationId: thread.id, notes: [] };
+  const chosen = runs.map((run) => run.entry).find((entry): entry is ChatResult => !('error' in entry));
+  if (!chosen) {
+    return existing
+      ? { conversationId: thread.id, notes: [`no model answered: conversation ${thread.id} is unchanged`] }
+      : { notes: ['no model answered, so no conversation was started'] };
+  }
+  const failed = await deps.service.keepTurn(thread, { ...common, model: chosen.model }, hooks.principal, chosen);
+  const how = existing ? 'continues' : 'starts';
+  return {
+    conversationId: thread.id,
+    notes: [failed ?? `conversation ${thread.id} ${how} with ${chosen.model}'s answer (the first of models that answered)`],
+  };
 }
 
 /** The total of every model's rows; unknown when one is, with a note on what is known. */
@@ -143,6 +190,7 @@ async function runOne(
     const entry = await deps.service.chat(input, {
       principal: hooks.principal,
       roots: hooks.roots,
+      thread: hooks.thread,
       signal: controller.signal,
       progress,
       heldReservation: { take: () => (taken ? undefined : ((taken = true), hold)) },

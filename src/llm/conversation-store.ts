@@ -8,7 +8,7 @@
  * provider between turns: each adapter converts the same messages, tool calls included.
  */
 import { randomUUID } from 'node:crypto';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, StoredThread } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import type { ModelDefinition } from '../registry/catalog.js';
 import { LlmError } from './errors.js';
@@ -34,6 +34,18 @@ export interface ThreadCall {
   notes: string[];
 }
 
+/**
+ * A thread opened for a call, before it is fitted to a model: chat_many opens one and fits it to
+ * each of its models (each has its own context window), then keeps one turn.
+ */
+export interface OpenThread {
+  /** The thread's id; undefined with `store: false` and no `conversation_id`. */
+  id?: string;
+  store: boolean;
+  /** The stored thread being continued; undefined for a new one. */
+  stored?: StoredThread;
+}
+
 export class ConversationStore {
   private lastSweep = Number.NEGATIVE_INFINITY;
 
@@ -43,15 +55,19 @@ export class ConversationStore {
 
   /**
    * Prepares a call: a new thread id, or the stored thread in front of the new turn, trimmed
-   * from its oldest turns to fit `model`'s context window. Refuses an unknown, expired or
-   * someone else's thread (the last two read as unknown to the caller: they reveal nothing).
+   * from its oldest turns to fit `model`'s context window.
    */
   async begin(input: ChatInput, principal: string | null, model: ModelDefinition): Promise<ThreadCall> {
+    return this.fit(await this.open(input, principal), input, model);
+  }
+
+  /**
+   * A new thread id, or the stored thread. Refuses an unknown, expired or someone else's thread
+   * (the last two read as unknown to the caller: they reveal nothing).
+   */
+  async open(input: Pick<ChatInput, 'conversation_id' | 'store'>, principal: string | null): Promise<OpenThread> {
     const store = input.store !== false;
-    const newMessages: ChatMessage[] = input.prompt !== undefined ? [{ role: 'user', content: input.prompt }] : (input.messages ?? []);
-    if (input.conversation_id === undefined) {
-      return { input, id: store ? randomUUID() : undefined, store, newMessages, notes: [] };
-    }
+    if (input.conversation_id === undefined) return { id: store ? randomUUID() : undefined, store };
     const id = input.conversation_id;
     const thread = await this.deps.ledger.loadThread(id);
     const idleDays = formatDays(this.deps.idleMs);
@@ -67,6 +83,14 @@ export class ConversationStore {
         retryable: false,
       });
     }
+    return { id, store, stored: thread };
+  }
+
+  /** The opened thread's history in front of `input`'s new turn, trimmed to fit `model`. */
+  fit(open: OpenThread, input: ChatInput, model: ModelDefinition): ThreadCall {
+    const { id, store, stored: thread } = open;
+    const newMessages = newMessagesOf(input);
+    if (thread === undefined) return { input, id, store, newMessages, notes: [] };
     const system = input.system ?? thread.system ?? undefined;
     const fixed: ChatMessage[] = [...(system ? [{ role: 'system' as const, content: system }] : []), ...newMessages];
     const notes: string[] = [];
@@ -94,7 +118,7 @@ export class ConversationStore {
    * Keeps the answered turn. The answer is already paid for, so a database that fails here
    * costs the host a note, not the answer.
    */
-  async finish(call: ThreadCall, input: ChatInput, principal: string | null, result: ChatResult): Promise<string | undefined> {
+  async finish(call: Pick<ThreadCall, 'id' | 'store' | 'newMessages'>, input: ChatInput, principal: string | null, result: ChatResult): Promise<string | undefined> {
     if (!call.store || call.id === undefined) return undefined;
     const now = this.deps.now();
     const answer: ChatMessage =
@@ -124,6 +148,11 @@ export class ConversationStore {
     const removed = await this.deps.ledger.deleteThreadsIdleSince(now - this.deps.idleMs);
     if (removed > 0) this.deps.logger?.info(`conversations: ${removed} expired thread${removed === 1 ? '' : 's'} deleted`);
   }
+}
+
+/** The call's own messages (not the history): what its turn keeps. */
+export function newMessagesOf(input: ChatInput): ChatMessage[] {
+  return input.prompt !== undefined ? [{ role: 'user', content: input.prompt }] : (input.messages ?? []);
 }
 
 // Files are read for one call: a thread keeps the message, not the file's bytes.

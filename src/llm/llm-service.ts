@@ -19,7 +19,7 @@ import { adaptRequest, buildMessages, normalizeToolChoice, worstCaseMicroUsd } f
 import { InFlightCalls, type DrainOutcome, type InFlightCall } from './in-flight-calls.js';
 import { readAttachments } from './files.js';
 import { fallbackScope } from './fallback-scope.js';
-import { ConversationStore } from './conversation-store.js';
+import { ConversationStore, newMessagesOf, type OpenThread } from './conversation-store.js';
 import { prepareJsonAnswer, readJsonAnswer, repairMessage, type JsonAnswerPlan, type JsonAnswerSpec, type ResponseFormatInput } from './json-answer.js';
 import { DEFAULT_HEARTBEAT_MS, ProgressRelay, type ProgressNotice } from './progress-relay.js';
 import type { ChatMessage, ChatRequest, ReasoningEffort, ChatResponse, FinishReason, ProviderAdapter, ToolCall, ToolChoice, ToolDefinition } from './types.js';
@@ -88,6 +88,11 @@ export interface ChatHooks {
    * recorded on it: chat_many's total counts failed and cancelled models' billed tokens too.
    */
   onRecorded?: (row: { callId: string; costMicroUsd: number | null }) => void;
+  /**
+   * A thread opened once for several calls (chat_many, see openThread): its history is sent before
+   * the new turn, but the turn is not kept; the caller keeps one answer with keepTurn.
+   */
+  thread?: OpenThread;
 }
 
 export interface ModelInfo {
@@ -194,10 +199,10 @@ export class LlmService {
     try {
       const principal = hooks.principal?.name ?? null;
       const model = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel).model;
-      const thread = await this.conversations.begin(input, principal, model);
+      const thread = hooks.thread ? this.conversations.fit(hooks.thread, input, model) : await this.conversations.begin(input, principal, model);
       const result = await this.runChat(thread.input, { ...hooks, signal: call.signal, conversationId: thread.store ? thread.id : undefined }, call);
       if (thread.id === undefined) return result;
-      const keepNote = await this.conversations.finish(thread, input, principal, result);
+      const keepNote = hooks.thread ? undefined : await this.conversations.finish(thread, input, principal, result);
       const notes = [...thread.notes, ...(result.notes ?? []), ...(keepNote ? [keepNote] : [])];
       return { ...result, conversation_id: thread.id, ...(notes.length > 0 ? { notes } : {}) };
     } finally {
@@ -336,11 +341,29 @@ export class LlmService {
   }
 
   /**
-   * The worst-case cost (micro-USD) of `input` on its model, as the budget hold of that model's
-   * call would take it (files included); throws what the call itself would, e.g. a model that
-   * cannot take the request. chat_many holds every model's worst case before contacting any.
+   * Opens the thread of `input` (a new id, or the stored one, refused if unknown, expired or
+   * another principal's) for several calls to share through `hooks.thread` (chat_many).
    */
-  async worstCaseOf(input: ChatInput, hooks: ChatHooks = {}): Promise<number> {
+  openThread(input: Pick<ChatInput, 'conversation_id' | 'store'>, principal: Principal | undefined): Promise<OpenThread> {
+    return this.conversations.open(input, principal?.name ?? null);
+  }
+
+  /**
+   * Keeps `input`'s turn with `result` as its answer in a thread opened by openThread; returns a
+   * note when the database could not keep it (the answer is already paid for), else undefined.
+   */
+  keepTurn(thread: OpenThread, input: ChatInput, principal: Principal | undefined, result: ChatResult): Promise<string | undefined> {
+    return this.conversations.finish({ id: thread.id, store: thread.store, newMessages: newMessagesOf(input) }, input, principal?.name ?? null, result);
+  }
+
+  /**
+   * The worst-case cost (micro-USD) of `input` on its model, as the budget hold of that model's
+   * call would take it (files and `hooks.thread`'s history included); throws what the call itself
+   * would, e.g. a model that cannot take the request. chat_many holds every model's worst case
+   * before contacting any.
+   */
+  async worstCaseOf(plain: ChatInput, hooks: ChatHooks = {}): Promise<number> {
+    const input = hooks.thread ? this.conversations.fit(hooks.thread, plain, this.deps.registry.resolve(plain.model ?? this.deps.settings.defaultModel).model).input : plain;
     const messages = buildMessages(input);
     if (input.files && input.files.length > 0) await this.attachFiles(messages, input.files, hooks);
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;

@@ -10,7 +10,7 @@ import { toolFailure, UserInputError } from './tool-failure.js';
 // The rest of chat's input is accepted but not repeated here: tools/list is read into the host's
 // context on every conversation (SPEC: 5 KB for all tools), and chat's entry already spells those
 // fields out. They are checked in the handler against chat's own schema.
-const { model: _model, fallback_models: _fallbacks, conversation_id: _thread, store: _store, ...shared } = chatInputSchema;
+const { model: _model, fallback_models: _fallbacks, ...shared } = chatInputSchema;
 const sharedInput = z.strictObject(shared);
 
 export const chatManyInputSchema = z.looseObject({
@@ -22,7 +22,8 @@ export const chatManyInputSchema = z.looseObject({
 
 export const chatManyOutputSchema = {
   // Each entry: chat's result fields, or {model, error, cancelled?, latency_ms, cost_usd, call_id?}.
-  // `notes` (why the total is unknown) is not listed: the listing's bytes are every host's context.
+  // `conversation_id` and `notes` (the kept answer, an unknown total) are not listed: the
+  // listing's bytes are every host's context.
   results: z.array(z.unknown()),
   total_cost_usd: z.number().nullable(),
 };
@@ -69,7 +70,7 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
         const parsed = sharedInput.safeParse(rest);
         if (!parsed.success) {
           const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ');
-          throw new UserInputError(`chat_many takes chat's input (no model, fallback_models or conversation_id) plus models and deadline_ms: ${issues}`);
+          throw new UserInputError(`chat_many takes chat's input (no model or fallback_models) plus models and deadline_ms: ${issues}`);
         }
         const progressToken = extra._meta?.progressToken;
         const result = await chatMany(
@@ -85,7 +86,11 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
                 : (notice) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: notice.progress, message: notice.message } }),
           },
         );
-        return { content: [{ type: 'text', text: chatManyText(result) }], structuredContent: { ...result } };
+        const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: chatManyText(result) }];
+        if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
+        // As chat: hosts that show only content still need the id to continue the thread.
+        if (result.conversation_id) content.push({ type: 'text', text: `conversation_id: ${result.conversation_id}` });
+        return { content, structuredContent: { ...result } };
       } catch (error) {
         return toolFailure(error, logger, deps.service.scrubber);
       }

@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatManyFailure, ChatManyResult } from '../../src/llm/chat-many.js';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import { BUILT_IN_MODELS } from '../../src/registry/catalog.js';
+import { chatMany } from '../../src/llm/chat-many.js';
 import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
 import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
 
@@ -76,7 +77,10 @@ describe('chat_many', () => {
     expect(out.total_cost_usd).toBeNull();
     const known = (gpt.cost_usd! + claude.cost_usd!).toFixed(6);
     expect(gpt.cost_usd! * claude.cost_usd!).toBeGreaterThan(0);
-    expect(out.notes).toEqual([`total cost at least $${known}; cost of 1 model unknown (deepseek-chat)`]);
+    expect(out.notes).toEqual([
+      `total cost at least $${known}; cost of 1 model unknown (deepseek-chat)`,
+      `conversation ${out.conversation_id} starts with gpt-4o-mini's answer (the first of models that answered)`,
+    ]);
     // A short section per model, then the total line.
     const text = resultText(result);
     expect(text).toMatch(/^## gpt-4o-mini \(openai\) · [\d.]+ s · 12 tokens · \$[\d.]+\nParis\./);
@@ -163,7 +167,8 @@ describe('chat_many', () => {
     const sum = ledger.reduce((total, r) => total + r.cost_micro_usd, 0);
     expect(sum).toBe(Object.values(expected).reduce((a, b) => a + b, 0));
     expect(out.total_cost_usd).toBe(sum / 1e6);
-    expect(out.notes).toBeUndefined();
+    // The only note is the thread's: no word of an unknown cost.
+    expect(out.notes).toEqual([expect.stringMatching(/^conversation [0-9a-f-]{36} starts with gpt-4o-mini's answer/)]);
     expect(resultText(result).split('\n').at(-1)).toBe(`Total: $${(sum / 1e6).toFixed(6)} (1 of 3 answered)`);
   });
 
@@ -230,7 +235,134 @@ describe('chat_many', () => {
     expect(one.isError).toBe(true);
     const withModel = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'deepseek-chat'], model: 'x' });
     expect(withModel.isError).toBe(true);
-    expect(resultText(withModel)).toContain("chat_many takes chat's input (no model, fallback_models or conversation_id) plus models and deadline_ms");
+    expect(resultText(withModel)).toContain("chat_many takes chat's input (no model or fallback_models) plus models and deadline_ms");
+    const fraction = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'deepseek-chat'], deadline_ms: 1500.5 });
+    expect(resultText(fraction)).toBe('deadline_ms must be a whole number of milliseconds, at least 1000 (got 1500.5)');
     expect(upstream.requests).toHaveLength(0);
   });
 });
+
+describe('chat_many in a conversation', () => {
+  async function chat(h: Harness, args: Record<string, unknown>): Promise<ChatResult> {
+    const result = await h.callTool('chat', args);
+    expect(result.isError, resultText(result)).toBeFalsy();
+    return result.structuredContent as unknown as ChatResult;
+  }
+
+  function conversationIds(h: Harness): Array<string | null> {
+    const db = new Database(h.dbPath, { readonly: true });
+    try {
+      return (db.prepare('SELECT conversation_id FROM calls ORDER BY id').all() as Array<{ conversation_id: string | null }>).map((r) => r.conversation_id);
+    } finally {
+      db.close();
+    }
+  }
+
+  it('sends the thread to every model; the thread goes on with the first answer in models order, not the fastest', async () => {
+    const h = await harness({ upstream });
+    const first = await chat(h, { model: 'gpt-4o-mini', system: 'Be terse.', prompt: 'My name is Ada.' });
+    const id = first.conversation_id!;
+    upstream.requests.length = 0;
+    answerBy({
+      deepseek: { kind: 'error', status: 400, message: 'nope' },
+      // The second model answers last, yet it is the one the thread keeps: the first in order that answered.
+      'claude-haiku-4-5': { kind: 'anthropic', content: 'You are Ada (Claude).', delayMs: 400 },
+      'gpt-4o-mini': { kind: 'openai', content: 'Ada (GPT).' },
+    });
+    const models = ['deepseek-chat', 'claude-haiku-4-5', 'gpt-4o-mini'];
+    const result = await h.callTool('chat_many', { prompt: 'What is my name?', models, conversation_id: id });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatManyResult;
+    expect(out.results.map((r) => 'error' in r)).toEqual([true, false, false]);
+    // Every model's request carried the history before the new turn, in its own wire's shape.
+    expect(upstream.requests).toHaveLength(3);
+    for (const req of upstream.requests) {
+      const anthropic = String(req.body.model).startsWith('claude');
+      const history = [
+        { role: 'user', content: 'My name is Ada.' },
+        { role: 'assistant', content: 'echo: My name is Ada.' },
+        { role: 'user', content: 'What is my name?' },
+      ];
+      if (anthropic) {
+        expect(JSON.stringify(req.body.system)).toContain('Be terse.');
+        expect(req.body.messages.map((m: { role: string; content: unknown }) => ({ role: m.role, content: textOf(m.content) }))).toEqual(history);
+      } else {
+        expect(req.body.messages).toEqual([{ role: 'system', content: 'Be terse.' }, ...history]);
+      }
+    }
+    expect(out.conversation_id).toBe(id);
+    const note = `conversation ${id} continues with claude-haiku-4-5's answer (the first of models that answered)`;
+    expect(out.notes).toEqual([note]);
+    expect(result.content).toEqual([expect.anything(), { type: 'text', text: `Note: ${note}` }, { type: 'text', text: `conversation_id: ${id}` }]);
+    // Every model's ledger row is a turn of the thread (the failed one too).
+    expect(conversationIds(h)).toEqual([id, id, id, id]);
+
+    // A following chat continues from the chosen answer.
+    upstream.setDefault({ kind: 'auto' });
+    upstream.requests.length = 0;
+    await chat(h, { model: 'gpt-4o-mini', prompt: 'And again?', conversation_id: id });
+    expect(upstream.requests[0]!.body.messages).toEqual([
+      { role: 'system', content: 'Be terse.' },
+      { role: 'user', content: 'My name is Ada.' },
+      { role: 'assistant', content: 'echo: My name is Ada.' },
+      { role: 'user', content: 'What is my name?' },
+      { role: 'assistant', content: 'You are Ada (Claude).' },
+      { role: 'user', content: 'And again?' },
+    ]);
+  });
+
+  it('without conversation_id a new thread starts with the first answer, as chat; store: false keeps none', async () => {
+    const h = await harness({ upstream });
+    const result = await h.callTool('chat_many', { prompt: 'Pick a colour.', models: ['gpt-4o-mini', 'claude-haiku-4-5'] });
+    const out = result.structuredContent as unknown as ChatManyResult;
+    expect(out.conversation_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(out.notes).toEqual([`conversation ${out.conversation_id} starts with gpt-4o-mini's answer (the first of models that answered)`]);
+    expect(conversationIds(h)).toEqual([out.conversation_id, out.conversation_id]);
+    upstream.requests.length = 0;
+    await chat(h, { model: 'claude-haiku-4-5', prompt: 'Why?', conversation_id: out.conversation_id });
+    expect(upstream.requests[0]!.body.messages.map((m: { content: unknown }) => textOf(m.content))).toEqual(['Pick a colour.', 'echo: Pick a colour.', 'Why?']);
+
+    const none = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-haiku-4-5'], store: false });
+    const bare = none.structuredContent as unknown as ChatManyResult;
+    expect(bare.conversation_id).toBeUndefined();
+    expect(bare.notes).toBeUndefined();
+    const db = new Database(h.dbPath, { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM conversations').get()).toEqual({ n: 1 });
+    db.close();
+
+    // No answer, no thread: nothing is kept, and no id names a thread that does not exist.
+    answerBy({ 'gpt-4o-mini': { kind: 'error', status: 400, message: 'no' }, 'claude-haiku-4-5': { kind: 'error', status: 400, message: 'no' } });
+    const failed = (await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-haiku-4-5'] })).structuredContent as unknown as ChatManyResult;
+    expect(failed.conversation_id).toBeUndefined();
+    expect(failed.notes).toEqual(['no model answered, so no conversation was started']);
+    const kept = (await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini', 'claude-haiku-4-5'], conversation_id: out.conversation_id })).structuredContent as unknown as ChatManyResult;
+    expect(kept.conversation_id).toBe(out.conversation_id);
+    expect(kept.notes).toEqual([`no model answered: conversation ${out.conversation_id} is unchanged`]);
+    expect((await h.ledger.loadThread(out.conversation_id!))!.turns).toHaveLength(2);
+  });
+
+  it("refuses another principal's thread (and an unknown one) before contacting any model", async () => {
+    const h = await harness({ upstream });
+    const deps = { service: h.created.service, ledger: h.ledger, settings: h.settings };
+    const alice = { name: 'alice', admin: false };
+    const mine = await h.created.service.chat({ model: 'gpt-4o-mini', prompt: 'secret plan' }, { principal: alice });
+    upstream.requests.length = 0;
+    const input = { prompt: 'tell me', models: ['gpt-4o-mini', 'claude-haiku-4-5'], conversation_id: mine.conversation_id };
+    await expect(chatMany(deps, input, { principal: { name: 'bob', admin: true } })).rejects.toThrow(`No conversation '${mine.conversation_id}'`);
+    await expect(chatMany(deps, input)).rejects.toThrow('No conversation');
+    const unknown = await h.callTool('chat_many', { ...input, conversation_id: 'no-such-thread' });
+    expect(unknown.isError).toBe(true);
+    expect(resultText(unknown)).toMatch(/^No conversation 'no-such-thread'/);
+    expect(upstream.requests).toHaveLength(0);
+    // Its owner goes on.
+    const again = await chatMany(deps, input, { principal: alice });
+    expect(again.conversation_id).toBe(mine.conversation_id);
+    expect(upstream.requests).toHaveLength(2);
+  });
+});
+
+/** The text of a message's content, a string (OpenAI) or Anthropic's text blocks. */
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  return (content as Array<{ type: string; text?: string }>).map((b) => b.text ?? '').join('');
+}
