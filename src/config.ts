@@ -104,6 +104,8 @@ function buildConfigFileSchema() {
     cachedInputPerMTok: optionalPrice,
     cacheWritePerMTok: optionalPrice,
     cacheWrite1hPerMTok: optionalPrice,
+    // DashScope explicit cache hits (10% of input there).
+    explicitCachedInputPerMTok: optionalPrice,
     tiers: z
       .array(
         z.strictObject({
@@ -113,6 +115,7 @@ function buildConfigFileSchema() {
           cachedInputPerMTok: optionalPrice,
           cacheWritePerMTok: optionalPrice,
           cacheWrite1hPerMTok: optionalPrice,
+          explicitCachedInputPerMTok: optionalPrice,
         }),
       )
       .optional(),

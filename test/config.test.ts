@@ -139,6 +139,19 @@ describe('merging the config over the built-ins', () => {
     expect(pricing('deepseek-flash').peak).toEqual({ multiplier: 3, hoursUtc: [[0, 24]] });
     expect(pricing('claude-sonnet-4-5')).toMatchObject({ cacheWritePerMTok: 3.75, cacheWrite1hPerMTok: 7 });
     expect(pricing('claude-sonnet-4-5').tiers).toBeUndefined();
+    // A tiered DashScope snapshot with its explicit-cache-hit price, base and per tier.
+    const qwen3Max = JSON.stringify({
+      models: {
+        'qwen3-max': {
+          provider: 'qwen', providerModel: 'qwen3-max',
+          pricing: { inputPerMTok: 1.2, outputPerMTok: 6, explicitCachedInputPerMTok: 0.12, tiers: [{ aboveInputTokens: 32_000, inputPerMTok: 2.4, outputPerMTok: 12, explicitCachedInputPerMTok: 0.24 }] },
+        },
+      },
+    });
+    expect(buildSettings(parseConfigFile(qwen3Max, 'c.json'), {}).models.find((m) => m.id === 'qwen3-max')!.pricing).toMatchObject({
+      explicitCachedInputPerMTok: 0.12,
+      tiers: [{ aboveInputTokens: 32_000, explicitCachedInputPerMTok: 0.24 }],
+    });
     const badTier = JSON.stringify({ models: { 'gpt-4o': { pricing: { inputPerMTok: 1, outputPerMTok: 1, tiers: [{ aboveInputTokens: -1 }] } } } });
     expect(configError(() => parseConfigFile(badTier, 'c.json'))).toContain('models.gpt-4o.pricing.tiers.0.aboveInputTokens');
   });

@@ -12,6 +12,8 @@ const MICRO_PER_USD = 1_000_000;
  * The flat prices one call is billed at: the tier its input size falls in (the highest whose
  * threshold it exceeds), times the peak multiplier when `atMs` falls in a peak window on a weekday.
  * Tier and peak are what the provider applies to the whole call, not to the tokens above the line.
+ * A call that used DashScope's explicit cache has its cache reads at the explicit-hit price: the
+ * returned cached price is the one its hits were billed at (and the ledger row stores).
  */
 export function effectivePricing(pricing: Pricing, usage: Usage | null, atMs?: number): FlatPricing {
   const prompt = tokenCount(usage?.promptTokens ?? 0);
@@ -29,6 +31,11 @@ export function effectivePricing(pricing: Pricing, usage: Usage | null, atMs?: n
   if (tier) {
     const { aboveInputTokens: _threshold, ...prices } = tier;
     flat = { ...flat, ...definedOnly(prices) };
+  }
+  if (usage?.explicitCache === true && isPrice(pricing.explicitCachedInputPerMTok)) {
+    // A tier's own explicit price wins over the base one, as for every other price.
+    const tierExplicit = tier?.explicitCachedInputPerMTok;
+    flat = { ...flat, cachedInputPerMTok: isPrice(tierExplicit) ? tierExplicit : pricing.explicitCachedInputPerMTok };
   }
   const multiplier = atMs !== undefined && pricing.peak && isPeak(pricing.peak.hoursUtc, atMs) ? pricing.peak.multiplier : 1;
   if (multiplier === 1) return flat;

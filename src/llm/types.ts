@@ -81,6 +81,12 @@ export interface Usage {
   cachedTokens: number;
   cacheWriteTokens: number;
   cacheWrite1hTokens?: number;
+  /**
+   * DashScope: the request used the explicit cache (`cache_type: "ephemeral"`), so its
+   * `cachedTokens` are explicit hits, billed at `explicitCachedInputPerMTok` (10% of input) instead
+   * of the implicit-hit price (20%). The two modes never mix in one request.
+   */
+  explicitCache?: boolean;
   reasoningTokens: number;
   totalTokens: number;
   /** The provider's own usage object, kept so costs can be recomputed later. */
@@ -132,6 +138,8 @@ export interface FlatPricing {
   cacheWritePerMTok?: number | null;
   /** One-hour cache writes (Anthropic 2x input); unknown = billed at the five-minute write price. */
   cacheWrite1hPerMTok?: number | null;
+  /** DashScope explicit cache hits (10% of input); unknown = billed at the cached price. */
+  explicitCachedInputPerMTok?: number | null;
 }
 
 /**

@@ -69,12 +69,16 @@ export const BUILT_IN_PROVIDERS: ProviderDefinition[] = [
 // - DeepSeek: api-docs.deepseek.com/quick_start/pricing. Off-peak prices below; peak (01:00-04:00
 //   and 06:00-10:00 UTC, Monday to Friday) is exactly 2x. DeepSeek also bills Chinese public
 //   holidays off-peak, which we cannot know: a holiday's weekday peak hours are billed at peak.
-// - Qwen: alibabacloud.com/help/en/model-studio (model pages, context-cache). Implicit cache hits
-//   cost 20% of input; explicit cache creation 125% (our requests carry no cache_control markers,
-//   so explicit caching only happens behind a gateway that adds them).
+// - Qwen (international, Singapore): alibabacloud.com/help/en/model-studio/qwen-turbo (model page),
+//   .../billing-for-model-studio (flagship table: Qwen-Max 32,768 tokens at $0.0016/$0.0064 per 1K,
+//   Qwen-Plus 131,072 at $0.0004/$0.0012), and LiteLLM's model_prices_and_context_window.json
+//   (dashscope/qwen-max: 30,720 input + 8,192 output; dashscope/qwen-plus: 129,024 input + 16,384
+//   output; both flat). The stable qwen-plus and qwen-max names are not tiered; the 1M-context
+//   snapshots (qwen-plus-latest, qwen-plus-2025-07-28 and later, qwen3-max) are, and are reached
+//   as qwen:<name> (unpriced) or configured with tiers. Context cache (.../context-cache): implicit
+//   hits 20% of input; explicit cache (cache_control markers; our requests carry none, so only
+//   behind a gateway that adds them) creation 125%, hits 10%.
 const CHECKED = '2026-11-29';
-/** The last check of the Qwen Plus and Max entries: not re-verified on CHECKED. */
-const CHECKED_QWEN_OLD = '2026-11-26';
 
 /** Where the built-in prices come from, for `doctor`. */
 export const PRICE_SOURCE = "built-in table from the providers' pricing pages, compared with @pydantic/genai-prices in tests";
@@ -101,9 +105,9 @@ function anthropicPrice(input: number, output: number, cachedInput = round(input
   return price(input, output, cachedInput, round(input * 1.25), round(input * 2));
 }
 
-/** DashScope's context cache: implicit hits 20% of input, explicit creation 125%. */
+/** DashScope's context cache: implicit hits 20% of input; explicit creation 125%, explicit hits 10%. */
 function qwenPrice(input: number, output: number): Pricing {
-  return price(input, output, round(input * 0.2), round(input * 1.25));
+  return { ...price(input, output, round(input * 0.2), round(input * 1.25)), explicitCachedInputPerMTok: round(input * 0.1) };
 }
 
 /** DeepSeek: off-peak prices, doubled in the weekday peak windows. */
@@ -173,8 +177,9 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   // Qwen via DashScope compatible mode (international, Singapore). qwen-turbo's window is 131,072
   // tokens, of which at most 98,304 may be input.
   { id: 'qwen-turbo', provider: 'qwen', providerModel: 'qwen-turbo', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: qwenPrice(0.05, 0.2), capabilities: qwenTurbo, priceCheckedAt: CHECKED },
-  { id: 'qwen-plus', provider: 'qwen', providerModel: 'qwen-plus', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: qwenPrice(0.4, 1.2), capabilities: textModel, priceCheckedAt: CHECKED_QWEN_OLD },
-  { id: 'qwen-max', provider: 'qwen', providerModel: 'qwen-max', contextWindow: 32_768, maxOutputTokens: 8_192, pricing: qwenPrice(1.6, 6.4), capabilities: textModel, priceCheckedAt: CHECKED_QWEN_OLD },
+  // qwen-plus: 129,024 input + 16,384 output tokens at most; qwen-max: 30,720 + 8,192.
+  { id: 'qwen-plus', provider: 'qwen', providerModel: 'qwen-plus', contextWindow: 131_072, maxOutputTokens: 16_384, pricing: qwenPrice(0.4, 1.2), capabilities: textModel, priceCheckedAt: CHECKED },
+  { id: 'qwen-max', provider: 'qwen', providerModel: 'qwen-max', contextWindow: 32_768, maxOutputTokens: 8_192, pricing: qwenPrice(1.6, 6.4), capabilities: textModel, priceCheckedAt: CHECKED },
 ];
 
 /** Anthropic's long-context rates: 2x input and every cache price, 1.5x output. */

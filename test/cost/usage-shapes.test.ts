@@ -12,13 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { harnessPerTest, resultText } from '../support/harness.js';
 import { startUpstream, type Reply, type Upstream } from '../support/upstream.js';
 
-/** USD per million tokens: input, output, cache read, 5-minute and 1-hour cache write. */
+/** USD per million tokens: input, output, cache read, 5-minute and 1-hour cache write, DashScope explicit cache hit. */
 interface Price {
   input: number;
   output: number;
   cached: number;
   write5m?: number;
   write1h?: number;
+  explicitHit?: number;
 }
 
 const PRICE = {
@@ -37,15 +38,18 @@ const PRICE = {
   // DeepSeek off-peak; peak (weekdays 01-04 and 06-10 UTC) is 2x.
   'deepseek-flash': { input: 0.15, output: 0.6, cached: 0.003 },
   'deepseek-v4-pro': { input: 0.66, output: 1.98, cached: 0.022 },
-  // DashScope: implicit cache hit 20% of input, explicit cache creation 125%.
-  'qwen-turbo': { input: 0.05, output: 0.2, cached: 0.01, write5m: 0.0625 },
-  'qwen-plus': { input: 0.4, output: 1.2, cached: 0.08, write5m: 0.5 },
-  'qwen-max': { input: 1.6, output: 6.4, cached: 0.32, write5m: 2 },
+  // DashScope (context-cache page): implicit cache hit 20% of input; explicit cache creation 125%,
+  // explicit cache hit 10%.
+  'qwen-turbo': { input: 0.05, output: 0.2, cached: 0.01, write5m: 0.0625, explicitHit: 0.005 },
+  'qwen-plus': { input: 0.4, output: 1.2, cached: 0.08, write5m: 0.5, explicitHit: 0.04 },
+  'qwen-max': { input: 1.6, output: 6.4, cached: 0.32, write5m: 2, explicitHit: 0.16 },
 } satisfies Record<string, Price>;
 
 interface Tokens {
   uncached?: number;
   cached?: number;
+  /** DashScope explicit cache hits (the request carried cache_control markers). */
+  explicitHit?: number;
   write5m?: number;
   write1h?: number;
   output: number;
@@ -56,6 +60,7 @@ function bill(price: Price, t: Tokens, multiplier = 1): number {
   const sum =
     (t.uncached ?? 0) * price.input +
     (t.cached ?? 0) * price.cached +
+    (t.explicitHit ?? 0) * (price.explicitHit ?? price.cached) +
     (t.write5m ?? 0) * (price.write5m ?? price.input) +
     (t.write1h ?? 0) * (price.write1h ?? price.input) +
     t.output * price.output;
@@ -318,10 +323,68 @@ const SHAPES: Shape[] = [
     stream: false,
     reply: {
       kind: 'openai',
-      usage: { prompt_tokens: 8000, completion_tokens: 500, extra: { prompt_tokens_details: { cached_tokens: 0, cache_creation_input_tokens: 6000 } } },
+      usage: {
+        prompt_tokens: 8000,
+        completion_tokens: 500,
+        extra: { prompt_tokens_details: { text_tokens: 8000, cached_tokens: 0, cache_creation_input_tokens: 6000, cache_creation: { ephemeral_5m_input_tokens: 6000 }, cache_type: 'ephemeral' } },
+      },
     },
     micro: bill(PRICE['qwen-plus'], { uncached: 2000, write5m: 6000, output: 500 }),
     row: { cache_write_tokens: 6000 },
+  },
+  {
+    // The context-cache page's second response: the explicit cache is hit (cache_type still says so).
+    name: 'Qwen explicit cache hit: 10% of the input price, not the implicit 20%',
+    model: 'qwen-plus',
+    stream: false,
+    reply: {
+      kind: 'openai',
+      usage: {
+        prompt_tokens: 18_628,
+        completion_tokens: 445,
+        extra: { prompt_tokens_details: { text_tokens: 18_628, cache_creation_input_tokens: 0, cache_type: 'ephemeral', cached_tokens: 18_613 } },
+      },
+    },
+    micro: bill(PRICE['qwen-plus'], { uncached: 15, explicitHit: 18_613, output: 445 }),
+    // The row keeps the price the hits were billed at.
+    row: { cached_tokens: 18_613, cached_input_price_per_mtok: 0.04 },
+  },
+  {
+    name: 'Qwen explicit cache hit and a new cache block in one request',
+    model: 'qwen-max',
+    stream: false,
+    reply: {
+      kind: 'openai',
+      usage: {
+        prompt_tokens: 1524,
+        completion_tokens: 1534,
+        extra: {
+          prompt_tokens_details: { cache_creation: { ephemeral_5m_input_tokens: 213 }, cache_creation_input_tokens: 213, cache_type: 'ephemeral', cached_tokens: 1305 },
+          completion_tokens_details: { reasoning_tokens: 1187 },
+        },
+      },
+    },
+    micro: bill(PRICE['qwen-max'], { uncached: 6, explicitHit: 1305, write5m: 213, output: 1534 }),
+    row: { cached_tokens: 1305, cache_write_tokens: 213, cached_input_price_per_mtok: 0.16, cache_write_price_per_mtok: 2 },
+  },
+  {
+    name: 'Qwen explicit cache hit, streamed: cache_type in the final chunk',
+    model: 'qwen-turbo',
+    stream: true,
+    reply: {
+      kind: 'openai',
+      usage: { prompt_tokens: 5000, completion_tokens: 200, extra: { prompt_tokens_details: { cached_tokens: 4096, cache_creation_input_tokens: 0, cache_type: 'ephemeral' } } },
+    },
+    micro: bill(PRICE['qwen-turbo'], { uncached: 904, explicitHit: 4096, output: 200 }),
+  },
+  {
+    // Implicit hits carry no cache_type: the page's implicit example.
+    name: 'Qwen implicit cache hit without cache_type stays at 20%',
+    model: 'qwen-plus',
+    stream: false,
+    reply: { kind: 'openai', usage: { prompt_tokens: 15_365, completion_tokens: 1, extra: { prompt_tokens_details: { cached_tokens: 15_232 } } } },
+    micro: bill(PRICE['qwen-plus'], { uncached: 133, cached: 15_232, output: 1 }),
+    row: { cached_input_price_per_mtok: 0.08 },
   },
   {
     name: 'Qwen streamed with cached tokens in the final chunk',

@@ -125,6 +125,22 @@ describe('one-hour cache writes, tiers and peak hours', () => {
     expect(effectivePricing(two, usage({ promptTokens: 500 }))).toMatchObject({ inputPerMTok: 1, outputPerMTok: 3 });
   });
 
+  it('bills DashScope explicit cache hits at the explicit price (a tier\'s own first), implicit ones at the cached price', () => {
+    const qwen: Pricing = {
+      inputPerMTok: 1.2, outputPerMTok: 6, cachedInputPerMTok: 0.24, cacheWritePerMTok: 1.5, explicitCachedInputPerMTok: 0.12,
+      tiers: [{ aboveInputTokens: 32_000, inputPerMTok: 2.4, cachedInputPerMTok: 0.48, explicitCachedInputPerMTok: 0.24 }, { aboveInputTokens: 128_000, inputPerMTok: 3 }],
+    };
+    const hits = (explicitCache: boolean, promptTokens: number) => usage({ promptTokens, cachedTokens: 10_000, ...(explicitCache ? { explicitCache } : {}) });
+    expect(effectivePricing(qwen, hits(false, 20_000)).cachedInputPerMTok).toBe(0.24);
+    expect(effectivePricing(qwen, hits(true, 20_000)).cachedInputPerMTok).toBe(0.12);
+    expect(effectivePricing(qwen, hits(true, 40_000)).cachedInputPerMTok).toBe(0.24);
+    // A tier without its own explicit price keeps the base one.
+    expect(effectivePricing(qwen, hits(true, 200_000)).cachedInputPerMTok).toBe(0.12);
+    expect(costMicroUsd(hits(true, 20_000), qwen)).toBe(Math.round(10_000 * 1.2 + 10_000 * 0.12));
+    // No explicit price known: explicit hits fall back to the cached price.
+    expect(costMicroUsd(hits(true, 20_000), { inputPerMTok: 1.2, outputPerMTok: 6, cachedInputPerMTok: 0.24 })).toBe(Math.round(10_000 * 1.2 + 10_000 * 0.24));
+  });
+
   it('doubles every DeepSeek price in the weekday peak windows only', () => {
     const call = usage({ promptTokens: 3000, cachedTokens: 2944, completionTokens: 400 });
     const offPeak = 56 * 0.15 + 2944 * 0.003 + 400 * 0.6;

@@ -112,6 +112,14 @@ describe('usage conversion', () => {
       convertOpenAIUsage({ prompt_tokens: 100, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 80, cache_creation_input_tokens: 500 } }),
     ).toMatchObject({ cachedTokens: 80, cacheWriteTokens: 20 });
   });
+
+  it('DashScope: cache_type "ephemeral" marks the hits as explicit ones; its absence, implicit ones', () => {
+    const explicit = convertOpenAIUsage({ prompt_tokens: 18_628, completion_tokens: 445, prompt_tokens_details: { cached_tokens: 18_613, cache_creation_input_tokens: 0, cache_type: 'ephemeral' } });
+    expect(explicit).toMatchObject({ cachedTokens: 18_613, cacheWriteTokens: 0, explicitCache: true });
+    expect(convertOpenAIUsage({ prompt_tokens: 15_365, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 15_232 } })).not.toHaveProperty('explicitCache');
+    // Only DashScope's value counts: anything else is not a claim about the explicit cache.
+    expect(convertOpenAIUsage({ prompt_tokens: 10, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 5, cache_type: 'other' } })).not.toHaveProperty('explicitCache');
+  });
 });
 
 describe('stop reason maps', () => {

@@ -48,7 +48,8 @@ const CATALOG: Row[] = [
   ['claude-sonnet-5-5', 'anthropic', 'claude-sonnet-5-5', 2, 10, 0.2, 2.5, 4, 1_000_000, 128_000],
   ['deepseek-flash', 'deepseek', 'deepseek-flash', 0.15, 0.6, 0.003, null, null, 1_000_000, 384_000],
   ['deepseek-v4-pro', 'deepseek', 'deepseek-v4-pro', 0.66, 1.98, 0.022, null, null, 1_000_000, 384_000],
-  // DashScope: implicit cache hits 20% of input, explicit cache creation 125%.
+  // DashScope (international): implicit cache hits 20% of input, explicit cache creation 125%
+  // (explicit hits 10%: checked below). Windows: qwen-plus 129,024 + 16,384 out, qwen-max 30,720 + 8,192.
   ['qwen-turbo', 'qwen', 'qwen-turbo', 0.05, 0.2, 0.01, 0.0625, null, 131_072, 16_384],
   ['qwen-plus', 'qwen', 'qwen-plus', 0.4, 1.2, 0.08, 0.5, null, 131_072, 16_384],
   ['qwen-max', 'qwen', 'qwen-max', 1.6, 6.4, 0.32, 2, null, 32_768, 8_192],
@@ -88,6 +89,16 @@ describe('the built-in catalog', () => {
     expect(BUILT_IN_MODELS.find((m) => m.id === 'claude-sonnet-4-5')!.pricing.tiers).toEqual([
       { aboveInputTokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12 },
     ]);
+  });
+
+  it('prices DashScope explicit cache hits at 10% of input (implicit hits 20%, explicit creation 125%)', () => {
+    for (const [id, input] of [['qwen-turbo', 0.05], ['qwen-plus', 0.4], ['qwen-max', 1.6]] as const) {
+      const pricing = BUILT_IN_MODELS.find((m) => m.id === id)!.pricing;
+      expect(pricing.explicitCachedInputPerMTok, id).toBeCloseTo(input * 0.1, 12);
+      expect(pricing.cachedInputPerMTok, id).toBeCloseTo(input * 0.2, 12);
+      expect(pricing.cacheWritePerMTok, id).toBeCloseTo(input * 1.25, 12);
+      expect(pricing.tiers, id).toBeUndefined();
+    }
   });
 
   it('bills DeepSeek at twice the off-peak price in the weekday peak windows (01-04 and 06-10 UTC)', () => {

@@ -48,19 +48,21 @@ describe('list_models price dates', () => {
     expect(gpt.price_checked).toBe('2026-11-29');
     // Only the retirements warn (test/tools/retirement.test.ts: each side of the dates).
     expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual(['claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5']);
-    expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-26');
-    // The text names the usual date once, then the exceptions.
-    expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-plus, qwen-max');
+    // Qwen Plus and Max were re-checked with the rest on 2026-11-29.
+    expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-29');
+    expect(text).toContain('prices checked 2026-11-29\n');
     expect(text).not.toContain('stale');
   });
 
-  it('flags prices checked more than 90 days ago, and only those', async () => {
+  it('names the exceptions to the usual check date, and flags prices checked more than 90 days ago, only those', async () => {
     // 2027-02-25 is 91 days after 2026-11-26 and 88 days after 2026-11-29.
-    const { text, listing } = await listModels('2027-02-25T12:00:00Z');
+    const config = { models: { 'qwen-max': { pricing: { inputPerMTok: 1.6, outputPerMTok: 6.4 }, priceCheckedAt: '2026-11-26' } } };
+    const { text, listing } = await listModels('2027-02-25T12:00:00Z', config);
     const stale = listing.models.filter((m) => m.warning?.includes('price checked over 90 days ago')).map((m) => m.id);
-    expect(stale).toEqual(['qwen-plus', 'qwen-max']);
+    expect(stale).toEqual(['qwen-max']);
     expect(listing.models.find((m) => m.id === 'qwen-max')!.warning).toBe('price checked over 90 days ago');
-    expect(text).toContain('stale prices (checked over 90 days ago): qwen-plus, qwen-max');
+    expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-max');
+    expect(text).toContain('stale prices (checked over 90 days ago): qwen-max');
   });
 
   it('a price set in the config file without a date has no price_checked', async () => {

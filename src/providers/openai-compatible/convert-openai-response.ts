@@ -8,10 +8,12 @@ export interface OpenAIUsage {
   completion_tokens?: number | null;
   total_tokens?: number | null;
   /**
-   * OpenAI: cached_tokens. DashScope (Qwen) adds cache_creation_input_tokens when an explicit
-   * cache (cache_control markers) was created; its implicit cache hits arrive as cached_tokens.
+   * OpenAI: cached_tokens. DashScope (Qwen), when the request carried cache_control markers (its
+   * explicit cache), adds cache_type "ephemeral" and cache_creation_input_tokens: cached_tokens are
+   * then explicit hits (10% of input), else implicit ones (20%, no cache_type). Context-cache page:
+   * alibabacloud.com/help/en/model-studio/context-cache.
    */
-  prompt_tokens_details?: { cached_tokens?: number | null; cache_creation_input_tokens?: number | null } | null;
+  prompt_tokens_details?: { cached_tokens?: number | null; cache_creation_input_tokens?: number | null; cache_type?: unknown } | null;
   completion_tokens_details?: { reasoning_tokens?: number | null } | null;
   /** DeepSeek: the cached part of prompt_tokens. */
   prompt_cache_hit_tokens?: number | null;
@@ -44,11 +46,13 @@ export function convertOpenAIUsage(usage: OpenAIUsage | null | undefined): Usage
   const cachedTokens = Math.min(Math.max(usage?.prompt_tokens_details?.cached_tokens ?? 0, usage?.prompt_cache_hit_tokens ?? 0), promptTokens);
   // DashScope's explicit cache creation is billed at 1.25x input, like an Anthropic 5-minute write.
   const cacheWriteTokens = Math.min(usage?.prompt_tokens_details?.cache_creation_input_tokens ?? 0, promptTokens - cachedTokens);
+  const explicitCache = usage?.prompt_tokens_details?.cache_type === 'ephemeral';
   return {
     promptTokens,
     completionTokens,
     cachedTokens,
     cacheWriteTokens,
+    ...(explicitCache ? { explicitCache } : {}),
     reasoningTokens: usage?.completion_tokens_details?.reasoning_tokens ?? 0,
     totalTokens: usage?.total_tokens ?? promptTokens + completionTokens,
     raw: usage ?? undefined,
