@@ -309,7 +309,7 @@ describe('the CLI (dist/cli.js)', () => {
     expect(stdout).toContain('ANTHROPIC_API_KEY: no');
     expect(stdout).toContain('https://api.deepseek.com');
     // Where the prices come from and when they were checked (issue #10).
-    expect(stdout).toMatch(/prices: +built-in table from the providers' pricing pages, compared with @pydantic\/genai-prices in tests; checked 2026-11-29 \(oldest 2026-11-26\)/);
+    expect(stdout).toMatch(/prices: +built-in table from the providers' pricing pages, compared with @pydantic\/genai-prices in tests; checked 2026-11-29\n/);
     expect(stdout + stderr).not.toContain(key);
     expect(stdout + stderr).not.toContain('SECRET-0123');
   });
