@@ -2,14 +2,17 @@
  * The one rule for what a call cost (see README "Cost ledger and budgets"): every attempt the
  * provider may have billed is counted, and a cost that cannot be known is `null`, never $0.
  *
- * - An attempt that never reached the provider (no API key, connection refused) or that the
- *   provider refused with an error status billed nothing: it adds 0.
+ * - An attempt that never reached the provider (no API key, connection refused, cancelled before
+ *   it was sent) or that the provider refused with an error status billed nothing: it adds 0.
  * - An attempt that reported usage adds that usage, even if it failed afterwards (a stream cut
  *   after Anthropic's message_start or OpenAI's usage chunk): those tokens were billed.
- * - An attempt the provider was answering when it ended without usage (a stream that broke, a
- *   non-streamed call cancelled or timed out, a completion that carried no usage or impossible
- *   usage, an answer cut at maxAnswerBytes) makes the call's cost unknown: `null`, even when a
- *   later attempt succeeded with known usage.
+ * - An attempt sent to the provider that ended without usage (a stream that broke; a call,
+ *   streamed or not, cancelled, timed out or cut by the deadline once sent, even before the
+ *   response headers; a body too large to read; a completion that carried no usage or impossible
+ *   usage; an answer cut at maxAnswerBytes) makes the call's cost unknown: `null`, even when a
+ *   later attempt succeeded with known usage. Which failed attempts were sent is decided once,
+ *   for the streamed and the non-streamed path alike, by markUnknownBill (providers/sdk-call.ts),
+ *   and recorded on the attempt's error as `usageUnknown`.
  */
 import { costMicroUsd, effectivePricing } from '../ledger/cost.js';
 import { checkUsage } from './check-usage.js';

@@ -28,7 +28,7 @@ function providerMessageOf(error: SdkApiError): { message?: string; type?: strin
   return { message, type };
 }
 
-function causeCode(error: unknown): string | undefined {
+export function causeCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current; depth++) {
     const code = (current as { code?: unknown }).code;

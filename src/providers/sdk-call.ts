@@ -1,7 +1,7 @@
 import { LlmError } from '../llm/errors.js';
 import type { CallOptions, ChatResponse, StreamPart, Usage } from '../llm/types.js';
 import { AttemptControl } from './attempt-control.js';
-import { convertSdkError, type SdkErrorClasses } from './convert-sdk-error.js';
+import { causeCode, convertSdkError, type SdkErrorClasses } from './convert-sdk-error.js';
 import { notACompletion } from './not-a-completion.js';
 import { fitJsonBytes, jsonBytes } from '../llm/answer-size.js';
 
@@ -30,19 +30,40 @@ export interface StreamAssembler<Event> {
 /** One non-streamed attempt: bounded by timeoutMs and the host's signal, errors classified once. */
 export async function sendOnce<T>(context: SdkCallContext, options: CallOptions, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const control = new AttemptControl(options.signal, options.timeoutMs);
+  const abortedBeforeSend = control.signal.aborted;
   try {
     return await send(control.signal);
   } catch (error) {
     const failure = convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
-    // Cancelled or timed out once sent, or cut mid-body: the provider may have generated (and
-    // billed) the answer we never read. Only a connection that never opened surely cost nothing.
-    const mayHaveAnswered =
-      failure.kind === 'timeout' || failure.kind === 'cancelled' || (failure.kind === 'connection' && !(error instanceof context.errorClasses.APIConnectionError));
-    if (mayHaveAnswered && failure.usage === undefined) failure.usageUnknown = true;
+    markUnknownBill(failure, error, context, abortedBeforeSend);
     throw failure;
   } finally {
     control.dispose();
   }
+}
+
+// Failures of the connection itself, before a byte of the request could reach the provider.
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * The one rule for the bill of a failed attempt, for both paths (call-cost.ts prices it): once
+ * the request was sent the provider may have billed it, so a failure without reported usage
+ * leaves the bill unknown, whether the answer had begun (a stream cut, a body too large) or not
+ * (cancelled, timed out, or stopped by the call's deadline while waiting for the response
+ * headers). It is known only when the provider refused the request with an error status, or
+ * demonstrably never got it: the attempt was aborted before it began, or the connection never
+ * opened (refused, no such host, TLS certificate rejected, fetch's own refusal). Our own errors
+ * (not a completion, a stream ended early) were thrown with their bill decided.
+ */
+function markUnknownBill(failure: LlmError, error: unknown, context: SdkCallContext, abortedBeforeSend: boolean): void {
+  if (error instanceof LlmError || failure.usage !== undefined || failure.kind === 'http' || abortedBeforeSend) return;
+  if (error instanceof context.errorClasses.APIConnectionError && !(error instanceof context.errorClasses.APIConnectionTimeoutError)) {
+    const code = causeCode(error);
+    // No code at all: fetch refused the request itself (a blocked port, a malformed URL); every
+    // socket failure carries one (ECONNRESET, UND_ERR_SOCKET once connected).
+    if (code === undefined || NEVER_CONNECTED.has(code) || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return;
+  }
+  failure.usageUnknown = true;
 }
 
 /**
@@ -58,14 +79,13 @@ export async function* streamOnce<Event>(
   assembler: StreamAssembler<Event>,
 ): AsyncIterable<StreamPart> {
   const control = new AttemptControl(options.signal, options.timeoutMs);
-  let answering = false;
+  const abortedBeforeSend = control.signal.aborted;
   let events = 0;
   // Text relayed so far and its size in JSON bytes, for the answer cap (maxAnswerBytes).
   let relayed = '';
   let relayedBytes = 0;
   try {
     const stream = await open(control.signal);
-    answering = true;
     for await (const event of stream) {
       events++;
       const reasoningBefore = assembler.reasoningDeltas;
@@ -95,14 +115,13 @@ export async function* streamOnce<Event>(
       // silence timeout, which convertSdkError tells apart, not a truncated answer.
       if (control.signal.aborted) throw control.signal.reason;
       // Not one event: a proxy's page or a body that is no SSE at all. Nothing was generated.
-      if (events === 0) {
-        answering = false;
-        throw notACompletion(context, 'an empty stream (no events)');
-      }
+      if (events === 0) throw notACompletion(context, 'an empty stream (no events)');
       throw new LlmError(`${context.providerId} ended the stream before ${options.finalEvent}: the answer is incomplete`, {
         kind: 'stream',
         provider: context.providerId,
         retryable: true,
+        // The provider was answering and said nothing of usage (the rule of markUnknownBill).
+        usageUnknown: assembler.partialUsage() === undefined,
       });
     }
     const response = assembler.result(options.requestedModel);
@@ -113,8 +132,7 @@ export async function* streamOnce<Event>(
     const failure = convertSdkError(error, context.providerId, control, context.errorClasses, options.timeoutMs);
     // Tokens the provider reported before the failure (Anthropic's message_start) still cost money.
     failure.usage ??= assembler.partialUsage();
-    // The provider was generating (and billing) when the stream broke, but said nothing of usage.
-    if (answering && failure.usage === undefined) failure.usageUnknown = true;
+    markUnknownBill(failure, error, context, abortedBeforeSend);
     throw failure;
   } finally {
     control.dispose();

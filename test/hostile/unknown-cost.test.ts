@@ -4,12 +4,12 @@
  * spent; the hold estimate does not undercount Chinese, emoji or code; a call cancelled or timed
  * out while the provider had it costs `null`, one that never reached the provider costs 0.
  */
-import Database from 'better-sqlite3';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { estimateTokens } from '../../src/llm/estimate-tokens.js';
 import { harnessPerTest } from '../support/harness.js';
-import { readRows, structured, textOf } from '../ledger-integration/fixtures/helpers.js';
+import { heldMicro, readRows, structured, textOf } from '../ledger-integration/fixtures/helpers.js';
 
 const startHarness = harnessPerTest();
 
@@ -17,13 +17,13 @@ function metered(pricing: { inputPerMTok: number; outputPerMTok: number }, budge
   return { budget, models: { metered: { provider: 'openai', providerModel: 'metered-1', contextWindow: 200_000, maxOutputTokens: 10_000, pricing } } };
 }
 
-function heldMicro(dbPath: string): number {
-  const db = new Database(dbPath, { readonly: true });
-  try {
-    return (db.prepare('SELECT COALESCE(SUM(amount_micro_usd), 0) AS micro FROM reservations').get() as { micro: number }).micro;
-  } finally {
-    db.close();
-  }
+/** A loopback port nothing listens on (one just closed): connecting to it is refused (ECONNREFUSED). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 describe('a completion without usage', () => {
@@ -139,4 +139,39 @@ describe('a call cancelled or timed out while the provider had it', () => {
     expect(result.isError).toBe(true);
     expect(readRows(h.dbPath)[0]).toMatchObject({ status: 'error', cost_micro_usd: 0 });
   });
+
+  // One rule for both paths: once the request was sent, the bill is unknown unless the provider
+  // reported usage or refused it with an error status, whether or not its answer had begun.
+  for (const streamed of [false, true]) {
+    const how = streamed ? 'streamed' : 'non-streamed';
+    const options = streamed ? { onprogress: () => {} } : undefined;
+
+    it(`${how}: the call's deadline falls before the response headers: cost null`, async () => {
+      const h = await startHarness({ config: { callTimeoutMs: 300 } });
+      h.upstream.enqueue({ kind: 'openai', content: 'late', delayMs: 5_000 });
+      const result = await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [] }, options);
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toContain('callTimeoutMs');
+      expect(h.upstream.requests[0]!.body.stream === true).toBe(streamed);
+      expect(readRows(h.dbPath)[0]).toMatchObject({ status: 'error', cost_micro_usd: null });
+    });
+
+    it(`${how}: the connection dropped after the request was read, before any answer: cost null`, async () => {
+      const h = await startHarness({ config: { retry: { retries: 0 } } });
+      h.upstream.enqueue({ kind: 'reset' });
+      const result = await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [] }, options);
+      expect(result.isError).toBe(true);
+      expect(readRows(h.dbPath)[0]).toMatchObject({ status: 'error', cost_micro_usd: null });
+    });
+
+    it(`${how}: refused with an error status, or the connection refused: cost 0`, async () => {
+      const h = await startHarness({ config: { retry: { retries: 0 } } });
+      h.upstream.enqueue({ kind: 'error', status: 400 });
+      expect((await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [] }, options)).isError).toBe(true);
+      const refused = await startHarness({ env: { OPENAI_BASE_URL: `http://127.0.0.1:${await closedPort()}/v1` }, config: { retry: { retries: 0 } } });
+      expect((await refused.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [] }, options)).isError).toBe(true);
+      expect(readRows(h.dbPath)[0]).toMatchObject({ status: 'error', cost_micro_usd: 0 });
+      expect(readRows(refused.dbPath)[0]).toMatchObject({ status: 'error', cost_micro_usd: 0 });
+    });
+  }
 });
