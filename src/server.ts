@@ -69,7 +69,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
   const service = new LlmService({
     settings,
     registry,
-    adapters: deps.adapters ?? new AdapterFactory(settings.env, logger),
+    adapters: deps.adapters ?? new AdapterFactory(settings.env, logger, settings.maxAnswerBytes),
     ledger,
     secrets,
     now: deps.now,

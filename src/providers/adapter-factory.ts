@@ -3,6 +3,8 @@ import { LlmError } from '../llm/errors.js';
 import type { ProviderAdapter } from '../llm/types.js';
 import type { Logger } from '../logger.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../llm/answer-size.js';
+import { boundedFetch } from './bounded-fetch.js';
 
 // Long enough never to fire first: our own AttemptControl enforces timeoutMs, including
 // silence inside a stream, which the SDKs' timeouts do not cover.
@@ -19,6 +21,8 @@ export class AdapterFactory {
   constructor(
     private readonly env: Record<string, string | undefined>,
     private readonly logger?: Logger,
+    // Bounds every response body the SDKs read whole (see bounded-fetch.ts).
+    private readonly maxAnswerBytes: number = DEFAULT_MAX_ANSWER_BYTES,
   ) {}
 
   get(provider: ProviderDefinition): Promise<ProviderAdapter> {
@@ -41,10 +45,11 @@ export class AdapterFactory {
     }
     // Custom endpoints (Ollama, vLLM) often take no key; the SDKs insist on some string.
     const apiKey = (provider.apiKeyEnv && this.env[provider.apiKeyEnv]) || 'no-key';
+    const fetch = boundedFetch(this.maxAnswerBytes);
     if (provider.type === 'anthropic') {
       const { default: Anthropic, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('@anthropic-ai/sdk');
       const { AnthropicAdapter } = await import('./anthropic/anthropic-adapter.js');
-      const client = new Anthropic({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, ...sdkLogging(this.logger) });
+      const client = new Anthropic({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, fetch, ...sdkLogging(this.logger) });
       return new AnthropicAdapter({
         providerId: provider.id,
         client,
@@ -54,7 +59,7 @@ export class AdapterFactory {
     }
     const { default: OpenAI, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('openai');
     const { OpenAICompatibleAdapter } = await import('./openai-compatible/openai-compatible-adapter.js');
-    const client = new OpenAI({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, ...sdkLogging(this.logger) });
+    const client = new OpenAI({ apiKey, baseURL: provider.baseURL, maxRetries: 0, timeout: SDK_TIMEOUT_MS, fetch, ...sdkLogging(this.logger) });
     return new OpenAICompatibleAdapter({
       providerId: provider.id,
       client,

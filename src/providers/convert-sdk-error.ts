@@ -1,5 +1,6 @@
 import { formatSeconds, LlmError, parseRetryAfterMs, shouldRetryResponse } from '../llm/errors.js';
 import type { AttemptControl } from './attempt-control.js';
+import { BodyTooLargeError } from './bounded-fetch.js';
 
 // The constructor types of each SDK's error classes; both SDKs share these names and fields.
 type ErrorClass = abstract new (...args: never[]) => Error;
@@ -44,6 +45,14 @@ export function causeCode(error: unknown): string | undefined {
  */
 export function convertSdkError(error: unknown, provider: string, control: AttemptControl, classes: SdkErrorClasses, timeoutMs: number): LlmError {
   if (error instanceof LlmError) return error;
+  if (error instanceof BodyTooLargeError) {
+    // Not retried: another attempt would be sent the same huge body. Another model may answer.
+    return new LlmError(
+      `${provider} sent a response larger than ${error.limitBytes} bytes (twice maxAnswerBytes, ${error.maxAnswerBytes}, plus 64 KiB); ` +
+        'reading stopped there and the connection was closed. Ask for a shorter answer, or raise maxAnswerBytes in the config file',
+      { kind: 'invalid-response', provider, retryable: false, cause: error },
+    );
+  }
   if (control.cancelled) {
     return new LlmError(`The call to ${provider} was cancelled`, { kind: 'cancelled', provider, retryable: false, cause: error });
   }

@@ -38,7 +38,8 @@ describe('an answer larger than maxAnswerBytes', () => {
 
   it('non-streamed: cut at the cap, with a note; the cost stays known', async () => {
     const h = await startHarness({ config: { maxAnswerBytes: CAP } });
-    h.upstream.enqueue({ kind: 'openai', content: CHUNKS.join('') });
+    // 50 KB: under the body limit (2 × the cap + 64 KiB, see body-cap.test.ts), so read and cut.
+    h.upstream.enqueue({ kind: 'openai', content: CHUNKS.slice(0, 1000).join('') });
     const result = await h.callTool('chat', { prompt: 'long', model: 'gpt-4o-mini' });
     const out = structured(result);
     expect(jsonBytes(out.content)).toBeLessThanOrEqual(CAP);
@@ -48,9 +49,10 @@ describe('an answer larger than maxAnswerBytes', () => {
     expect(readRows(h.dbPath)[0]).toMatchObject({ finish_reason: 'length' });
   });
 
-  it('the default cap keeps a 6 MB answer far below the 10 MiB an MCP client accepts', async () => {
+  it('the default cap keeps a 2 MB answer far below the 10 MiB an MCP client accepts', async () => {
     const h = await startHarness();
-    h.upstream.enqueue({ kind: 'openai', content: 'y'.repeat(6_000_000) });
+    // Under the default body limit (2,162,688 bytes); larger bodies are refused (body-cap.test.ts).
+    h.upstream.enqueue({ kind: 'openai', content: 'y'.repeat(2_000_000) });
     const result = await h.callTool('chat', { prompt: 'huge', model: 'gpt-4o-mini' });
     expect(JSON.stringify(result).length).toBeLessThan(3 * 1_048_576);
     expect(structured(result).finish_reason).toBe('length');

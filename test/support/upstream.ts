@@ -21,6 +21,8 @@ export interface RecordedRequest {
   closedAt?: number;
   /** Who ended it: we finished the response, the client went away first, or we destroyed the socket. */
   closedBy?: 'complete' | 'client' | 'server';
+  /** Body bytes a `huge-json` reply handed to the socket before it finished or the client left. */
+  bytesWritten?: number;
 }
 
 /** Options every answering reply accepts. */
@@ -141,6 +143,13 @@ export type Reply =
    * without choices (OpenAI) / content (Anthropic), or an SSE response with no events at all.
    */
   | ({ kind: 'not-a-completion'; shape: 'html' | 'json-without-choices' | 'empty-sse' } & ReplyCommon)
+  /**
+   * A non-streamed completion of the wire whose text is `bytes` bytes of "x", written in pieces
+   * as fast as the client takes them (never held whole); `bytesWritten` on the request counts
+   * what went out. `declareLength` sends a content-length header instead of chunked encoding;
+   * `status` answers it as an error body instead (default 200).
+   */
+  | { kind: 'huge-json'; wire: 'openai' | 'anthropic'; bytes: number; declareLength?: boolean; status?: number }
   | { kind: 'hang' }
   | { kind: 'reset'; delayMs?: number }
   | { kind: 'auto' };
@@ -326,6 +335,8 @@ export async function startUpstream(): Promise<Upstream> {
         res.end(body);
         return;
       }
+      case 'huge-json':
+        return writeHugeJson(res, reply, rec);
       case 'error':
         await sleep(reply.delayMs, res);
         return sendError(res, reply, reply.wire ?? (anthropicPath ? 'anthropic' : 'openai'));
@@ -379,6 +390,43 @@ export async function startUpstream(): Promise<Upstream> {
 }
 
 type Destroy = (reset: boolean) => void;
+
+// A piece of a huge body: 64 KiB, written again and again, so the fake holds no more than that.
+const HUGE_PIECE = Buffer.alloc(64 * 1024, 'x');
+
+/** Writes a huge non-streamed completion with backpressure, counting the bytes written (see `huge-json`). */
+async function writeHugeJson(res: Res, r: Extract<Reply, { kind: 'huge-json' }>, rec: RecordedRequest): Promise<void> {
+  const [head, tail] =
+    r.wire === 'openai'
+      ? [
+          `{"id":"chatcmpl-huge","object":"chat.completion","created":1,"model":"gpt-fake","choices":[{"index":0,"message":{"role":"assistant","content":"`,
+          `","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`,
+        ]
+      : [
+          `{"id":"msg_huge","type":"message","role":"assistant","model":"claude-fake","content":[{"type":"text","text":"`,
+          `"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":11,"output_tokens":7}}`,
+        ];
+  const length = head.length + r.bytes + tail.length;
+  res.writeHead(r.status ?? 200, { 'content-type': 'application/json', ...(r.declareLength ? { 'content-length': String(length) } : {}) });
+  rec.bytesWritten = 0;
+  const write = async (piece: string | Buffer): Promise<boolean> => {
+    if (res.destroyed) return false;
+    rec.bytesWritten! += piece.length;
+    if (!res.write(piece)) {
+      await new Promise<void>((resolve) => {
+        const done = () => (res.off('drain', done), res.off('close', done), resolve());
+        res.once('drain', done);
+        res.once('close', done);
+      });
+    }
+    return !res.destroyed;
+  };
+  if (!(await write(head))) return;
+  for (let left = r.bytes; left > 0; left -= HUGE_PIECE.length) {
+    if (!(await write(left >= HUGE_PIECE.length ? HUGE_PIECE : HUGE_PIECE.subarray(0, left)))) return;
+  }
+  if (await write(tail)) res.end();
+}
 
 /** Send an error status with the wire's error envelope (or the given body). */
 function sendError(

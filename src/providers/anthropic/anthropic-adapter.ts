@@ -2,6 +2,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
+import { streamedRequestOptions } from '../bounded-fetch.js';
 import { notACompletion } from '../not-a-completion.js';
 import type { SdkCallContext } from '../sdk-call.js';
 import { AnthropicStreamAssembler, anthropicMessageProblem, convertAnthropicMessage } from './convert-anthropic-response.js';
@@ -44,6 +45,8 @@ export class AnthropicAdapter implements ProviderAdapter {
       (signal) =>
         this.options.client.messages.create({ ...this.body(request), stream: true } as unknown as Anthropic.MessageCreateParamsStreaming, {
           signal,
+          // Its SSE body is cut at maxAnswerBytes by streamOnce, not counted by the bounded fetch.
+          fetchOptions: streamedRequestOptions(),
         }) as unknown as Promise<AsyncIterable<Parameters<AnthropicStreamAssembler['push']>[0]>>,
       new AnthropicStreamAssembler(),
     );

@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
+import { streamedRequestOptions } from '../bounded-fetch.js';
 import { notACompletion } from '../not-a-completion.js';
 import type { SdkCallContext } from '../sdk-call.js';
 import { convertOpenAICompletion, OpenAIStreamAssembler, openAICompletionProblem } from './convert-openai-response.js';
@@ -43,7 +44,12 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
     return streamOnce(
       this.context,
       { ...callOptions, requestedModel: request.providerModel, finalEvent: 'its finish_reason' },
-      (signal) => this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming, { signal }),
+      (signal) =>
+        this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming, {
+          signal,
+          // Its SSE body is cut at maxAnswerBytes by streamOnce, not counted by the bounded fetch.
+          fetchOptions: streamedRequestOptions(),
+        }),
       new OpenAIStreamAssembler(),
     );
   }

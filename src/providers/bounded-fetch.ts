@@ -1,0 +1,88 @@
+/**
+ * The `fetch` the provider SDKs are given: it stops reading a response body past a byte limit.
+ * Without it a non-streamed completion (which the SDKs read whole, then parse) of tens of
+ * megabytes would be held in memory several times over before our answer cap could cut it.
+ * A streamed answer is read event by event and cut at maxAnswerBytes by streamOnce, so the
+ * successful body of a request marked streamed (streamedRequestOptions) is left alone: counting
+ * its SSE framing, many times the text, would break long answers.
+ */
+
+const STREAMED_REQUEST = Symbol('llm-service-mcp.streamed-request');
+
+// JSON framing, ids, usage and the like of one completion: a few KiB in practice; 64 KiB is ample.
+const FRAMING_BYTES = 64 * 1024;
+
+/**
+ * The most of one response body read: twice maxAnswerBytes plus the framing, because a body
+ * carries the answer's text once, measured as we measure it (JSON bytes), and may carry as much
+ * again beside it (reasoning text, tool-call arguments) that we do not return. An answer between
+ * maxAnswerBytes and this is read and cut (capAnswer); past this the body is dropped.
+ */
+export function bodyLimitOf(maxAnswerBytes: number): number {
+  return 2 * maxAnswerBytes + FRAMING_BYTES;
+}
+
+/** A response body ran past its limit: reading stopped there and the connection was closed. */
+export class BodyTooLargeError extends Error {
+  constructor(
+    readonly limitBytes: number,
+    readonly maxAnswerBytes: number,
+  ) {
+    super(`the response body ran past ${limitBytes} bytes (2 × maxAnswerBytes + 64 KiB)`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * Per-request fetch options (the SDKs' `fetchOptions`) marking a streamed request: its 2xx
+ * body is not counted. An error body is counted all the same: the SDKs read it whole as text.
+ * Both SDKs copy these options, symbol keys included, into the init their fetch receives.
+ */
+export function streamedRequestOptions(): Omit<RequestInit, 'signal' | 'headers' | 'body' | 'method'> {
+  return { [STREAMED_REQUEST]: true } as RequestInit;
+}
+
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** A fetch (the global one, looked up per call) whose response bodies stop at `bodyLimitOf(maxAnswerBytes)`. */
+export function boundedFetch(maxAnswerBytes: number): Fetch {
+  const limit = bodyLimitOf(maxAnswerBytes);
+  return async (input, init) => {
+    const response = await globalThis.fetch(input, init);
+    const streamed = (init as Record<symbol, unknown> | undefined)?.[STREAMED_REQUEST] === true;
+    // A null-body status (204, 304) cannot be given a body again.
+    if ((streamed && response.ok) || response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
+    return limitBody(response, limit, () => new BodyTooLargeError(limit, maxAnswerBytes));
+  };
+}
+
+/** The same response, its body ending in `tooLarge()` once more than `limit` bytes were read. */
+function limitBody(response: Response, limit: number, tooLarge: () => Error): Response {
+  const reader = response.body!.getReader();
+  // A body that says up front it is too large is refused before a byte of it is read.
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  let read = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!(declared > limit)) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        read += value.byteLength;
+        if (read <= limit) return controller.enqueue(value);
+      }
+      // Cancelling the source closes the connection: the rest is never downloaded.
+      const error = tooLarge();
+      await reader.cancel(error).catch(() => undefined);
+      controller.error(error);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const limited = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  // The SDKs log and report the response's URL; a constructed Response has none of its own.
+  Object.defineProperty(limited, 'url', { value: response.url });
+  return limited;
+}

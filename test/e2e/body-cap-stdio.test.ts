@@ -1,0 +1,62 @@
+/**
+ * Issue #9 item 5, end to end against the built dist/cli.js over stdio: a 40 MB non-streamed
+ * completion, on each wire, is refused at the body limit with an error naming maxAnswerBytes;
+ * the server's peak memory (VmHWM) grows far less than the body, and it answers afterwards.
+ */
+import { readFileSync } from 'node:fs';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHILD_KEYS, childSetup, ensureBuilt, sdkClient } from '../support/stdio-child.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+const BODY = 40_000_000;
+let upstream: Upstream;
+
+beforeAll(async () => {
+  ensureBuilt();
+  upstream = await startUpstream();
+}, 120_000);
+afterAll(async () => {
+  await upstream?.close();
+});
+
+/** The process's peak resident memory so far, in bytes (Linux /proc). */
+function peakRss(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+) kB$/m);
+  return Number(line![1]) * 1024;
+}
+
+describe('a 40 MB non-streamed answer over stdio', () => {
+  it.skipIf(process.platform !== 'linux')('is refused at the body limit on both wires, the server stays small and answers', async () => {
+    const s = childSetup(upstream, { retry: { retries: 0 } });
+    const { client, transport, stderr } = await sdkClient(s);
+    try {
+      const pid = transport.pid!;
+      const call = async (model: string, prompt: string) =>
+        (await client.callTool({ name: 'chat', arguments: { model, prompt, fallback_models: [] } })) as CallToolResult;
+      // Load both SDKs first, so the peak measured after is the bodies' doing.
+      upstream.enqueue({ kind: 'openai', content: 'warm' }, { kind: 'anthropic', content: 'warm' });
+      expect((await call('gpt-4o-mini', 'warm')).isError).toBeFalsy();
+      expect((await call('claude-haiku-4-5', 'warm')).isError).toBeFalsy();
+      const before = peakRss(pid);
+      for (const [model, wire] of [['gpt-4o-mini', 'openai'], ['claude-haiku-4-5', 'anthropic']] as const) {
+        const first = upstream.requests.length;
+        upstream.enqueue({ kind: 'huge-json', wire, bytes: BODY });
+        const result = await call(model, 'everything');
+        expect(result.isError).toBe(true);
+        const text = JSON.stringify(result.content);
+        expect(text).toMatch(/larger than 2162688 bytes .*maxAnswerBytes/);
+        for (const key of Object.values(CHILD_KEYS)) expect(text).not.toContain(key);
+        await upstream.waitForClose(first);
+        expect(upstream.requests[first]!.bytesWritten).toBeLessThan(BODY / 4);
+      }
+      // Read whole, one body alone would take the server 40 MB higher, its parsed copies more.
+      expect(peakRss(pid) - before).toBeLessThan(BODY / 2);
+      expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('chat');
+      expect(stderr()).not.toContain(CHILD_KEYS.OPENAI_API_KEY);
+    } finally {
+      await client.close();
+      s.cleanup();
+    }
+  }, 60_000);
+});

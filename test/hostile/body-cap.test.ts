@@ -1,0 +1,128 @@
+/**
+ * Issue #9 item 5 (bounded answers), the non-streamed half: the SDKs read a non-streamed body
+ * whole, so the fetch they are given stops reading it at 2 × maxAnswerBytes + 64 KiB. A 40 MB
+ * completion ends the attempt with a clear error naming the limit and the setting, without a
+ * retry, the upstream's connection closed early, the process's memory far below the body's
+ * size, the call recorded with an unknown cost (the provider billed what we could not read).
+ */
+import { describe, expect, it } from 'vitest';
+import { bodyLimitOf } from '../../src/providers/bounded-fetch.js';
+import { FAKE_KEYS, harnessPerTest, type Harness } from '../support/harness.js';
+import { heldMicro, readRows, structured, textOf } from '../ledger-integration/fixtures/helpers.js';
+
+const startHarness = harnessPerTest();
+const BODY = 40_000_000;
+const LIMIT = bodyLimitOf(1_048_576);
+
+/** The peak growth of the process's memory (RSS, and JS heap plus buffers) while `run` runs. */
+async function peakGrowth<T>(run: () => Promise<T>): Promise<{ value: T; rss: number; heap: number }> {
+  const base = process.memoryUsage();
+  let rss = 0;
+  let heap = 0;
+  const sample = () => {
+    const now = process.memoryUsage();
+    rss = Math.max(rss, now.rss - base.rss);
+    heap = Math.max(heap, now.heapUsed + now.arrayBuffers - base.heapUsed - base.arrayBuffers);
+  };
+  const timer = setInterval(sample, 2);
+  try {
+    const value = await run();
+    sample();
+    return { value, rss, heap };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function stillAnswers(h: Harness): Promise<void> {
+  const { tools } = await h.client.listTools();
+  expect(tools.map((tool) => tool.name)).toContain('chat');
+}
+
+describe('a non-streamed answer of tens of megabytes', () => {
+  for (const [model, wire] of [['gpt-4o-mini', 'openai'], ['claude-haiku-4-5', 'anthropic']] as const) {
+    it(`${wire}: refused at ${LIMIT} bytes, not retried, memory bounded, recorded with cost unknown`, async () => {
+      const h = await startHarness({ config: { retry: { retries: 2 } } });
+      // A first call loads the provider's SDK, so the growth measured below is the body's alone.
+      h.upstream.enqueue({ kind: wire, content: 'warm' }, { kind: 'huge-json', wire, bytes: BODY });
+      expect(structured(await h.callTool('chat', { prompt: 'warm up', model })).content).toBe('warm');
+      const { value: result, rss, heap } = await peakGrowth(() => h.callTool('chat', { prompt: 'everything', model, fallback_models: [] }));
+      expect(result.isError).toBe(true);
+      const text = textOf(result);
+      expect(text).toContain(`larger than ${LIMIT} bytes`);
+      expect(text).toContain('maxAnswerBytes');
+      for (const key of Object.values(FAKE_KEYS)) expect(text).not.toContain(key);
+      // Not retried: another attempt would be sent the same body.
+      expect(h.upstream.requests).toHaveLength(2);
+      await h.upstream.waitForClose(1);
+      expect(h.upstream.requests[1]!.closedBy).toBe('client');
+      // What the upstream got out before the connection closed: the limit plus the socket buffers.
+      expect(h.upstream.requests[1]!.bytesWritten).toBeLessThan(BODY / 4);
+      // Read whole, the body alone would add 40 MB, its text and parsed copy as much again each.
+      expect(heap).toBeLessThan(BODY / 2);
+      expect(rss).toBeLessThan(BODY);
+      expect(readRows(h.dbPath)[1]).toMatchObject({ status: 'error', model, cost_micro_usd: null });
+      await stillAnswers(h);
+    });
+  }
+
+  it('a body that declares its length past the limit is refused before it is read', async () => {
+    const h = await startHarness({ config: { retry: { retries: 0 } } });
+    h.upstream.enqueue({ kind: 'huge-json', wire: 'openai', bytes: BODY, declareLength: true });
+    const result = await h.callTool('chat', { prompt: 'everything', model: 'gpt-4o-mini', fallback_models: [] });
+    expect(textOf(result)).toContain(`larger than ${LIMIT} bytes`);
+    await h.upstream.waitForClose(0);
+    expect(h.upstream.requests[0]!.bytesWritten).toBeLessThan(BODY / 4);
+  });
+
+  it('an error body of tens of megabytes is bounded too, and its status still reported', async () => {
+    const h = await startHarness({ config: { retry: { retries: 0 } } });
+    h.upstream.enqueue({ kind: 'huge-json', wire: 'openai', bytes: BODY, status: 400 });
+    const { value: result, heap } = await peakGrowth(() => h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [] }));
+    expect(textOf(result)).toMatch(/\(400\)/);
+    await h.upstream.waitForClose(0);
+    expect(h.upstream.requests[0]!.bytesWritten).toBeLessThan(BODY / 4);
+    expect(heap).toBeLessThan(BODY / 2);
+    // Refused with an error status: nothing billed.
+    expect(readRows(h.dbPath)).toMatchObject([{ status: 'error', cost_micro_usd: 0 }]);
+  });
+
+  it('a fallback model is still tried, and answers', async () => {
+    const h = await startHarness();
+    h.upstream.enqueue({ kind: 'huge-json', wire: 'openai', bytes: BODY }, { kind: 'anthropic', content: 'short and sound' });
+    const result = await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: ['claude-haiku-4-5'] });
+    expect(result.isError, textOf(result)).toBeFalsy();
+    const out = structured(result);
+    expect(out).toMatchObject({ content: 'short and sound', model: 'claude-haiku-4-5', cost_usd: null });
+    expect(out.fallback_from).toEqual(['gpt-4o-mini (invalid-response, 1 attempt)']);
+    expect(readRows(h.dbPath).map((row) => [row.model, row.cost_micro_usd === null])).toEqual([
+      ['gpt-4o-mini', true],
+      ['claude-haiku-4-5', false],
+    ]);
+  });
+
+  it('under a budget, the worst-case hold of the dropped answer stays counted as spent', async () => {
+    const h = await startHarness({ config: { budget: { dailyUsd: 10 }, retry: { retries: 0 } } });
+    h.upstream.enqueue({ kind: 'huge-json', wire: 'openai', bytes: BODY });
+    const result = await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini', fallback_models: [], max_tokens: 1000 });
+    expect(result.isError).toBe(true);
+    expect(heldMicro(h.dbPath)).toBeGreaterThan(0);
+  });
+
+  it('an answer between maxAnswerBytes and the body limit is still read, and cut at the cap', async () => {
+    const h = await startHarness({ config: { maxAnswerBytes: 4096 } });
+    const content = 'z'.repeat(bodyLimitOf(4096) - 4096);
+    h.upstream.enqueue({ kind: 'openai', content });
+    const out = structured(await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini' }));
+    expect(out).toMatchObject({ content: 'z'.repeat(4096), finish_reason: 'length' });
+  });
+
+  it('a streamed answer whose SSE body is many times the limit is not counted by it', async () => {
+    const h = await startHarness({ config: { maxAnswerBytes: 1024 } });
+    // 1,000 one-character deltas: 1,000 bytes of text, under the cap, in over 150 KB of SSE (the limit is 66 KB).
+    h.upstream.enqueue({ kind: 'openai', chunks: Array.from({ length: 1000 }, () => 'w') });
+    const result = await h.callTool('chat', { prompt: 'x', model: 'gpt-4o-mini' }, { onprogress: () => {} });
+    expect(result.isError, textOf(result)).toBeFalsy();
+    expect(structured(result)).toMatchObject({ content: 'w'.repeat(1000), finish_reason: 'stop' });
+  });
+});

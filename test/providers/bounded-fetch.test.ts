@@ -1,0 +1,53 @@
+/**
+ * The fetch the provider SDKs are given, over a real loopback socket: a body is read up to
+ * 2 × maxAnswerBytes + 64 KiB and refused one byte past it; a streamed request's 2xx body is not
+ * counted, its error body is.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyTooLargeError, bodyLimitOf, boundedFetch, streamedRequestOptions } from '../../src/providers/bounded-fetch.js';
+
+const CAP = 1024;
+const LIMIT = bodyLimitOf(CAP);
+let server: http.Server;
+let url = '';
+
+beforeAll(async () => {
+  // GET /<status>/<bytes>: that many bytes of "x" under that status, chunked.
+  server = http.createServer((req, res) => {
+    const [, status, bytes] = (req.url ?? '').split('/');
+    res.writeHead(Number(status), { 'content-type': 'application/json' });
+    res.end('x'.repeat(Number(bytes)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+const fetchText = async (path: string, init?: RequestInit) => (await boundedFetch(CAP)(`${url}${path}`, init)).text();
+
+describe('boundedFetch', () => {
+  it(`reads a body of exactly ${LIMIT} bytes, and refuses one of ${LIMIT + 1}`, async () => {
+    expect(LIMIT).toBe(2 * CAP + 65_536);
+    expect(await fetchText(`/200/${LIMIT}`)).toHaveLength(LIMIT);
+    const refused = await fetchText(`/200/${LIMIT + 1}`).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(BodyTooLargeError);
+    expect(refused).toMatchObject({ limitBytes: LIMIT, maxAnswerBytes: CAP });
+  });
+
+  it('leaves the 2xx body of a streamed request uncounted, but counts its error body', async () => {
+    expect(await fetchText(`/200/${LIMIT * 3}`, streamedRequestOptions())).toHaveLength(LIMIT * 3);
+    await expect(fetchText(`/500/${LIMIT * 3}`, streamedRequestOptions())).rejects.toBeInstanceOf(BodyTooLargeError);
+  });
+
+  it('keeps the status, headers and URL of the response', async () => {
+    const response = await boundedFetch(CAP)(`${url}/404/10`);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.url).toBe(`${url}/404/10`);
+  });
+});
