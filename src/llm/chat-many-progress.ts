@@ -1,7 +1,8 @@
 /**
  * Progress of a `chat_many` call as one stream of notices: which models have answered, and the
  * tail of the fastest running answer (the longest so far). Each model's own relay (with its
- * heartbeat) feeds it; their retry and heartbeat lines pass through, prefixed with the model.
+ * heartbeat) feeds it; their retry and heartbeat lines pass through, prefixed with the model
+ * unless they name it.
  * There is no `_meta.delta`: several answers interleaved rebuild nothing.
  */
 import { answerTail } from './answer-tail.js';
@@ -35,7 +36,9 @@ export class ManyProgress {
         if (performance.now() - this.lastSent < this.intervalMs) return;
         this.emit();
       } else {
-        this.emit(`${this.models[index]}: ${notice.message}`);
+        // Retry, fallback and heartbeat lines mostly name their model already: not twice.
+        const model = this.models[index]!;
+        this.emit(notice.message.includes(model) ? notice.message : `${model}: ${notice.message}`);
       }
     };
   }

@@ -229,6 +229,35 @@ describe('chat_many', () => {
     expect(notices.length).toBe(countAtResult);
   });
 
+  it('heartbeat: silent models get "waiting for …" lines naming who has answered; progress increases; nothing after the result', async () => {
+    // A 100 ms heartbeat stands for the production 10 s one.
+    const h = await harness({ upstream, heartbeatMs: 100 });
+    answerBy({ 'gpt-4o-mini': { kind: 'openai', content: 'Done.' }, 'claude-haiku-4-5': { kind: 'hang' }, deepseek: { kind: 'hang' } });
+    const notices: Array<{ progress: number; message?: string }> = [];
+    const result = await h.client.callTool(
+      { name: 'chat_many', arguments: { prompt: 'go', models: ['gpt-4o-mini', 'claude-haiku-4-5', 'deepseek-chat'], deadline_ms: 1000 } },
+      undefined,
+      { onprogress: (p) => void notices.push(p) },
+    );
+    const countAtResult = notices.length;
+    expect(result.isError, resultText(result as never)).toBeFalsy();
+    // Both silent models beat, each naming itself once; the answered one is named in every line after it answered.
+    const claude = notices.filter((n) => /; waiting for claude-haiku-4-5 \(anthropic\), \d+ s$/.test(n.message ?? ''));
+    const deepseek = notices.filter((n) => /; deepseek-chat: waiting for deepseek-\S+ \(deepseek\), \d+ s$/.test(n.message ?? ''));
+    expect(claude.length).toBeGreaterThanOrEqual(2);
+    expect(deepseek.length).toBeGreaterThanOrEqual(2);
+    const afterAnswer = notices.slice(notices.findIndex((n) => n.message?.startsWith('1/3 answered (gpt-4o-mini)')));
+    expect(afterAnswer.length).toBeGreaterThan(2);
+    expect(afterAnswer.every((n) => n.message?.startsWith('1/3 answered (gpt-4o-mini)'))).toBe(true);
+    expect(claude.at(-1)!.message).toMatch(/^1\/3 answered \(gpt-4o-mini\); waiting for/);
+    // Strictly increasing, and silence once the result is in (the cut models' relays are closed).
+    const progress = notices.map((n) => n.progress);
+    progress.slice(1).forEach((p, i) => expect(p).toBeGreaterThan(progress[i]!));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(notices.length).toBe(countAtResult);
+    expect(h.clientErrors).toEqual([]);
+  });
+
   it('refuses a bad input with a clear message', async () => {
     const h = await harness({ upstream });
     const one = await h.callTool('chat_many', { prompt: 'hi', models: ['gpt-4o-mini'] });
