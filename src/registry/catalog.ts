@@ -62,7 +62,12 @@ export const BUILT_IN_PROVIDERS: ProviderDefinition[] = [
 // date in priceCheckedAt, and compared with the @pydantic/genai-prices dataset by
 // test/registry/price-drift.test.ts (which fails when the two disagree). Sources:
 // - OpenAI: platform.openai.com/docs/pricing; gpt-5.4 above 272K input tokens bills the whole call
-//   at 2x input and cached input, 1.5x output.
+//   at 2x input and cached input, 1.5x output. Retirements: developers.openai.com/api/docs/
+//   deprecations: o4-mini shut down on 2026-10-23, gpt-5 and gpt-5-mini shut down on 2026-12-11.
+//   OpenAI recommends models we do not list yet (gpt-5.6-terra, gpt-6.1-sol, gpt-6.1-terra; callable
+//   as openai:<name>, unpriced); the replacement named here is the nearest listed model. gpt-4o,
+//   gpt-4o-mini, gpt-4.1 and gpt-4.1-mini shut down on 2027-01-14: not marked yet (gpt-4o-mini is
+//   the default model, and many tests call these on the real clock).
 // - Anthropic: platform.claude.com/docs/about-claude/pricing. Cache reads 0.1x input, 5-minute
 //   writes 1.25x, 1-hour writes 2x; Sonnet 4.5 above 200K input tokens (1M-context beta) bills the
 //   whole call at 2x input (and cache) and 1.5x output. Retirements: .../model-deprecations.
@@ -126,8 +131,14 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   { id: 'gpt-4o-mini', provider: 'openai', providerModel: 'gpt-4o-mini', contextWindow: 128_000, maxOutputTokens: 16_384, pricing: price(0.15, 0.6, 0.075), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'gpt-4.1', provider: 'openai', providerModel: 'gpt-4.1', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(2, 8, 0.5), capabilities: chatModel, priceCheckedAt: CHECKED },
   { id: 'gpt-4.1-mini', provider: 'openai', providerModel: 'gpt-4.1-mini', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(0.4, 1.6, 0.1), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'gpt-5', provider: 'openai', providerModel: 'gpt-5', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(1.25, 10, 0.125), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  { id: 'gpt-5-mini', provider: 'openai', providerModel: 'gpt-5-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.25, 2, 0.025), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  {
+    id: 'gpt-5', provider: 'openai', providerModel: 'gpt-5', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(1.25, 10, 0.125), capabilities: reasoningModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2026-12-11', replacement: 'gpt-5.4' },
+  },
+  {
+    id: 'gpt-5-mini', provider: 'openai', providerModel: 'gpt-5-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.25, 2, 0.025), capabilities: reasoningModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2026-12-11', replacement: 'gpt-5.4-mini' },
+  },
   // Current flagship and small model.
   {
     id: 'gpt-5.4', provider: 'openai', providerModel: 'gpt-5.4', contextWindow: 1_050_000, maxOutputTokens: 128_000,
@@ -135,7 +146,10 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
     capabilities: reasoningModel, priceCheckedAt: CHECKED,
   },
   { id: 'gpt-5.4-mini', provider: 'openai', providerModel: 'gpt-5.4-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.75, 4.5, 0.075), capabilities: reasoningModel, priceCheckedAt: CHECKED },
-  { id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  {
+    id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2026-10-23', replacement: 'gpt-5.4-mini' },
+  },
   // Anthropic. Claude 3.5 Sonnet is kept by id (the original design names it) but Anthropic retired
   // it on 2025-10-22: requests to it fail, so a call names the replacement instead of sending. The
   // replacement is the current Sonnet. Retirement dates: platform.claude.com/docs/en/about-claude/

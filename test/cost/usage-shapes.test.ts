@@ -119,6 +119,8 @@ const SHAPES: Shape[] = [
     name: 'OpenAI reasoning tokens billed once, with cache',
     model: 'o4-mini',
     stream: false,
+    // Before OpenAI shut o4-mini down on 2026-10-23 (a Wednesday, off-peak).
+    at: '2026-10-21T12:00:00.000Z',
     reply: { kind: 'openai', usage: { prompt_tokens: 20_000, cached_tokens: 19_200, completion_tokens: 1500, reasoning_tokens: 1200 } },
     micro: bill(PRICE['o4-mini'], { uncached: 800, cached: 19_200, output: 1500 }),
     row: { reasoning_tokens: 1200 },

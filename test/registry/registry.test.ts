@@ -107,9 +107,13 @@ describe('the built-in catalog', () => {
     }
   });
 
-  it('dates the retirements as Anthropic publishes them, each naming a listed replacement that is not retiring', () => {
+  it('dates the retirements as Anthropic and OpenAI publish them, each naming a listed replacement that is not retiring', () => {
     const dates = Object.fromEntries(BUILT_IN_MODELS.filter((m) => m.retirement).map((m) => [m.id, m.retirement]));
     expect(dates).toEqual({
+      // OpenAI's deprecations page.
+      'gpt-5': { on: '2026-12-11', replacement: 'gpt-5.4' },
+      'gpt-5-mini': { on: '2026-12-11', replacement: 'gpt-5.4-mini' },
+      'o4-mini': { on: '2026-10-23', replacement: 'gpt-5.4-mini' },
       'claude-3-5-sonnet': { on: '2025-10-22', replacement: 'claude-sonnet-5-5' },
       'claude-sonnet-4-5': { on: '2026-11-30', replacement: 'claude-sonnet-5-5' },
       'claude-opus-4-5': { on: '2027-01-22', replacement: 'claude-opus-5-5' },

@@ -47,7 +47,9 @@ describe('list_models price dates', () => {
     const gpt = listing.models.find((m) => m.id === 'gpt-4o-mini')!;
     expect(gpt.price_checked).toBe('2026-11-29');
     // Only the retirements warn (test/tools/retirement.test.ts: each side of the dates).
-    expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual(['claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5']);
+    expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual([
+      'gpt-5', 'gpt-5-mini', 'o4-mini', 'claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5',
+    ]);
     // Qwen Plus and Max were re-checked with the rest on 2026-11-29.
     expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-29');
     expect(text).toContain('prices checked 2026-11-29\n');

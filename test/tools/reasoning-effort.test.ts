@@ -27,7 +27,8 @@ async function call(h: Harness, args: Record<string, unknown>): Promise<{ out: C
 
 describe('effort per model family', () => {
   it('OpenAI reasoning models get reasoning_effort; o-series take minimal as low, with a note', async () => {
-    const h = await start({ config });
+    // Before OpenAI shut down o4-mini (2026-10-23) and gpt-5 (2026-12-11): both still answer then.
+    const h = await start({ config, now: () => Date.parse('2026-10-01T12:00:00Z') });
     const gpt5 = await call(h, { model: 'gpt-5', reasoning_effort: 'minimal' });
     expect(gpt5.body.reasoning_effort).toBe('minimal');
     expect(gpt5.out.notes).toBeUndefined();
@@ -107,10 +108,10 @@ describe('reasoning tokens', () => {
   it('OpenAI: reported, inside completion tokens, priced once at the output price, recorded in the ledger', async () => {
     const h = await start({ config });
     h.upstream.enqueue({ kind: 'openai', content: 'done', usage: { prompt_tokens: 1000, completion_tokens: 500, reasoning_tokens: 300 } });
-    const { out } = await call(h, { model: 'gpt-5', reasoning_effort: 'high' });
+    const { out } = await call(h, { model: 'gpt-5.4', reasoning_effort: 'high' });
     expect(out.usage).toMatchObject({ completion_tokens: 500, reasoning_tokens: 300 });
-    // gpt-5: $1.25 in, $10 out per million; the 300 reasoning tokens are part of the 500.
-    expect(out.cost_usd).toBeCloseTo((1000 * 1.25 + 500 * 10) / 1e6, 12);
+    // gpt-5.4: $2.50 in, $15 out per million; the 300 reasoning tokens are part of the 500.
+    expect(out.cost_usd).toBeCloseTo((1000 * 2.5 + 500 * 15) / 1e6, 12);
     const row = new Database(h.dbPath, { readonly: true }).prepare('SELECT reasoning_tokens, completion_tokens FROM calls WHERE call_id = ?').get(out.call_id);
     expect(row).toEqual({ reasoning_tokens: 300, completion_tokens: 500 });
   });
