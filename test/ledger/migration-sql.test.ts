@@ -27,6 +27,7 @@ const POSTGRES_SHIPPED: Record<number, string> = {
   2: '8fe55500b5969aaed400ba8d2270a12160862d714808f90685ae1beb760fc1ff',
   3: 'aaea5f8276004d846ac1f79745488c6dc1f5ed8356346a1380ce2d99b34e3b16',
   4: '2c5a1e3a76b874bb28de9afe484bfa0c55b8145326db3f880747e54182042f25',
+  5: '197348a7e371680a14d141e9eb75411ece0b8fefddec4e67cac24469ca9cbed0',
 };
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

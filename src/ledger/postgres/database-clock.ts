@@ -32,9 +32,9 @@ export function isoSql(timestamp: string): string {
   return `to_char(${timestamp}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
-/** A UTC `timestamp` expression as an `hourly_totals` hour key. */
-export function hourSql(timestamp: string): string {
-  return `to_char(${timestamp}, 'YYYY-MM-DD"T"HH24')`;
+/** A UTC `timestamp` expression as a `daily_costs` day key (`2026-11-26`). */
+export function daySql(timestamp: string): string {
+  return `to_char(${timestamp}, 'YYYY-MM-DD')`;
 }
 
 /** The start and end (exclusive) of the UTC day or month holding `timestamp`, as UTC `timestamp`s. */

@@ -16,6 +16,11 @@
  * of unknown cost (`CallRecord.keepHold`) keeps its hold instead, as spent until the end of the UTC
  * month; the budget sums count only holds taken in the cap's own day or month (as SQLite).
  *
+ * Group commit: calls recorded while an earlier write is running go to the database together
+ * (write-batcher.ts), their rows and the settling of their holds in one statement, so one commit
+ * (one flush of the WAL) for all of them. `record()` resolves once that commit is done, with the
+ * durability the server's `synchronous_commit` gives (on by default: flushed to its disk).
+ *
  * Holds expire (`reservationTtlMs`): an instance killed mid-call stops holding budget then.
  * Hold times and the budget's day and month are read from the database's clock, never the
  * instance's (database-clock.ts), so instances whose clocks disagree still agree on them.
@@ -59,8 +64,9 @@ import { SchemaTooNewError } from '../migrations.js';
 import { reportRanges } from '../report-ranges.js';
 import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
 import { CallSpool, type SpooledCall, type SpooledHold } from './call-spool.js';
-import { clockSql, hourSql, isoSql, monthEndOfSql, periodSql, plusMsSql, type BudgetClock } from './database-clock.js';
+import { clockSql, daySql, isoSql, monthEndOfSql, periodSql, plusMsSql, type BudgetClock } from './database-clock.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { WriteBatcher } from './write-batcher.js';
 import { redactUrl } from './redact-url.js';
 
 /** Options of the PostgreSQL store. */
@@ -123,30 +129,35 @@ const GROUP_KEYS: Record<GroupBy, { calls: string; hourly: string; order: string
 
 const INSERT_COLUMNS = ['row_key', ...CALL_ROW_COLUMNS].join(', ');
 
-// Insert the row and settle its hold in one statement, so one atomic commit and one round trip:
-// the hold is dropped, or, for a call of unknown cost, kept as spent until the end of the UTC
-// month it was taken in (it counts only against that day and month anyway).
+// Rows of calls inserted and their holds settled in one statement, so one atomic commit and one
+// round trip for all of them (a batch of record()s, a spool replay, an import): a call's hold is
+// dropped ($2), or, for a call of unknown cost, kept as spent until the end of the UTC month it
+// was taken in ($3), or put back so (a spooled call's hold that expired meanwhile, $4).
 // ON CONFLICT: a spooled row replayed after it did reach the database is kept once.
-const RESERVATION_PARAM = `$${CALL_ROW_COLUMNS.length + 2}`;
-const KEEP_PARAM = `$${CALL_ROW_COLUMNS.length + 3}::boolean`;
-const RECORD_SQL = `
+// The insert fires the statement trigger that adds the rows to hourly_totals and daily_costs
+// (migration 5), in the same transaction.
+const WRITE_ROWS_SQL = `
   WITH inserted AS (
     INSERT INTO calls (${INSERT_COLUMNS})
-    VALUES (${['row_key', ...CALL_ROW_COLUMNS].map((_, i) => `$${i + 1}`).join(', ')})
+    SELECT ${INSERT_COLUMNS} FROM json_populate_recordset(NULL::calls, $1::json)
     ON CONFLICT (row_key) DO NOTHING
-    RETURNING id
+    RETURNING row_key, id
   ), released AS (
-    DELETE FROM reservations WHERE id = ${RESERVATION_PARAM} AND NOT ${KEEP_PARAM}
+    DELETE FROM reservations WHERE id = ANY($2::bigint[])
   ), kept AS (
-    UPDATE reservations SET expires_at = ${monthEndOfSql('created_at')} WHERE id = ${RESERVATION_PARAM} AND ${KEEP_PARAM}
+    UPDATE reservations SET expires_at = ${monthEndOfSql('created_at')} WHERE id = ANY($3::bigint[])
+  ), restored AS (
+    INSERT INTO reservations (id, created_at, amount_micro_usd, expires_at, principal)
+    SELECT k.id, k.created_at, k.amount, ${monthEndOfSql('k.created_at')}, k.principal
+    FROM json_to_recordset($4::json) AS k(id bigint, created_at text, amount bigint, principal text)
+    ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
   )
-  SELECT id FROM inserted`;
+  SELECT row_key, id FROM inserted`;
 
-// Many rows at once (spool, import): the same insert from a JSON array of rows.
-const INSERT_MANY_SQL = `
-  INSERT INTO calls (${INSERT_COLUMNS})
-  SELECT ${INSERT_COLUMNS} FROM json_populate_recordset(NULL::calls, $1::json)
-  ON CONFLICT (row_key) DO NOTHING`;
+// Group commit (write-batcher.ts): writes of record() running at once, and rows in one write.
+// Two writes in flight let one be executed while the other waits for its flush to the disk.
+const MAX_WRITES_IN_FLIGHT = 2;
+const MAX_ROWS_PER_WRITE = 500;
 
 /** The PostgreSQL cost ledger. */
 export class PostgresLedger implements Ledger {
@@ -163,6 +174,13 @@ export class PostgresLedger implements Ledger {
   private spoolTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  // A call's row on its way to the database has the spool line's shape (call-spool.ts).
+  private readonly writes = new WriteBatcher<SpooledCall, number>((rows) => this.writeRows(rows), {
+    maxInFlight: MAX_WRITES_IN_FLIGHT,
+    maxItems: MAX_ROWS_PER_WRITE,
+    // A refused statement may be one row's fault: each row alone, so only its call fails.
+    splitOnError: (error) => !isUnreachable(error),
+  });
 
   /** Connects, migrates (once across instances starting together) and writes any spooled calls. */
   static async open(url: string, options: PostgresLedgerOptions): Promise<PostgresLedger> {
@@ -221,7 +239,10 @@ export class PostgresLedger implements Ledger {
     const hold = reservationId === undefined ? undefined : this.holds.get(reservationId);
     if (reservationId !== undefined) this.holds.delete(reservationId);
     try {
-      return await this.insertRow(rowKey, row, reservationId, keepHold);
+      // Written with the other calls that finish meanwhile, in one transaction (write-batcher.ts);
+      // resolves once that transaction has committed, as durably as the server's
+      // synchronous_commit makes commits (on by default: flushed to its disk).
+      return await this.writes.add({ rowKey, row, ...(reservationId === undefined ? {} : { reservationId }), ...(keepHold ? { keepHold: true } : {}) });
     } catch (error) {
       if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
       try {
@@ -359,9 +380,8 @@ export class PostgresLedger implements Ledger {
 
   /** Writes rows from elsewhere (a SQLite ledger being imported); rows already here are skipped. Returns how many were added. */
   async importRows(rows: Array<CallRow & { row_key: string }>): Promise<number> {
-    if (rows.length === 0) return 0;
-    const result = await this.pool.query(INSERT_MANY_SQL, [JSON.stringify(rows)]);
-    return result.rowCount ?? 0;
+    const ids = await this.writeRows(rows.map(({ row_key, ...row }) => ({ rowKey: row_key, row })));
+    return ids.filter((id) => id !== -1).length;
   }
 
   async loadThread(id: string): Promise<StoredThread | undefined> {
@@ -380,6 +400,7 @@ export class PostgresLedger implements Ledger {
     if (this.closed) return;
     this.closed = true;
     if (this.spoolTimer) clearTimeout(this.spoolTimer);
+    await this.writes.drain();
     await this.flushing;
     // One last try; what stays in the spool is written at the next start.
     if (this.spool.hasOwn()) await this.flushSpool(false).catch(() => undefined);
@@ -396,10 +417,28 @@ export class PostgresLedger implements Ledger {
     this.holds.set(id, hold);
   }
 
-  private async insertRow(rowKey: string, row: CallRow, reservationId: number | undefined, keepHold: boolean): Promise<number> {
-    const values = [rowKey, ...CALL_ROW_COLUMNS.map((column) => row[column]), reservationId ?? null, keepHold];
-    const result = await this.pool.query<{ id: number }>(RECORD_SQL, values);
-    return result.rows[0]?.id ?? -1;
+  /**
+   * Inserts the rows and settles their holds in one statement (WRITE_ROWS_SQL); returns each
+   * row's id, or -1 for a row that was already there.
+   */
+  private async writeRows(rows: SpooledCall[]): Promise<number[]> {
+    if (rows.length === 0) return [];
+    // A line of an older version says keepHoldUntil instead of keepHold.
+    const keeps = (r: SpooledCall): boolean => r.keepHold === true || r.keepHoldUntil !== undefined;
+    const dropped = rows.flatMap((r) => (r.reservationId === undefined || keeps(r) ? [] : [r.reservationId]));
+    const kept = rows.filter((r) => r.reservationId !== undefined && keeps(r));
+    // A spooled call's hold travels with it (amount, time, principal): put back as it was if it
+    // expired while the call was spooled; record()'s own holds are only kept.
+    const restored = kept.flatMap((r) => (r.hold ? [{ id: r.reservationId, created_at: r.hold.createdAt, amount: r.hold.amountMicroUsd, principal: r.hold.principal }] : []));
+    const extended = kept.flatMap((r) => (r.hold ? [] : [r.reservationId]));
+    const result = await this.pool.query<{ row_key: string; id: number }>({
+      // Named: each connection parses and plans it once, not once per write.
+      name: 'ledger-write-rows',
+      text: WRITE_ROWS_SQL,
+      values: [JSON.stringify(rows.map((r) => ({ ...r.row, row_key: r.rowKey }))), dropped, extended, JSON.stringify(restored)],
+    });
+    const ids = new Map(result.rows.map((row) => [row.row_key, row.id]));
+    return rows.map((r) => ids.get(r.rowKey) ?? -1);
   }
 
   private scheduleFlush(): void {
@@ -433,39 +472,8 @@ export class PostgresLedger implements Ledger {
   }
 
   private async writeSpooled(calls: SpooledCall[]): Promise<void> {
-    if (calls.length === 0) return;
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      await client.query(INSERT_MANY_SQL, [JSON.stringify(calls.map((call) => ({ ...call.row, row_key: call.rowKey })))]);
-      // A line of an older version says keepHoldUntil instead of keepHold.
-      const keeps = (call: SpooledCall): boolean => call.keepHold === true || call.keepHoldUntil !== undefined;
-      const dropped = calls.flatMap((call) => (call.reservationId === undefined || keeps(call) ? [] : [call.reservationId]));
-      if (dropped.length > 0) await client.query('DELETE FROM reservations WHERE id = ANY($1::bigint[])', [dropped]);
-      // Unknown cost: the hold stays counted as spent, as record() would have kept it; put back
-      // as it was (its id, amount, time and principal) if it expired while the call was spooled.
-      const kept = calls.filter((call) => call.reservationId !== undefined && keeps(call));
-      const restored = kept.flatMap((call) => (call.hold ? [{ id: call.reservationId, created_at: call.hold.createdAt, amount: call.hold.amountMicroUsd, principal: call.hold.principal }] : []));
-      if (restored.length > 0) {
-        await client.query(
-          `INSERT INTO reservations (id, created_at, amount_micro_usd, expires_at, principal)
-           SELECT k.id, k.created_at, k.amount, ${monthEndOfSql('k.created_at')}, k.principal
-           FROM json_to_recordset($1::json) AS k(id bigint, created_at text, amount bigint, principal text)
-           ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at`,
-          [JSON.stringify(restored)],
-        );
-      }
-      const extended = kept.flatMap((call) => (call.hold ? [] : [call.reservationId]));
-      if (extended.length > 0) await client.query(`UPDATE reservations SET expires_at = ${monthEndOfSql('created_at')} WHERE id = ANY($1::bigint[])`, [extended]);
-      await client.query('COMMIT');
-    } catch (error) {
-      broken = error as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    // One statement: the rows and their holds commit together, as record() writes them.
+    await this.writeRows(calls);
   }
 
   /** Runs `read` in one REPEATABLE READ snapshot, so a report's parts agree with each other. */
@@ -592,8 +600,9 @@ function spentSql(unit: 'day' | 'month', params: unknown[], principal?: string):
     params.push(principal);
     return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM calls WHERE principal = $${params.length} AND started_at >= ${isoSql(start)} AND started_at < ${isoSql(end)})`;
   }
-  // A day and a month are whole hours: the hourly sums cover them.
-  return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM hourly_totals WHERE hour >= ${hourSql(start)} AND hour < ${hourSql(end)})`;
+  // A day and a month are whole UTC days: daily_costs (migration 5) holds their sums, 8 rows a
+  // day, where hourly_totals has 24 x models x 8.
+  return `(SELECT COALESCE(SUM(cost_micro_usd), 0)::float8 FROM daily_costs WHERE day >= ${daySql(start)} AND day < ${daySql(end)})`;
 }
 
 /** The SQL of a report, read in the parts report-ranges.ts splits its range into. */

@@ -14,6 +14,12 @@
  * - `hourly_totals` has a `shard` column (0-7) in its key: each insert adds to one of eight rows of
  *   its hour, model and provider, chosen at random, so instances writing at once do not all
  *   queue on the lock of one hot row until each commit is flushed. Readers sum the shards.
+ *   Since migration 5 a statement trigger adds a whole statement's rows at once (one upsert per
+ *   hour, model and provider of the statement, all into the statement's one shard).
+ * - `daily_costs (day, shard, cost_micro_usd)` (migration 5): the spend per UTC day (`day` is
+ *   `substr(started_at, 1, 10)`), sharded the same way, kept by the same trigger: the budget
+ *   checks read a day as 8 rows and a month as ~31 x 8, under the admission lock. SQLite has no
+ *   such table (its month check reads `hourly_totals` under its own write lock).
  * - `started_at` stays ISO 8601 UTC text, as in SQLite, so the two ledgers' rows, reports and
  *   hour keys are the same; `started_at::timestamptz` turns it into a time in queries. It, the
  *   hour keys, `model` and `provider` use the "C" collation: compared and ordered byte by byte,
@@ -41,6 +47,28 @@ const ADD_TO_SHARD = `ON CONFLICT (hour, model, provider, shard) DO UPDATE SET
 
 // Migration 4's: the same, and the new column unknown_cost_calls.
 const ADD_TO_SHARD_4 = ADD_TO_SHARD.replace(/;$/, ',\n            unknown_cost_calls = t.unknown_cost_calls + excluded.unknown_cost_calls;');
+
+/**
+ * Migration 5's trigger body for one statement's rows: `changes` is a query of them with a `sign`
+ * column (1 for a row added, -1 for a row taken out) and every column of `calls`. They are summed
+ * per hour, model and provider into ONE shard of hourly_totals, and per UTC day into one shard
+ * of daily_costs (the variable `chosen_shard`), the rows locked in key order: two statements
+ * sharing a shard lock their rows in the same order, so they queue, never deadlock.
+ */
+function addChanges(changes: string): string {
+  return `INSERT INTO hourly_totals AS t (hour, model, provider, shard, calls, failed_calls, prompt_tokens,
+            completion_tokens, cost_micro_usd, unpriced_calls, unknown_cost_calls)
+          SELECT substr(started_at, 1, 13), model, provider, chosen_shard, SUM(sign), SUM(sign * (status <> 'ok')::int),
+            SUM(sign * prompt_tokens), SUM(sign * completion_tokens), SUM(sign * COALESCE(cost_micro_usd, 0)),
+            SUM(sign * (cost_micro_usd IS NULL AND input_price_per_mtok IS NULL)::int),
+            SUM(sign * (cost_micro_usd IS NULL AND input_price_per_mtok IS NOT NULL)::int)
+          FROM (${changes}) AS c GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ${ADD_TO_SHARD_4}
+          INSERT INTO daily_costs AS t (day, shard, cost_micro_usd)
+          SELECT substr(started_at, 1, 10), chosen_shard, SUM(sign * COALESCE(cost_micro_usd, 0))
+          FROM (${changes}) AS c GROUP BY 1 ORDER BY 1
+          ON CONFLICT (day, shard) DO UPDATE SET cost_micro_usd = t.cost_micro_usd + excluded.cost_micro_usd;`;
+}
 
 /** Every step, oldest first. Never edit a shipped step: append a new one. */
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
@@ -198,6 +226,53 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE TRIGGER calls_hourly_totals AFTER INSERT OR DELETE OR UPDATE OF
         started_at, model, provider, status, prompt_tokens, completion_tokens, cost_micro_usd, input_price_per_mtok
         ON calls FOR EACH ROW EXECUTE FUNCTION calls_hourly_totals();
+    `,
+  },
+  {
+    version: 5,
+    description: 'hourly_totals kept per statement (one upsert per hour, model and provider of a multi-row insert); daily_costs, the spend per UTC day, for the budget checks',
+    // The row trigger upserted one random shard per row: a statement of many rows (a batch of
+    // calls, a spool replay, an import) updated a shard row once per row, leaving as many dead
+    // versions, and locked several shards in random order, so two such statements could deadlock.
+    // Statement triggers see the statement's rows at once (transition tables) and add each
+    // group's sums once, in key order. daily_costs lets a month's budget check read ~31 x 8 rows
+    // instead of 720 hours x models x 8 shards.
+    sql: `
+      DROP TRIGGER calls_hourly_totals ON calls;
+      DROP FUNCTION calls_hourly_totals();
+
+      CREATE TABLE daily_costs (
+        day TEXT COLLATE "C" NOT NULL,
+        shard SMALLINT NOT NULL,
+        cost_micro_usd BIGINT NOT NULL,
+        PRIMARY KEY (day, shard)
+      );
+      INSERT INTO daily_costs (day, shard, cost_micro_usd)
+      SELECT substr(hour, 1, 10), 0, SUM(cost_micro_usd) FROM hourly_totals GROUP BY 1;
+
+      CREATE FUNCTION calls_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        chosen_shard smallint := floor(random() * 8);
+      BEGIN
+        IF TG_OP = 'INSERT' THEN
+          ${addChanges('SELECT 1 AS sign, * FROM new_calls')}
+        ELSIF TG_OP = 'DELETE' THEN
+          ${addChanges('SELECT -1 AS sign, * FROM old_calls')}
+        ELSE
+          ${addChanges('SELECT 1 AS sign, * FROM new_calls UNION ALL SELECT -1 AS sign, * FROM old_calls')}
+        END IF;
+        RETURN NULL;
+      END $$;
+
+      -- A statement trigger with transition tables takes no column list: any UPDATE of calls
+      -- re-adds its rows (a net change of zero where no summed column changed). The app never
+      -- updates calls.
+      CREATE TRIGGER calls_totals_insert AFTER INSERT ON calls
+        REFERENCING NEW TABLE AS new_calls FOR EACH STATEMENT EXECUTE FUNCTION calls_totals();
+      CREATE TRIGGER calls_totals_delete AFTER DELETE ON calls
+        REFERENCING OLD TABLE AS old_calls FOR EACH STATEMENT EXECUTE FUNCTION calls_totals();
+      CREATE TRIGGER calls_totals_update AFTER UPDATE ON calls
+        REFERENCING OLD TABLE AS old_calls NEW TABLE AS new_calls FOR EACH STATEMENT EXECUTE FUNCTION calls_totals();
     `,
   },
 ];
