@@ -18,7 +18,10 @@ export interface SpooledCall {
   keepHold?: boolean;
   /** The kept hold as it was taken, so the replay can put it back if it expired meanwhile. */
   hold?: SpooledHold;
-  /** An older version's keepHold: kept until this ISO time (the end of the month it was spooled in). */
+  /**
+   * An older version's keepHold, with the end of the month it was spooled in: read as keepHold
+   * (the replay keeps the hold to the end of the month it was taken in, by the database's clock).
+   */
   keepHoldUntil?: string;
 }
 
