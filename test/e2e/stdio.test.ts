@@ -4,7 +4,7 @@
  * fake upstream; the environment is built from scratch so no real key or URL leaks in.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -238,13 +238,21 @@ describe('over stdio with hand-written JSON-RPC lines', () => {
   });
 });
 
+/** A config file with one Anthropic model whose provider name the Anthropic SDK warns about, under an id that never retires. */
+function sdkWarnedConfig(): string {
+  const path = join(tempDir, 'sdk-warned.json');
+  const model = { provider: 'anthropic', providerModel: 'claude-sonnet-4-5-20250929', contextWindow: 200_000, maxOutputTokens: 64_000, pricing: { inputPerMTok: 3, outputPerMTok: 15 } };
+  writeFileSync(path, JSON.stringify({ models: { 'sdk-warned': model } }));
+  return path;
+}
+
 describe('stderr at the default log level', () => {
   it("a provider SDK's per-call console warning reaches stderr once, not per call; a bad LLM_SERVICE_LOG_LEVEL says so", async () => {
     const stderrChunks: string[] = [];
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [CLI],
-      env: serverEnv('quiet.db', { LLM_SERVICE_LOG_LEVEL: 'verbose' }),
+      env: serverEnv('quiet.db', { LLM_SERVICE_LOG_LEVEL: 'verbose', LLM_SERVICE_CONFIG: sdkWarnedConfig() }),
       cwd: tempDir,
       stderr: 'pipe',
     });
@@ -252,12 +260,12 @@ describe('stderr at the default log level', () => {
     const client = new Client({ name: 'quiet-client', version: '1.0.0' });
     await client.connect(transport);
     try {
-      // The Anthropic SDK console.warns on every call to a model near its end of life. Opus 4.5
-      // (end of life 2027-01-22): this runs on the real clock, and Sonnet 4.5 is refused from
-      // 2026-11-30 before anything is sent.
+      // The Anthropic SDK console.warns on every call to a model in its end-of-life table. The
+      // catalog refuses such models once their date has passed (this runs on the real clock), so
+      // the call goes to a configured id, not retiring, whose provider model is in the SDK's table.
       for (let i = 0; i < 3; i++) {
         upstream.enqueue({ kind: 'anthropic', content: `answer ${i}` });
-        const result = (await client.callTool({ name: 'chat', arguments: { model: 'claude-opus-4-5', prompt: 'hi' } })) as CallToolResult;
+        const result = (await client.callTool({ name: 'chat', arguments: { model: 'sdk-warned', prompt: 'hi' } })) as CallToolResult;
         expect(result.isError).toBeFalsy();
       }
     } finally {
@@ -266,7 +274,7 @@ describe('stderr at the default log level', () => {
     const lines = stderrChunks.join('').split('\n').filter((line) => line !== '');
     expect(lines).toEqual([
       "[llm-service-mcp] warn: LLM_SERVICE_LOG_LEVEL='verbose' is not one of error, warn, info, debug; logging at warn",
-      expect.stringMatching(/^\[llm-service-mcp\] warn: The model 'claude-opus-4-5-20251101' is deprecated and will reach end-of-life on .* Please migrate/),
+      expect.stringMatching(/^\[llm-service-mcp\] warn: The model 'claude-sonnet-4-5-20250929' is deprecated and will reach end-of-life on .* Please migrate/),
     ]);
   });
 });
