@@ -93,9 +93,9 @@ function settingsOrExit(): Settings {
   }
 }
 
-async function openLedgerOrExit(settings: Settings): Promise<Ledger> {
+async function openLedgerOrExit(settings: Settings, extra: Partial<OpenLedgerOptions> = {}): Promise<Ledger> {
   try {
-    return await openLedger(settings.dbPath, ledgerOptions(settings));
+    return await openLedger(settings.dbPath, { ...ledgerOptions(settings), ...extra });
   } catch (error) {
     if (error instanceof LedgerError) fail(error.message);
     throw error;
@@ -103,6 +103,10 @@ async function openLedgerOrExit(settings: Settings): Promise<Ledger> {
 }
 
 /** What opening the ledger needs besides its setting: the spool folder, TLS settings, a warning sink. */
+// A server's SQLite ledger checkpoints its WAL from a worker thread, off the calls' path
+// (wal-checkpointer.ts); short commands keep SQLite's own checkpoints.
+const SERVER_LEDGER: Partial<OpenLedgerOptions> = { backgroundCheckpointMs: 200 };
+
 function ledgerOptions(settings: Settings): OpenLedgerOptions {
   const logger = createLogger({ secrets: secretValues(settings), level: logLevelFromEnv(settings.env).level });
   return { dataDir: settings.dataDir, env: settings.env, onWarning: (message) => logger.warn(message) };
@@ -142,7 +146,7 @@ function drainingShutdown(options: {
 
 async function serve(): Promise<void> {
   const settings = settingsOrExit();
-  const ledger = await openLedgerOrExit(settings);
+  const ledger = await openLedgerOrExit(settings, SERVER_LEDGER);
   // Loaded here so --help, --version and doctor stay quick and never touch the MCP SDK.
   const [{ createServer }, { StdioServerTransport }] = await Promise.all([import('./server.js'), import('./transports/stdio.js')]);
   const { level, problem } = logLevelFromEnv(settings.env);
@@ -194,7 +198,7 @@ async function serveHttp(argv: string[]): Promise<void> {
     if (error instanceof HttpSettingsError) fail(error.message);
     throw error;
   }
-  const ledger = await openLedgerOrExit(settings);
+  const ledger = await openLedgerOrExit(settings, SERVER_LEDGER);
   const [{ createServer }, { startHttpGateway }] = await Promise.all([import('./server.js'), import('./transports/http.js')]);
   const { level, problem } = logLevelFromEnv(settings.env);
   const logger = createLogger({ secrets: secretValues(settings), level });

@@ -13,6 +13,8 @@ import { SqliteLedger } from './sqlite/sqlite-ledger.js';
 export interface OpenLedgerOptions extends LedgerOptions, Partial<Omit<PostgresLedgerOptions, keyof LedgerOptions>> {
   /** The per-user data folder: the PostgreSQL ledger's spool goes in `ledger-spool/` there. */
   dataDir?: string;
+  /** SQLite only: checkpoint the WAL from a worker thread this often (ms); see wal-checkpointer.ts. */
+  backgroundCheckpointMs?: number;
 }
 
 /** True when `setting` names a PostgreSQL database rather than a SQLite file. */
