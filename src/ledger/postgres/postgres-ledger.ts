@@ -66,6 +66,7 @@ import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
 import { CallSpool, type SpooledCall, type SpooledHold } from './call-spool.js';
 import { clockSql, daySql, isoSql, monthEndOfSql, periodSql, plusMsSql, type BudgetClock } from './database-clock.js';
 import { migratePostgres } from './postgres-migrations.js';
+import { PreparedStatements } from './prepared-statements.js';
 import { WriteBatcher } from './write-batcher.js';
 import { redactUrl } from './redact-url.js';
 
@@ -175,6 +176,7 @@ export class PostgresLedger implements Ledger {
   private flushing: Promise<void> | undefined;
   private closed = false;
   // A call's row on its way to the database has the spool line's shape (call-spool.ts).
+  private readonly admissionStatements = new PreparedStatements('ledger_admit');
   private readonly writes = new WriteBatcher<SpooledCall, number>((rows) => this.writeRows(rows), {
     maxInFlight: MAX_WRITES_IN_FLIGHT,
     maxItems: MAX_ROWS_PER_WRITE,
@@ -292,15 +294,21 @@ export class PostgresLedger implements Ledger {
       ];
       const { sql, params } = admissionQuery(checks, this.clock(), amount, this.reservationTtlMs, principal?.name ?? null);
       // See the top of this file: the lock serialises admissions across instances; the commit
-      // need not wait for the disk. All five statements go in one message (so one round trip, and
+      // need not wait for the disk. All the statements go in one message (so one round trip, and
       // the lock is held only while the server runs the check and the commit, never while the
       // answer travels to this process and the next statement back). The simple protocol that
       // allows several statements has no parameters: the values are inlined as literals.
       // Each statement of the message takes its own snapshot, so the check runs after the lock.
+      // The check is a statement prepared once per connection and run with its generic plan:
+      // planning it (most of its server time) would otherwise happen after the lock is taken,
+      // on every admission, while every other instance's admission waits.
+      const { prepare, name } = this.admissionStatements.use(client, sql);
       const results = (await client.query(
-        `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(${ADMISSION_LOCK}); ${inlineParams(sql, params)}; COMMIT`,
+        `${prepare}BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_generic_plan; ` +
+          `SELECT pg_advisory_xact_lock(${ADMISSION_LOCK}); EXECUTE ${name}(${inlineParams(params.map((_, i) => `$${i + 1}`).join(', '), params)}); COMMIT`,
       )) as unknown as Array<pg.QueryResult<AdmissionRow>>;
-      const result = results[3]!.rows[0]!;
+      // The answer of EXECUTE: the one before COMMIT's.
+      const result = results[results.length - 2]!.rows[0]!;
       if (result.id !== null) {
         this.rememberHold(result.id, { amountMicroUsd: amount, createdAt: result.created_at!, principal: principal?.name ?? null });
         return { ok: true, reservationId: result.id };
