@@ -2,7 +2,8 @@
  * Progress of a `chat_many` call as one stream of notices: which models have answered, and the
  * tail of the fastest running answer (the longest so far). Each model's own relay (with its
  * heartbeat) feeds it; their retry and heartbeat lines pass through, prefixed with the model
- * unless they name it.
+ * unless they name it. Lines that arrive within one progress interval go out as one notice: the
+ * silent models' heartbeats fire together, and a host should get one beat, not one per model.
  * There is no `_meta.delta`: several answers interleaved rebuild nothing.
  */
 import { answerTail } from './answer-tail.js';
@@ -17,6 +18,9 @@ export class ManyProgress {
   private lastSent = Number.NEGATIVE_INFINITY;
   private closed = false;
   private readonly pending = new Set<Promise<void>>();
+  /** Announcements gathered for the next notice, and the timer that sends them. */
+  private lines: Array<{ index: number; line: string }> = [];
+  private gather: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly models: string[],
@@ -38,7 +42,11 @@ export class ManyProgress {
       } else {
         // Retry, fallback and heartbeat lines mostly name their model already: not twice.
         const model = this.models[index]!;
-        this.emit(notice.message.includes(model) ? notice.message : `${model}: ${notice.message}`);
+        this.lines.push({ index, line: notice.message.includes(model) ? notice.message : `${model}: ${notice.message}` });
+        if (this.gather === undefined) {
+          this.gather = setTimeout(() => this.sendLines(), this.intervalMs);
+          this.gather.unref?.();
+        }
       }
     };
   }
@@ -50,8 +58,17 @@ export class ManyProgress {
 
   /** Waits for the notices on their way; nothing is sent afterwards. */
   async close(): Promise<void> {
+    this.sendLines();
     this.closed = true;
     await Promise.all([...this.pending]);
+  }
+
+  private sendLines(): void {
+    clearTimeout(this.gather);
+    this.gather = undefined;
+    // A line of a model that has ended since (a beat just before its deadline) is stale: dropped.
+    const lines = this.lines.splice(0).filter((l) => this.state[l.index] === 'running');
+    if (lines.length > 0) this.emit(lines.map((l) => l.line).join('; '));
   }
 
   private emit(announcement?: string): void {

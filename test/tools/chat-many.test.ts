@@ -242,10 +242,12 @@ describe('chat_many', () => {
     const countAtResult = notices.length;
     expect(result.isError, resultText(result as never)).toBeFalsy();
     // Both silent models beat, each naming itself once; the answered one is named in every line after it answered.
-    const claude = notices.filter((n) => /; waiting for claude-haiku-4-5 \(anthropic\), \d+ s$/.test(n.message ?? ''));
-    const deepseek = notices.filter((n) => /; deepseek-chat: waiting for deepseek-\S+ \(deepseek\), \d+ s$/.test(n.message ?? ''));
+    const claude = notices.filter((n) => /; waiting for claude-haiku-4-5 \(anthropic\), \d+ s(;|$)/.test(n.message ?? ''));
+    const deepseek = notices.filter((n) => /; deepseek-chat: waiting for deepseek-\S+ \(deepseek\), \d+ s(;|$)/.test(n.message ?? ''));
     expect(claude.length).toBeGreaterThanOrEqual(2);
     expect(deepseek.length).toBeGreaterThanOrEqual(2);
+    // Beats that fire together are one notice, as chat's one heartbeat.
+    expect(notices.some((n) => claude.includes(n) && deepseek.includes(n))).toBe(true);
     const afterAnswer = notices.slice(notices.findIndex((n) => n.message?.startsWith('1/3 answered (gpt-4o-mini)')));
     expect(afterAnswer.length).toBeGreaterThan(2);
     expect(afterAnswer.every((n) => n.message?.startsWith('1/3 answered (gpt-4o-mini)'))).toBe(true);
