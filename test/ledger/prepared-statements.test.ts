@@ -4,14 +4,23 @@
  * oldest is deallocated in the same message). Against the real test server.
  */
 
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { LedgerError } from '../../src/ledger/ledger.js';
+import { openLedger } from '../../src/ledger/open-ledger.js';
 import { PreparedStatements } from '../../src/ledger/postgres/prepared-statements.js';
+import { freshDatabase } from '../support/postgres-server.js';
+import { tempDir } from './helpers.js';
 
 const clients: pg.Client[] = [];
+const temp = tempDir('ledger-prepared-');
+const drops: Array<() => Promise<void>> = [];
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+  await Promise.all(drops.map((drop) => drop().catch(() => undefined)));
+  temp.cleanup();
 });
 
 async function connect(): Promise<pg.Client> {
@@ -54,5 +63,27 @@ describe('prepared statements of the simple protocol', () => {
     expect(await run(statements, client, 'SELECT $1::int + 19 AS v', '1')).toEqual({ value: 20, prepared: false });
     expect(await run(statements, client, 'SELECT $1::int + 0 AS v', '1')).toEqual({ value: 1, prepared: true });
     expect(await preparedCount(client)).toBe(16);
+  });
+
+  it('an admission that fails leaves the next one on the same pool working', async () => {
+    const database = await freshDatabase(inject('postgresUrl'));
+    drops.push(database.drop);
+    const ledger = await openLedger(database.url, { spoolDir: join(temp.dir, 'spool'), poolSize: 1 });
+    try {
+      // A hold of 13 micro-dollars is refused by the database: the admission's EXECUTE fails
+      // after its PREPARE went through on that connection.
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      await client.query(`CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.amount_micro_usd = 13 THEN RAISE EXCEPTION 'no 13'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER refuse_13 BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION refuse_13()`);
+      await client.end();
+      await expect(ledger.reserve(13, { dailyUsd: 1 })).rejects.toBeInstanceOf(LedgerError);
+      expect(await ledger.reserve(14, { dailyUsd: 1 })).toMatchObject({ ok: true });
+      await expect(ledger.reserve(13, { dailyUsd: 1 })).rejects.toBeInstanceOf(LedgerError);
+      expect(await ledger.reserve(15, { dailyUsd: 1 })).toMatchObject({ ok: true });
+    } finally {
+      await ledger.close();
+    }
   });
 });

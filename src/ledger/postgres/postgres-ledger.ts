@@ -326,7 +326,9 @@ export class PostgresLedger implements Ledger {
       if (isUnreachable(error)) return this.unknownSpend(error);
       throw new LedgerError(`The PostgreSQL ledger ${this.location} could not check the budget (${describe(error)})`, this.location, { cause: error });
     } finally {
-      client.release(broken && isUnreachable(broken) ? broken : undefined);
+      // Any failure closes the connection: what it has prepared (admissionStatements) is then
+      // unknown, and a new connection starts from nothing.
+      client.release(broken);
     }
   }
 
