@@ -3,8 +3,10 @@
  * Without it a non-streamed completion (which the SDKs read whole, then parse) of tens of
  * megabytes would be held in memory several times over before our answer cap could cut it.
  * A streamed answer is read event by event and cut at maxAnswerBytes by streamOnce, so the
- * successful body of a request marked streamed (streamedRequestOptions) is left alone: counting
- * its SSE framing, many times the text, would break long answers.
+ * successful body of a request marked streamed (streamedRequestOptions) is not counted whole
+ * (its SSE framing, many times the text, would break long answers): only each line of it is,
+ * since the SDKs' SSE readers hold a line until it ends, and one line of tens of megabytes
+ * would be held whole just the same.
  */
 
 const STREAMED_REQUEST = Symbol('llm-service-mcp.streamed-request');
@@ -27,8 +29,10 @@ export class BodyTooLargeError extends Error {
   constructor(
     readonly limitBytes: number,
     readonly maxAnswerBytes: number,
+    /** What ran past the limit: the whole body, or one line of a streamed one. */
+    readonly part: 'body' | 'line',
   ) {
-    super(`the response body ran past ${limitBytes} bytes (2 × maxAnswerBytes + 64 KiB)`);
+    super(`${part === 'body' ? 'the response body' : 'one line of the response stream'} ran past ${limitBytes} bytes (2 × maxAnswerBytes + 64 KiB)`);
     this.name = 'BodyTooLargeError';
   }
 }
@@ -53,23 +57,28 @@ export function boundedFetch(maxAnswerBytes: number): Fetch {
     const response = await globalThis.fetch(input, init);
     const streamed = (init as Record<symbol, unknown> | undefined)?.[STREAMED_REQUEST] === true;
     // A null-body status (204, 304) cannot be given a body again.
-    if ((streamed && response.ok) || response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
-    return limitBody(response, limit, () => new BodyTooLargeError(limit, maxAnswerBytes));
+    if (response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
+    const part = streamed && response.ok ? 'line' : 'body';
+    return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
   };
 }
 
-/** The same response, its body ending in `tooLarge()` once more than `limit` bytes were read. */
-function limitBody(response: Response, limit: number, tooLarge: () => Error): Response {
+/**
+ * The same response, its body ending in `tooLarge()` once more than `limit` bytes were read:
+ * in all (`body`), or since the last line break (`line`; a chunk's inner lines are shorter than
+ * the chunk, so the bound is the limit plus one chunk).
+ */
+function limitBody(response: Response, limit: number, part: 'body' | 'line', tooLarge: () => Error): Response {
   const reader = response.body!.getReader();
   // A body that says up front it is too large is refused before a byte of it is read.
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  const declared = part === 'body' ? Number(response.headers.get('content-length') ?? Number.NaN) : Number.NaN;
   let read = 0;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (!(declared > limit)) {
         const { done, value } = await reader.read();
         if (done) return controller.close();
-        read += value.byteLength;
+        read = part === 'body' ? read + value.byteLength : bytesSinceLineBreak(read, value);
         if (read <= limit) return controller.enqueue(value);
       }
       // Cancelling the source closes the connection: the rest is never downloaded.
@@ -85,4 +94,10 @@ function limitBody(response: Response, limit: number, tooLarge: () => Error): Re
   // The SDKs log and report the response's URL; a constructed Response has none of its own.
   Object.defineProperty(limited, 'url', { value: response.url });
   return limited;
+}
+
+/** Bytes since the last line break (LF or CR, as SSE allows both) after `chunk`, `before` of them before it. */
+function bytesSinceLineBreak(before: number, chunk: Uint8Array): number {
+  const last = Math.max(chunk.lastIndexOf(0x0a), chunk.lastIndexOf(0x0d));
+  return last === -1 ? before + chunk.byteLength : chunk.byteLength - 1 - last;
 }

@@ -48,7 +48,7 @@ export function convertSdkError(error: unknown, provider: string, control: Attem
   if (error instanceof BodyTooLargeError) {
     // Not retried: another attempt would be sent the same huge body. Another model may answer.
     return new LlmError(
-      `${provider} sent a response larger than ${error.limitBytes} bytes (twice maxAnswerBytes, ${error.maxAnswerBytes}, plus 64 KiB); ` +
+      `${provider} sent ${error.part === 'body' ? 'a response' : 'one line of a stream'} larger than ${error.limitBytes} bytes (twice maxAnswerBytes, ${error.maxAnswerBytes}, plus 64 KiB); ` +
         'reading stopped there and the connection was closed. Ask for a shorter answer, or raise maxAnswerBytes in the config file',
       { kind: 'invalid-response', provider, retryable: false, cause: error },
     );

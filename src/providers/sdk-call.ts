@@ -23,6 +23,8 @@ export interface StreamAssembler<Event> {
   readonly progress: number;
   /** Whether the stream carried its final event. */
   readonly finished: boolean;
+  /** Characters of tool-call arguments received so far: they count against the answer cap too. */
+  readonly toolCallChars: number;
   partialUsage(): Usage | undefined;
   result(requestedModel: string): ChatResponse;
 }
@@ -94,16 +96,20 @@ export async function* streamOnce<Event>(
       // Only progress restarts the silence timer: a stream of pings or empty chunks still ends.
       if (assembler.progress !== progressBefore) control.touch();
       if (assembler.reasoningDeltas > reasoningBefore) yield { type: 'reasoning-delta' };
+      const cap = options.maxAnswerBytes;
+      // Over the cap (text, or tool-call arguments, which the answer carries too): relay the
+      // text that fits, stop reading (leaving the loop closes the response, so the rest is never
+      // downloaded) and answer with that text; a tool call cut short is no call, so none is kept.
+      if (cap !== undefined && relayedBytes + assembler.toolCallChars > cap) {
+        yield { type: 'finish', response: cutAnswer(assembler, options.requestedModel, relayed) };
+        return;
+      }
       if (!text) continue;
       const size = jsonBytes(text);
-      if (options.maxAnswerBytes !== undefined && relayedBytes + size > options.maxAnswerBytes) {
-        // Over the cap: relay what fits, stop reading (leaving the loop closes the response, so
-        // the rest is never downloaded) and answer with what we have.
-        const fits = fitJsonBytes(text, options.maxAnswerBytes - relayedBytes);
+      if (cap !== undefined && relayedBytes + assembler.toolCallChars + size > cap) {
+        const fits = fitJsonBytes(text, cap - relayedBytes - assembler.toolCallChars);
         if (fits) yield { type: 'text-delta', text: fits };
-        const response = assembler.result(options.requestedModel);
-        Object.assign(response, { content: relayed + fits, toolCalls: [], finishReason: 'length', truncated: true });
-        yield { type: 'finish', response };
+        yield { type: 'finish', response: cutAnswer(assembler, options.requestedModel, relayed + fits) };
         return;
       }
       relayed += text;
@@ -137,4 +143,10 @@ export async function* streamOnce<Event>(
   } finally {
     control.dispose();
   }
+}
+
+/** The answer of a stream cut at maxAnswerBytes: the text relayed, no tool calls, finish_reason "length". */
+function cutAnswer<Event>(assembler: StreamAssembler<Event>, requestedModel: string, content: string): ChatResponse {
+  const response = assembler.result(requestedModel);
+  return Object.assign(response, { content, toolCalls: [], finishReason: 'length', truncated: true });
 }

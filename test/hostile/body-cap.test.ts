@@ -126,3 +126,60 @@ describe('a non-streamed answer of tens of megabytes', () => {
     expect(structured(result)).toMatchObject({ content: 'w'.repeat(1000), finish_reason: 'stop' });
   });
 });
+
+describe('a streamed answer the cap must hold in other ways', () => {
+  for (const [model, wire] of [['gpt-4o-mini', 'openai'], ['claude-haiku-4-5', 'anthropic']] as const) {
+    it(`${wire}: one SSE line of 5 MB is refused at the limit, the stream closed`, async () => {
+      const h = await startHarness({ config: { retry: { retries: 0 } } });
+      h.upstream.enqueue({ kind: wire, chunks: ['ok ', 'y'.repeat(5_000_000)] });
+      const result = await h.callTool('chat', { prompt: 'x', model, fallback_models: [] }, { onprogress: () => {} });
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toContain(`sent one line of a stream larger than ${LIMIT} bytes`);
+      // Anthropic's message_start reported the input tokens: those are billed and known.
+      expect(readRows(h.dbPath)).toMatchObject([{ status: 'error', cost_micro_usd: wire === 'openai' ? null : expect.any(Number) }]);
+      await stillAnswers(h);
+    });
+
+    it(`${wire}: tool-call arguments streamed past maxAnswerBytes end the answer there, with no tool call`, async () => {
+      const h = await startHarness({ config: { maxAnswerBytes: 4096 } });
+      // 2,000 argument pieces of 100 characters (200 KB) in events of their own, then the end.
+      const piece = 'a'.repeat(100);
+      const frames =
+        wire === 'openai'
+          ? [
+              openaiChunk({ role: 'assistant', content: 'calling' }),
+              openaiChunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q":"' } }] }),
+              ...Array.from({ length: 2000 }, () => openaiChunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] })),
+              openaiChunk({ tool_calls: [{ index: 0, function: { arguments: '"}' } }] }, 'tool_calls'),
+              'data: [DONE]\n\n',
+            ]
+          : [
+              anthropicEvent('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-fake', content: [], stop_reason: null, usage: { input_tokens: 11, output_tokens: 1 } } }),
+              anthropicEvent('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+              anthropicEvent('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'calling' } }),
+              anthropicEvent('content_block_stop', { index: 0 }),
+              anthropicEvent('content_block_start', { index: 1, content_block: { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: {} } }),
+              ...Array.from({ length: 2000 }, () => anthropicEvent('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: piece } })),
+              anthropicEvent('content_block_stop', { index: 1 }),
+              anthropicEvent('message_delta', { delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9000 } }),
+              anthropicEvent('message_stop', {}),
+            ];
+      h.upstream.enqueue({ kind: wire, rawEvents: frames, chunkDelayMs: 0 });
+      const tools = [{ name: 'lookup', description: 'looks up', parameters: { type: 'object', properties: { q: { type: 'string' } } } }];
+      const result = await h.callTool('chat', { prompt: 'x', model, tools }, { onprogress: () => {} });
+      expect(result.isError, textOf(result)).toBeFalsy();
+      const out = structured(result);
+      expect(out).toMatchObject({ content: 'calling', tool_calls: [], finish_reason: 'length' });
+      expect(out.notes.join(' ')).toContain('the answer was cut at 4096 bytes (maxAnswerBytes)');
+    });
+  }
+});
+
+function openaiChunk(delta: Record<string, unknown>, finish: string | null = null): string {
+  const chunk = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-fake', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+  return `data: ${JSON.stringify(chunk)}\n\n`;
+}
+
+function anthropicEvent(type: string, data: Record<string, unknown>): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+}

@@ -1,7 +1,7 @@
 /**
  * The fetch the provider SDKs are given, over a real loopback socket: a body is read up to
- * 2 × maxAnswerBytes + 64 KiB and refused one byte past it; a streamed request's 2xx body is not
- * counted, its error body is.
+ * 2 × maxAnswerBytes + 64 KiB and refused one byte past it; of a streamed request's 2xx body
+ * only each line is counted, its error body whole.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,11 +14,13 @@ let server: http.Server;
 let url = '';
 
 beforeAll(async () => {
-  // GET /<status>/<bytes>: that many bytes of "x" under that status, chunked.
+  // GET /<status>/<bytes>[/<line>]: that many bytes of "x" under that status, chunked, with a
+  // line break ending every <line> bytes when given.
   server = http.createServer((req, res) => {
-    const [, status, bytes] = (req.url ?? '').split('/');
+    const [, status, bytes, line] = (req.url ?? '').split('/');
     res.writeHead(Number(status), { 'content-type': 'application/json' });
-    res.end('x'.repeat(Number(bytes)));
+    const text = 'x'.repeat(Number(bytes));
+    res.end(line ? text.replace(new RegExp(`x{${Number(line) - 1}}x`, 'g'), (run) => `${run.slice(1)}\n`) : text);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -39,9 +41,11 @@ describe('boundedFetch', () => {
     expect(refused).toMatchObject({ limitBytes: LIMIT, maxAnswerBytes: CAP });
   });
 
-  it('leaves the 2xx body of a streamed request uncounted, but counts its error body', async () => {
-    expect(await fetchText(`/200/${LIMIT * 3}`, streamedRequestOptions())).toHaveLength(LIMIT * 3);
-    await expect(fetchText(`/500/${LIMIT * 3}`, streamedRequestOptions())).rejects.toBeInstanceOf(BodyTooLargeError);
+  it('counts only the lines of a streamed request\'s 2xx body, but all of its error body', async () => {
+    expect(await fetchText(`/200/${LIMIT * 3}/1000`, streamedRequestOptions())).toHaveLength(LIMIT * 3);
+    await expect(fetchText(`/200/${LIMIT * 3}`, streamedRequestOptions())).rejects.toMatchObject({ part: 'line', limitBytes: LIMIT });
+    await expect(fetchText(`/500/${LIMIT * 3}/1000`, streamedRequestOptions())).rejects.toMatchObject({ part: 'body' });
+    await expect(fetchText(`/200/${LIMIT * 3}/1000`)).rejects.toBeInstanceOf(BodyTooLargeError);
   });
 
   it('keeps the status, headers and URL of the response', async () => {

@@ -113,6 +113,8 @@ export class AnthropicStreamAssembler {
    * of the message): the silence timer restarts only on these, never on `ping` or empty deltas.
    */
   progress = 0;
+  /** Characters of tool-call input received so far, for the answer cap (see streamOnce). */
+  toolCallChars = 0;
   private readonly blocks = new Map<number, { type: string; id?: string; name?: string; json: string; input?: unknown }>();
 
   /** Feeds one event; returns the text it added (possibly ''). */
@@ -161,7 +163,10 @@ export class AnthropicStreamAssembler {
         }
         if (delta?.type === 'input_json_delta' && event.index !== undefined) {
           const block = this.blocks.get(event.index);
-          if (block) block.json += delta.partial_json ?? '';
+          if (block) {
+            block.json += delta.partial_json ?? '';
+            this.toolCallChars += delta.partial_json?.length ?? 0;
+          }
         }
         return '';
       }

@@ -123,6 +123,8 @@ export class StreamedToolCalls {
   private readonly calls: Array<{ id?: string; name: string; arguments: string }> = [];
   private readonly byIndex = new Map<number, number>();
   private readonly byId = new Map<string, number>();
+  /** Characters of arguments received so far. */
+  chars = 0;
 
   push(delta: ToolCallDelta): void {
     const position = this.positionOf(delta);
@@ -134,7 +136,10 @@ export class StreamedToolCalls {
     if (typeof delta.index === 'number') this.byIndex.set(delta.index, position);
     const name = delta.function?.name;
     if (name && name !== call.name) call.name += name;
-    if (delta.function?.arguments) call.arguments += delta.function.arguments;
+    if (delta.function?.arguments) {
+      call.arguments += delta.function.arguments;
+      this.chars += delta.function.arguments.length;
+    }
   }
 
   /** The assembled calls in the order they began; ids default by position as in a non-streamed answer. */
@@ -216,6 +221,11 @@ export class OpenAIStreamAssembler {
   /** Whether the stream has carried its finish reason (a stream without one was cut). */
   get finished(): boolean {
     return this.finish !== undefined && this.finish !== null;
+  }
+
+  /** Characters of tool-call arguments received so far, for the answer cap (see streamOnce). */
+  get toolCallChars(): number {
+    return this.toolCalls.chars;
   }
 
   get text(): string {
