@@ -50,8 +50,9 @@ describe('a 40 MB non-streamed answer over stdio', () => {
         await upstream.waitForClose(first);
         expect(upstream.requests[first]!.bytesWritten).toBeLessThan(BODY / 4);
       }
-      // Read whole, one body alone would take the server 40 MB higher, its parsed copies more.
-      expect(peakRss(pid) - before).toBeLessThan(BODY / 2);
+      // Read whole, the bodies took the server 259 MB higher; bounded, not at all (what is left
+      // below is room for the young generation's growth and garbage collected late under load).
+      expect(peakRss(pid) - before).toBeLessThan(BODY);
       expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('chat');
       expect(stderr()).not.toContain(CHILD_KEYS.OPENAI_API_KEY);
     } finally {
