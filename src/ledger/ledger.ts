@@ -209,8 +209,13 @@ export interface Ledger {
    * Appends one call and drops its budget hold in one transaction; committed when the promise
    * resolves. Returns the row id. Throws `LedgerSpooledError` when the row was kept in a local
    * spool instead (the database is unreachable), any other error when it was not kept at all.
+   *
+   * With `turn`, the call's conversation turn is appended in the same transaction (one commit for
+   * both, the call that answered a thread): both are written or neither. A spooled call carries
+   * its turn, written with the row when the spool is. `appendTurn()` stays for a turn kept apart
+   * from its row (chat_many keeps one turn for several calls).
    */
-  record(rec: CallRecord, reservationId?: number): Promise<number>;
+  record(rec: CallRecord, reservationId?: number, turn?: ThreadTurn): Promise<number>;
   /**
    * Holds `amountMicroUsd` (the call's worst case) against the budget, or refuses when today's or
    * this month's spend plus holds has reached its cap: the global `budget` against everyone's,

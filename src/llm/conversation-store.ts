@@ -8,7 +8,7 @@
  * provider between turns: each adapter converts the same messages, tool calls included.
  */
 import { randomUUID } from 'node:crypto';
-import type { Ledger, StoredThread } from '../ledger/ledger.js';
+import type { Ledger, StoredThread, ThreadTurn } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import type { ModelDefinition } from '../registry/catalog.js';
 import { LlmError } from './errors.js';
@@ -115,29 +115,54 @@ export class ConversationStore {
   }
 
   /**
-   * Keeps the answered turn. The answer is already paid for, so a database that fails here
+   * The turn a call keeps once answered (its own messages, then the answer), or undefined when
+   * the call keeps none. The service hands it to `ledger.record()` with the answering call's row,
+   * so both are written in one transaction (see keepsTurnWithRow in llm-service.ts).
+   */
+  turnOf(
+    call: Pick<ThreadCall, 'id' | 'store' | 'newMessages'>,
+    input: ChatInput,
+    principal: string | null,
+    answer: Pick<ChatResult, 'content' | 'tool_calls'>,
+  ): ThreadTurn | undefined {
+    if (!call.store || call.id === undefined) return undefined;
+    const reply: ChatMessage =
+      answer.tool_calls.length > 0 ? { role: 'assistant', content: answer.content, tool_calls: answer.tool_calls } : { role: 'assistant', content: answer.content };
+    return {
+      id: call.id,
+      principal,
+      at: this.deps.now(),
+      system: input.system,
+      tools: input.tools && input.tools.length > 0 ? input.tools : undefined,
+      messages: [...call.newMessages.map(withoutAttachments), reply],
+    };
+  }
+
+  /**
+   * Keeps the answered turn on its own (chat_many's one turn for several calls, or a turn whose
+   * row the ledger refused). The answer is already paid for, so a database that fails here
    * costs the host a note, not the answer.
    */
   async finish(call: Pick<ThreadCall, 'id' | 'store' | 'newMessages'>, input: ChatInput, principal: string | null, result: ChatResult): Promise<string | undefined> {
-    if (!call.store || call.id === undefined) return undefined;
-    const now = this.deps.now();
-    const answer: ChatMessage =
-      result.tool_calls.length > 0 ? { role: 'assistant', content: result.content, tool_calls: result.tool_calls } : { role: 'assistant', content: result.content };
+    const turn = this.turnOf(call, input, principal, result);
+    if (turn === undefined) return undefined;
     try {
-      await this.sweep(now);
-      await this.deps.ledger.appendTurn({
-        id: call.id,
-        principal,
-        at: now,
-        system: input.system,
-        tools: input.tools && input.tools.length > 0 ? input.tools : undefined,
-        messages: [...call.newMessages.map(withoutAttachments), answer],
-      });
+      await this.sweep(turn.at);
+      await this.deps.ledger.appendTurn(turn);
       return undefined;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.deps.logger?.error(`conversations: could not keep the turn of ${call.id}: ${message}`);
-      return `this turn could not be kept in conversation ${call.id} (${message})`;
+      this.deps.logger?.error(`conversations: could not keep the turn of ${turn.id}: ${message}`);
+      return `this turn could not be kept in conversation ${turn.id} (${message})`;
+    }
+  }
+
+  /** After a turn kept with its row: the hourly sweep of expired threads, whose failure is only logged. */
+  async sweepQuietly(): Promise<void> {
+    try {
+      await this.sweep(this.deps.now());
+    } catch (error) {
+      this.deps.logger?.error(`conversations: could not delete expired threads: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

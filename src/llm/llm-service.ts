@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
 import type { Logger } from '../logger.js';
 import { formatUsd, microToUsd } from '../ledger/cost.js';
-import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger, type PrincipalBudget, type Reservation } from '../ledger/ledger.js';
+import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger, type PrincipalBudget, type Reservation, type ThreadTurn } from '../ledger/ledger.js';
 import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
@@ -93,6 +93,20 @@ export interface ChatHooks {
    * the new turn, but the turn is not kept; the caller keeps one answer with keepTurn.
    */
   thread?: OpenThread;
+  /** Set by the service: the thread turn the answering call's row carries (see TurnWithRow). */
+  turn?: TurnWithRow;
+}
+
+/**
+ * The turn a `chat` call keeps in its thread, written by `ledger.record()` in the same transaction
+ * as the row of the call that answered (one commit per answered call, not two): committed before
+ * `chat` returns, so the next call on the thread sees it. `written` says it was (or went to the
+ * spool with its row); otherwise `chat` appends it on its own, as chat_many does.
+ */
+export interface TurnWithRow {
+  /** The turn for this answer (content and tool calls as the result carries them). */
+  of(answer: Pick<ChatResult, 'content' | 'tool_calls'>): ThreadTurn | undefined;
+  written: boolean;
 }
 
 export interface ModelInfo {
@@ -200,9 +214,16 @@ export class LlmService {
       const principal = hooks.principal?.name ?? null;
       const model = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel).model;
       const thread = hooks.thread ? this.conversations.fit(hooks.thread, input, model) : await this.conversations.begin(input, principal, model);
-      const result = await this.runChat(thread.input, { ...hooks, signal: call.signal, conversationId: thread.store ? thread.id : undefined }, call);
+      const turn: TurnWithRow | undefined =
+        hooks.thread || !thread.store || thread.id === undefined
+          ? undefined
+          : { of: (answer) => this.conversations.turnOf(thread, input, principal, answer), written: false };
+      const result = await this.runChat(thread.input, { ...hooks, signal: call.signal, conversationId: thread.store ? thread.id : undefined, turn }, call);
       if (thread.id === undefined) return result;
-      const keepNote = hooks.thread ? undefined : await this.conversations.finish(thread, input, principal, result);
+      let keepNote: string | undefined;
+      // The turn went with the row (one transaction); if the row was refused, it is kept on its own.
+      if (turn?.written) await this.conversations.sweepQuietly();
+      else if (!hooks.thread) keepNote = await this.conversations.finish(thread, input, principal, result);
       const notes = [...thread.notes, ...(result.notes ?? []), ...(keepNote ? [keepNote] : [])];
       return { ...result, conversation_id: thread.id, ...(notes.length > 0 ? { notes } : {}) };
     } finally {
@@ -596,6 +617,13 @@ export class LlmService {
     if (response) this.capAnswer(response, notes);
     // Unknown usage under a budget: the worst-case hold stays counted as spent (see keepHold).
     const keepHold = bill.unknownUsage !== undefined && reservation.reservationId !== undefined;
+    const json = response && jsonPlan ? jsonOutcome(jsonPlan, response) : undefined;
+    // The answer this call returns keeps the thread's turn, written with its row; a JSON answer
+    // that did not parse is asked for again, and the call that answers keeps it.
+    const turn =
+      response && !(json && !json.reading.ok)
+        ? call.hooks.turn?.of({ content: json?.reading.ok ? json.reading.text : response.content, tool_calls: json?.viaTool ? [] : response.toolCalls })
+        : undefined;
     const recordError = await this.recordCall(
       {
         callId: call.callId,
@@ -618,6 +646,7 @@ export class LlmService {
       },
       reservation.reservationId,
       ledgerFailed,
+      turn && call.hooks.turn ? { turn, keeper: call.hooks.turn } : undefined,
     );
     call.hooks.onRecorded?.({ callId: call.callId, costMicroUsd: bill.costMicroUsd });
     if (recordError && response && !ledgerFailed) notes.push(recordError);
@@ -633,7 +662,6 @@ export class LlmService {
     } else if (bill.costMicroUsd === null) {
       notes.push(`No price is known for ${model.id}, so the cost is unknown (set models.${model.id}.pricing in the config file)`);
     }
-    const json = jsonPlan ? jsonOutcome(jsonPlan, response) : undefined;
     const usage = bill.usage ?? emptyUsage();
     return {
       ok: true,
@@ -756,8 +784,17 @@ export class LlmService {
    * Writes the call's ledger row. The provider has answered (and billed) by now, so a ledger that
    * fails here (disk full, file damaged after start, database unreachable) must not cost the host
    * its answer: the failure is logged and returned as the note the answer carries instead of thrown.
+   * With `withTurn`, the thread's turn is written in the row's transaction and `keeper.written`
+   * set; a spooled row carries it. A row refused otherwise took its turn down with it (neither is
+   * written): `chat` then tries the turn alone (ConversationStore.finish), so the thread goes on
+   * when only the row was refused, and notes it when the turn could not be kept either.
    */
-  private async recordCall(record: CallRecord, reservationId: number | undefined, alreadyLogged = false): Promise<string | undefined> {
+  private async recordCall(
+    record: CallRecord,
+    reservationId: number | undefined,
+    alreadyLogged = false,
+    withTurn?: { turn: ThreadTurn; keeper: TurnWithRow },
+  ): Promise<string | undefined> {
     // One line per call at info (a gateway's request log); never a prompt, token or key.
     this.deps.logger?.info(
       `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
@@ -765,11 +802,13 @@ export class LlmService {
         `cost=${record.costMicroUsd === null ? 'unknown' : formatUsd(microToUsd(record.costMicroUsd), 6)}`,
     );
     try {
-      await this.deps.ledger.record(record, reservationId);
+      await this.deps.ledger.record(record, reservationId, withTurn?.turn);
+      if (withTurn) withTurn.keeper.written = true;
       return undefined;
     } catch (error) {
       const message = this.scrub(error instanceof Error ? error.message : String(error));
       if (error instanceof LedgerSpooledError) {
+        if (withTurn) withTurn.keeper.written = true;
         this.deps.logger?.warn(`ledger: call ${record.callId} (${record.model}, ${record.status}) spooled: ${message}`);
         return `the cost ledger is unreachable; this call was kept locally and will be recorded when it is back (${message})`;
       }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
@@ -176,6 +176,29 @@ describe('conversation threads', () => {
     const db = new Database(h.dbPath, { readonly: true });
     expect(db.prepare('SELECT COUNT(*) AS n FROM conversation_turns WHERE conversation_id = ?').get(one.conversation_id)).toEqual({ n: 0 });
     db.close();
+  });
+
+  it("writes the turn in the answering call's ledger transaction; a row the ledger refuses leaves the turn to be kept on its own", async () => {
+    const h = await harness({ upstream });
+    const record = vi.spyOn(h.ledger, 'record');
+    const appendTurn = vi.spyOn(h.ledger, 'appendTurn');
+    const one = await chat(h, { model: 'gpt-4o-mini', prompt: 'one' });
+    expect(record).toHaveBeenCalledTimes(1);
+    expect(record.mock.calls[0]![2]).toMatchObject({ id: one.conversation_id, principal: null, messages: [{ role: 'user', content: 'one' }, { role: 'assistant', content: 'echo: one' }] });
+    expect(appendTurn).not.toHaveBeenCalled();
+    expect((await h.ledger.loadThread(one.conversation_id!))!.turns).toHaveLength(1);
+
+    // The file now refuses call rows (a real SQLite error inside record()'s transaction).
+    const db = new Database(h.dbPath);
+    db.exec("CREATE TRIGGER refuse_calls BEFORE INSERT ON calls BEGIN SELECT RAISE(ABORT, 'calls refused by the test'); END");
+    db.close();
+    const two = await chat(h, { model: 'gpt-4o-mini', prompt: 'two', conversation_id: one.conversation_id });
+    expect(two.content).toBe('echo: two');
+    expect(two.notes?.join(' ')).toContain('the cost ledger could not record this call');
+    // The row's transaction took the turn down with it; the service kept the turn alone.
+    expect(appendTurn).toHaveBeenCalledTimes(1);
+    expect((await h.ledger.loadThread(one.conversation_id!))!.turns.map((turn) => turn[0]!.content)).toEqual(['one', 'two']);
+    expect((await h.ledger.stats()).rows).toBe(1);
   });
 
   it("refuses another principal's thread, and a local caller's, as unknown", async () => {

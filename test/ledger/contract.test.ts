@@ -472,6 +472,41 @@ describe.each([
       expect((await b.report({ groupBy: 'none' })).total.calls).toBe(3);
     });
 
+    it("record() with a turn writes the call's row and the thread's turn together, in order, batched or not", async () => {
+      const location = await store.fresh();
+      const [a, b] = [await open(location, { sessionId: 'a' }), await open(location, { sessionId: 'b' })];
+      const turn = (content: string, extra: object = {}) => ({ id: 't2', principal: 'bob', at: at('2026-11-20T11:00:00Z'), messages: [user(content), answer(`re ${content}`)], ...extra });
+      await a.record(callRecord({ callId: 'w1', conversationId: 't2', principal: 'bob' }), undefined, turn('first', { system: 'Be brief.' }));
+      expect(await b.loadThread('t2')).toMatchObject({ principal: 'bob', system: 'Be brief.', turns: [[user('first'), answer('re first')]] });
+      // Calls finishing at once (the PostgreSQL store writes them in one batch) and on two instances.
+      await Promise.all([
+        a.record(callRecord({ callId: 'w2', conversationId: 't2' }), undefined, turn('x')),
+        a.record(callRecord({ callId: 'w3', conversationId: 't2' }), undefined, turn('y', { tools: [{ name: 'f', parameters: { type: 'object' } }] })),
+        b.record(callRecord({ callId: 'w4', conversationId: 't2' }), undefined, turn('z')),
+        a.record(callRecord({ callId: 'w5' })),
+      ]);
+      const thread = (await a.loadThread('t2'))!;
+      expect(thread.turns).toHaveLength(4);
+      expect(thread.turns[0]).toEqual([user('first'), answer('re first')]);
+      expect(thread.turns.slice(1).map((t) => t[0]!.content).sort()).toEqual(['x', 'y', 'z']);
+      expect(thread).toMatchObject({ system: 'Be brief.', tools: [{ name: 'f', parameters: { type: 'object' } }] });
+      expect((await b.report({ groupBy: 'none', conversationId: 't2' })).total.calls).toBe(4);
+      expect((await b.report({ groupBy: 'none' })).total.calls).toBe(5);
+    });
+
+    it('a turn whose row is refused is not written either: neither a new thread nor a turn of an old one', async () => {
+      const ledger = await open();
+      const bad = callRecord({ callId: 'bad', status: 'exploded' as 'ok', conversationId: 'fresh' });
+      await expect(ledger.record(bad, undefined, { id: 'fresh', principal: null, at: at('2026-11-20T12:00:00Z'), messages: [user('lost')] })).rejects.toThrow();
+      expect(await ledger.loadThread('fresh')).toBeUndefined();
+      await ledger.record(callRecord({ callId: 'good', conversationId: 'kept' }), undefined, { id: 'kept', principal: null, at: at('2026-11-20T12:00:00Z'), messages: [user('one')] });
+      await expect(
+        ledger.record({ ...bad, conversationId: 'kept' }, undefined, { id: 'kept', principal: null, at: at('2026-11-20T12:05:00Z'), messages: [user('two')] }),
+      ).rejects.toThrow();
+      expect(await ledger.loadThread('kept')).toMatchObject({ updatedAt: at('2026-11-20T12:00:00Z'), turns: [[user('one')]] });
+      expect((await ledger.stats()).rows).toBe(1);
+    });
+
     it('deletes threads idle since a time, with their turns', async () => {
       const ledger = await open();
       await ledger.appendTurn({ id: 'old', principal: null, at: at('2026-11-01T00:00:00Z'), messages: [user('a')] });

@@ -69,4 +69,29 @@ describe('spool replay', () => {
       expect.objectContaining({ amount: 1 }),
     ]);
   });
+
+  it("writes a spooled call's turn with its row, once: not again when the row already reached the database", async () => {
+    const database = await freshDatabase(inject('postgresUrl'));
+    drops.push(database.drop);
+    const spoolDir = join(temp.dir, 'spool-turns');
+    mkdirSync(spoolDir, { recursive: true });
+    const line = (callId: string, content: string) =>
+      JSON.stringify({
+        rowKey: `app:${callId}`,
+        row: toCallRow(callRecord({ callId, conversationId: 'spooled' }), 'gone', NOW),
+        turn: { id: 'spooled', principal: 'carol', at: NOW, messages: [{ role: 'user', content }] },
+      });
+    // The same call twice in one file (one batch), as a spool a crash cut short may hold.
+    writeFileSync(join(spoolDir, 'gone.jsonl'), `${line('s1', 'one')}\n${line('s1', 'one')}\n`);
+    await (await openLedger(database.url, { spoolDir, now: () => NOW })).close();
+    // Replayed again after it reached the database (its write committed, the answer was lost).
+    writeFileSync(join(spoolDir, 'gone.jsonl'), `${line('s1', 'one')}\n${line('s2', 'two')}\n`);
+    const next = await openLedger(database.url, { spoolDir, now: () => NOW });
+    try {
+      expect((await next.report({ groupBy: 'none' })).total.calls).toBe(2);
+      expect(await next.loadThread('spooled')).toMatchObject({ principal: 'carol', turns: [[{ role: 'user', content: 'one' }], [{ role: 'user', content: 'two' }]] });
+    } finally {
+      await next.close();
+    }
+  });
 });

@@ -8,6 +8,7 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallRow } from '../call-row.js';
+import type { ThreadTurn } from '../ledger.js';
 
 /** One spooled call: its row, its idempotency key and the budget hold to settle with it. */
 export interface SpooledCall {
@@ -18,6 +19,11 @@ export interface SpooledCall {
   keepHold?: boolean;
   /** The kept hold as it was taken, so the replay can put it back if it expired meanwhile. */
   hold?: SpooledHold;
+  /**
+   * The call's conversation turn, written in the row's transaction, and only if the row is new
+   * (a row replayed twice appends its turn once).
+   */
+  turn?: ThreadTurn;
   /**
    * An older version's keepHold, with the end of the month it was spooled in: read as keepHold
    * (the replay keeps the hold to the end of the month it was taken in, by the database's clock).

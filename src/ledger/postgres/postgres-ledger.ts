@@ -19,7 +19,9 @@
  * Group commit: calls recorded while an earlier write is running go to the database together
  * (write-batcher.ts), their rows and the settling of their holds in one statement, so one commit
  * (one flush of the WAL) for all of them. `record()` resolves once that commit is done, with the
- * durability the server's `synchronous_commit` gives (on by default: flushed to its disk).
+ * durability the server's `synchronous_commit` gives (on by default: flushed to its disk). A call
+ * that answered a conversation thread brings its turn: a batch holding turns is one transaction of
+ * three statements (rows and holds, thread rows, turns; postgres-threads.ts), still one commit.
  *
  * Holds expire (`reservationTtlMs`): an instance killed mid-call stops holding budget then.
  * Hold times and the budget's day and month are read from the database's clock, never the
@@ -59,7 +61,7 @@ import {
   type ThreadTurn,
   LOCAL_PRINCIPAL_KEY,
 } from '../ledger.js';
-import { appendThreadTurn, deleteIdleThreads, loadThread } from './postgres-threads.js';
+import { appendThreadTurn, deleteIdleThreads, loadThread, writeThreadTurns } from './postgres-threads.js';
 import { SchemaTooNewError } from '../migrations.js';
 import { reportRanges } from '../report-ranges.js';
 import { sumTotalsRows, toTotals, type TotalsRow } from '../totals.js';
@@ -233,7 +235,7 @@ export class PostgresLedger implements Ledger {
     await this.flushSpool(true);
   }
 
-  async record(rec: CallRecord, reservationId?: number): Promise<number> {
+  async record(rec: CallRecord, reservationId?: number, turn?: ThreadTurn): Promise<number> {
     const row = toCallRow(rec, this.sessionId, this.now());
     const rowKey = `app:${randomUUID()}`;
     // Unknown cost: the hold stays counted as spent until the end of its UTC month (ledger.ts).
@@ -244,7 +246,13 @@ export class PostgresLedger implements Ledger {
       // Written with the other calls that finish meanwhile, in one transaction (write-batcher.ts);
       // resolves once that transaction has committed, as durably as the server's
       // synchronous_commit makes commits (on by default: flushed to its disk).
-      return await this.writes.add({ rowKey, row, ...(reservationId === undefined ? {} : { reservationId }), ...(keepHold ? { keepHold: true } : {}) });
+      return await this.writes.add({
+        rowKey,
+        row,
+        ...(reservationId === undefined ? {} : { reservationId }),
+        ...(keepHold ? { keepHold: true } : {}),
+        ...(turn ? { turn } : {}),
+      });
     } catch (error) {
       if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
       try {
@@ -257,6 +265,10 @@ export class PostgresLedger implements Ledger {
           row,
           ...(reservationId === undefined ? {} : { reservationId }),
           ...(keepHold ? { keepHold: true, ...(hold ? { hold } : {}) } : {}),
+          // The turn goes with its row: written together when the spool is. Until then a call
+          // continuing the thread cannot load it anyway (the database is unreachable); one that
+          // does after the database is back but before the spool is written misses this turn.
+          ...(turn ? { turn } : {}),
         });
       } catch (spoolError) {
         throw new LedgerError(
@@ -429,10 +441,32 @@ export class PostgresLedger implements Ledger {
 
   /**
    * Inserts the rows and settles their holds in one statement (WRITE_ROWS_SQL); returns each
-   * row's id, or -1 for a row that was already there.
+   * row's id, or -1 for a row that was already there. Rows that carry a conversation turn have
+   * it appended in the same transaction (writeThreadTurns), only for rows new to the database.
    */
   private async writeRows(rows: SpooledCall[]): Promise<number[]> {
     if (rows.length === 0) return [];
+    if (!rows.some((r) => r.turn)) return this.writeRowsWith(this.pool, rows);
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ids = await this.writeRowsWith(client, rows);
+      // Only new rows bring their turn (a spooled row that did reach the database already brought
+      // it), and a row listed twice in one batch brings it once.
+      const rowKeys = new Set<string>();
+      const turns = rows.flatMap((r, i) => (r.turn && ids[i] !== -1 && !rowKeys.has(r.rowKey) && rowKeys.add(r.rowKey) ? [r.turn] : []));
+      await writeThreadTurns(client, turns);
+      await client.query('COMMIT');
+      return ids;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async writeRowsWith(db: pg.Pool | pg.ClientBase, rows: SpooledCall[]): Promise<number[]> {
     // A line of an older version says keepHoldUntil instead of keepHold.
     const keeps = (r: SpooledCall): boolean => r.keepHold === true || r.keepHoldUntil !== undefined;
     const dropped = rows.flatMap((r) => (r.reservationId === undefined || keeps(r) ? [] : [r.reservationId]));
@@ -441,7 +475,7 @@ export class PostgresLedger implements Ledger {
     // expired while the call was spooled; record()'s own holds are only kept.
     const restored = kept.flatMap((r) => (r.hold ? [{ id: r.reservationId, created_at: r.hold.createdAt, amount: r.hold.amountMicroUsd, principal: r.hold.principal }] : []));
     const extended = kept.flatMap((r) => (r.hold ? [] : [r.reservationId]));
-    const result = await this.pool.query<{ row_key: string; id: number }>({
+    const result = await db.query<{ row_key: string; id: number }>({
       // Named: each connection parses and plans it once, not once per write.
       name: 'ledger-write-rows',
       text: WRITE_ROWS_SQL,

@@ -1,9 +1,10 @@
 /**
  * Conversation threads in the PostgreSQL ledger (tables `conversations` and `conversation_turns`,
  * postgres-migrations.ts; the same shape as SQLite's, see migrations.ts), shared by every gateway
- * instance on the database. A turn is appended in one statement: the thread row is upserted and
- * the turn numbered after the last one under the thread row's lock, so two instances appending to
- * one thread at once get consecutive numbers.
+ * instance on the database. Turns are appended inside a transaction (writeThreadTurns: alone by
+ * appendThreadTurn, or with their calls' rows by the ledger's record()): the thread row is upserted
+ * and the turn numbered after the last one under the thread row's lock, so two instances appending
+ * to one thread at once get consecutive numbers.
  */
 import type pg from 'pg';
 import { isoTime } from '../call-row.js';
@@ -31,19 +32,7 @@ export async function appendThreadTurn(pool: pg.Pool, turn: ThreadTurn): Promise
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const at = isoTime(turn.at);
-    // The upsert locks the thread row until commit: concurrent appends to one thread queue here.
-    await client.query(
-      `INSERT INTO conversations (id, principal, created_at, updated_at, system, tools) VALUES ($1, $2, $3, $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET updated_at = GREATEST(conversations.updated_at, EXCLUDED.updated_at),
-         system = COALESCE(EXCLUDED.system, conversations.system), tools = COALESCE(EXCLUDED.tools, conversations.tools)`,
-      [turn.id, turn.principal, at, turn.system ?? null, turn.tools ? JSON.stringify(turn.tools) : null],
-    );
-    await client.query(
-      `INSERT INTO conversation_turns (conversation_id, seq, created_at, messages)
-       SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM conversation_turns WHERE conversation_id = $1`,
-      [turn.id, at, JSON.stringify(turn.messages)],
-    );
+    await writeThreadTurns(client, [turn]);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -57,4 +46,42 @@ export async function appendThreadTurn(pool: pg.Pool, turn: ThreadTurn): Promise
 export async function deleteIdleThreads(pool: pg.Pool, before: number): Promise<number> {
   const result = await pool.query('DELETE FROM conversations WHERE updated_at < $1', [isoTime(before)]);
   return result.rowCount ?? 0;
+}
+
+// Turns of a batch of calls (postgres-ledger.ts writeRows), written in the batch's transaction
+// after its rows. Two statements, not one: the upsert locks each thread row (in id order, so two
+// batches never deadlock), and the insert that numbers the turns runs after, with a snapshot
+// taken once those locks are held, so it sees every turn committed before; within the batch,
+// turns of one thread are numbered in their order.
+const UPSERT_THREADS_SQL = `
+  INSERT INTO conversations (id, principal, created_at, updated_at, system, tools)
+  SELECT t.id, t.principal, t.at, t.at, t.system, t.tools
+  FROM json_to_recordset($1::json) AS t(id text, principal text, at text, system text, tools text) ORDER BY t.id
+  ON CONFLICT (id) DO UPDATE SET updated_at = GREATEST(conversations.updated_at, EXCLUDED.updated_at),
+    system = COALESCE(EXCLUDED.system, conversations.system), tools = COALESCE(EXCLUDED.tools, conversations.tools)`;
+const INSERT_TURNS_SQL = `
+  INSERT INTO conversation_turns (conversation_id, seq, created_at, messages)
+  SELECT t.id, COALESCE((SELECT MAX(c.seq) FROM conversation_turns c WHERE c.conversation_id = t.id), 0)
+      + row_number() OVER (PARTITION BY t.id ORDER BY t.n), t.at, t.messages
+  FROM json_to_recordset($1::json) AS t(id text, at text, messages text, n int)`;
+
+/** Appends `turns` (in order) inside the caller's transaction on `client`. */
+export async function writeThreadTurns(client: pg.ClientBase, turns: ThreadTurn[]): Promise<void> {
+  if (turns.length === 0) return;
+  // One upsert row per thread (ON CONFLICT may touch a row once per statement): the latest time,
+  // and the last system message and tools given, as appending the turns one by one would leave.
+  const threads = new Map<string, { id: string; principal: string | null; at: string; system: string | null; tools: string | null }>();
+  for (const turn of turns) {
+    const at = isoTime(turn.at);
+    const seen = threads.get(turn.id);
+    const tools = turn.tools ? JSON.stringify(turn.tools) : null;
+    if (!seen) threads.set(turn.id, { id: turn.id, principal: turn.principal, at, system: turn.system ?? null, tools });
+    else threads.set(turn.id, { ...seen, at: at > seen.at ? at : seen.at, system: turn.system ?? seen.system, tools: tools ?? seen.tools });
+  }
+  await client.query({ name: 'ledger-upsert-threads', text: UPSERT_THREADS_SQL, values: [JSON.stringify([...threads.values()])] });
+  await client.query({
+    name: 'ledger-insert-turns',
+    text: INSERT_TURNS_SQL,
+    values: [JSON.stringify(turns.map((turn, n) => ({ id: turn.id, at: isoTime(turn.at), messages: JSON.stringify(turn.messages), n })))],
+  });
 }

@@ -19,7 +19,8 @@
  *
  * Budgets: `reserve()` holds a call's worst-case cost in `reservations` inside a
  * BEGIN IMMEDIATE transaction, so processes sharing the file see each other's calls in flight;
- * `record()` writes the real cost and drops the hold in one transaction.
+ * `record()` writes the real cost and drops the hold in one transaction, with the call's
+ * conversation turn when it has one (one commit per answered call, not two).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -138,7 +139,7 @@ export class SqliteLedger implements Ledger {
   private readonly sessionPrincipalTotals: Database.Statement<[string, string], TotalsRow>;
   private readonly countRows: Database.Statement<[], { rows: number }>;
   private readonly reportStatements = new Map<string, Database.Statement<unknown[], TotalsRow & { key: string }>>();
-  private readonly recordTransaction: Database.Transaction<(row: CallRow, reservationId: number | undefined, keepHold: boolean) => number>;
+  private readonly recordTransaction: Database.Transaction<(row: CallRow, reservationId: number | undefined, keepHold: boolean, turn: ThreadTurn | undefined) => number>;
   private readonly threads: SqliteThreads;
 
   /** Opens (creating and migrating if needed) the ledger at `path`; throws `LedgerError` if unusable. */
@@ -221,16 +222,19 @@ export class SqliteLedger implements Ledger {
     this.sessionPrincipalTotals = db.prepare(`SELECT ${TOTALS_COLUMNS} FROM calls WHERE session_id = ? AND principal = ?`);
     this.countRows = db.prepare('SELECT COUNT(*) AS rows FROM calls');
 
-    this.recordTransaction = db.transaction((row: CallRow, reservationId: number | undefined, keepHold: boolean) => {
+    this.threads = new SqliteThreads(db);
+
+    // The call's row, its hold settled and its thread turn (if any): one transaction, one commit.
+    // The row goes first, so a row the file refuses leaves no turn behind.
+    this.recordTransaction = db.transaction((row: CallRow, reservationId: number | undefined, keepHold: boolean, turn: ThreadTurn | undefined) => {
       const id = Number(this.insertCall.run(row).lastInsertRowid);
       if (reservationId !== undefined) {
         if (keepHold) this.extendReservation.run(isoTime(monthPeriod(this.now()).end), reservationId);
         else this.deleteReservation.run(reservationId);
       }
+      if (turn) this.threads.write(turn);
       return id;
     });
-
-    this.threads = new SqliteThreads(db);
 
     // A real write at open: a read-only file or folder fails here, at start, not on the first call.
     db.transaction(() => this.deleteExpiredReservations.run(isoTime(this.now()))).immediate();
@@ -249,8 +253,8 @@ export class SqliteLedger implements Ledger {
   }
 
   /** Committed on return: survives a kill of the process (see the top of this file). */
-  async record(rec: CallRecord, reservationId?: number): Promise<number> {
-    return this.recordTransaction.immediate(toCallRow(rec, this.sessionId, this.now()), reservationId, rec.keepHold === true);
+  async record(rec: CallRecord, reservationId?: number, turn?: ThreadTurn): Promise<number> {
+    return this.recordTransaction.immediate(toCallRow(rec, this.sessionId, this.now()), reservationId, rec.keepHold === true, turn);
   }
 
   async reserve(amountMicroUsd: number, budget: Budget | undefined, principal?: PrincipalBudget): Promise<Reservation> {

@@ -39,11 +39,7 @@ export class SqliteThreads {
     );
     const deleteTurns = db.prepare('DELETE FROM conversation_turns WHERE conversation_id IN (SELECT id FROM conversations WHERE updated_at < ?)');
     const deleteThreads = db.prepare('DELETE FROM conversations WHERE updated_at < ?');
-    this.appendTransaction = db.transaction((turn: ThreadTurn) => {
-      const at = isoTime(turn.at);
-      this.upsertThread.run({ id: turn.id, principal: turn.principal, at, system: turn.system ?? null, tools: turn.tools ? JSON.stringify(turn.tools) : null });
-      this.insertTurn.run({ id: turn.id, at, messages: JSON.stringify(turn.messages) });
-    });
+    this.appendTransaction = db.transaction((turn: ThreadTurn) => this.write(turn));
     this.deleteTransaction = db.transaction((before: string) => {
       deleteTurns.run(before);
       return deleteThreads.run(before).changes;
@@ -61,6 +57,13 @@ export class SqliteThreads {
       tools: row.tools === null ? null : JSON.parse(row.tools),
       turns: this.selectTurns.all(id).map((turn) => JSON.parse(turn.messages)),
     };
+  }
+
+  /** Upserts the thread and inserts the turn; the caller runs it inside its own transaction. */
+  write(turn: ThreadTurn): void {
+    const at = isoTime(turn.at);
+    this.upsertThread.run({ id: turn.id, principal: turn.principal, at, system: turn.system ?? null, tools: turn.tools ? JSON.stringify(turn.tools) : null });
+    this.insertTurn.run({ id: turn.id, at, messages: JSON.stringify(turn.messages) });
   }
 
   append(turn: ThreadTurn): void {
