@@ -734,10 +734,14 @@ export class LlmService {
       notes.push(`${cut}; the provider's stream was closed there`);
       return;
     }
+    // One note for a body cut at its byte limit; the text that arrived may still exceed the cap.
+    if (response.bodyCutAtBytes !== undefined) {
+      notes.push(`the provider's answer ran past ${response.bodyCutAtBytes} bytes; reading stopped there and the answer was cut (maxAnswerBytes)`);
+    }
     if (jsonBytes(response.content) <= cap) return;
     response.content = fitJsonBytes(response.content, cap);
     response.finishReason = 'length';
-    notes.push(cut);
+    if (response.bodyCutAtBytes === undefined) notes.push(cut);
   }
 
   /** The model id the provider says it used: a string from the provider, so scrubbed and bounded. */

@@ -104,6 +104,8 @@ export interface ChatResponse {
   usageMissing?: boolean;
   /** The answer was cut at maxAnswerBytes and the provider's response closed there. */
   truncated?: boolean;
+  /** A non-streamed body ran past this many bytes and was cut there (bounded-fetch.ts): the answer is what arrived. */
+  bodyCutAtBytes?: number;
 }
 
 /** Parts of a streamed answer; `finish` always carries the whole assembled response. */

@@ -45,7 +45,7 @@ export class AdapterFactory {
     }
     // Custom endpoints (Ollama, vLLM) often take no key; the SDKs insist on some string.
     const apiKey = (provider.apiKeyEnv && this.env[provider.apiKeyEnv]) || 'no-key';
-    const fetch = boundedFetch(this.maxAnswerBytes);
+    const fetch = boundedFetch(this.maxAnswerBytes, provider.type === 'anthropic' ? 'anthropic' : 'openai');
     if (provider.type === 'anthropic') {
       const { default: Anthropic, APIError, APIUserAbortError, APIConnectionError, APIConnectionTimeoutError } = await import('@anthropic-ai/sdk');
       const { AnthropicAdapter } = await import('./anthropic/anthropic-adapter.js');

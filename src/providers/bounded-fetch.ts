@@ -9,7 +9,23 @@
  * would be held whole just the same.
  */
 
+import type { ChatResponse } from '../llm/types.js';
+import { salvageCutBody, type CompletionWire } from './salvage-cut-body.js';
+
 const STREAMED_REQUEST = Symbol('llm-service-mcp.streamed-request');
+
+/**
+ * Responses whose completion was cut at the limit and closed (salvageCutBody), with the limit:
+ * the adapter reads it off the Response the SDK hands back (withResponse) to note the cut.
+ */
+const CUT_BODIES = new WeakMap<Response, number>();
+
+/** `answer`, marked with the byte limit its completion's body was cut at, if it was (see boundedFetch). */
+export function withBodyCut(answer: ChatResponse, response: Response): ChatResponse {
+  const limit = CUT_BODIES.get(response);
+  if (limit !== undefined) answer.bodyCutAtBytes = limit;
+  return answer;
+}
 
 // JSON framing, ids, usage and the like of one completion: a few KiB in practice; 64 KiB is ample.
 const FRAMING_BYTES = 64 * 1024;
@@ -18,7 +34,7 @@ const FRAMING_BYTES = 64 * 1024;
  * The most of one response body read: twice maxAnswerBytes plus the framing, because a body
  * carries the answer's text once, measured as we measure it (JSON bytes), and may carry as much
  * again beside it (reasoning text, tool-call arguments) that we do not return. An answer between
- * maxAnswerBytes and this is read and cut (capAnswer); past this the body is dropped.
+ * maxAnswerBytes and this is read and cut (capAnswer); past this reading stops (see boundedFetch).
  */
 export function bodyLimitOf(maxAnswerBytes: number): number {
   return 2 * maxAnswerBytes + FRAMING_BYTES;
@@ -50,8 +66,13 @@ const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** A fetch (the global one, looked up per call) whose response bodies stop at `bodyLimitOf(maxAnswerBytes)`. */
-export function boundedFetch(maxAnswerBytes: number): Fetch {
+/**
+ * A fetch (the global one, looked up per call) whose response bodies stop at
+ * `bodyLimitOf(maxAnswerBytes)`. With a `wire`, a successful non-streamed completion past the
+ * limit is not an error: what arrived is closed into the completion of what fits, cut (see
+ * salvageCutBody), and the response marked (bodyCutAt); a body that cannot be (an HTML page) is.
+ */
+export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fetch {
   const limit = bodyLimitOf(maxAnswerBytes);
   return async (input, init) => {
     const response = await globalThis.fetch(input, init);
@@ -59,6 +80,9 @@ export function boundedFetch(maxAnswerBytes: number): Fetch {
     // A null-body status (204, 304) cannot be given a body again.
     if (response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
     const part = streamed && response.ok ? 'line' : 'body';
+    if (wire !== undefined && part === 'body' && response.ok) {
+      return salvagingBody(response, limit, wire, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
+    }
     return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
   };
 }
@@ -92,6 +116,53 @@ function limitBody(response: Response, limit: number, part: 'body' | 'line', too
   });
   const limited = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   // The SDKs log and report the response's URL; a constructed Response has none of its own.
+  Object.defineProperty(limited, 'url', { value: response.url });
+  return limited;
+}
+
+/**
+ * The same response, its body read up to `limit` bytes before it is handed on (the SDK reads it
+ * whole anyway): past the limit, reading stops, the connection is closed and the body becomes
+ * the salvaged completion of what arrived, or ends in `tooLarge()` when none can be made.
+ */
+function salvagingBody(response: Response, limit: number, wire: CompletionWire, tooLarge: () => Error): Response {
+  const reader = response.body!.getReader();
+  const headers = new Headers(response.headers);
+  // The body handed on is not the one the length was declared for.
+  headers.delete('content-length');
+  const limited = new Response(
+    new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunks: Uint8Array[] = [];
+        let read = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            for (const chunk of chunks) controller.enqueue(chunk);
+            return controller.close();
+          }
+          if (read + value.byteLength <= limit) {
+            chunks.push(value);
+            read += value.byteLength;
+            continue;
+          }
+          chunks.push(value.subarray(0, limit - read));
+          // Cancelling the source closes the connection: the rest is never downloaded.
+          const error = tooLarge();
+          await reader.cancel(error).catch(() => undefined);
+          const salvaged = salvageCutBody(Buffer.concat(chunks), wire);
+          if (salvaged === undefined) return controller.error(error);
+          CUT_BODIES.set(limited, limit);
+          controller.enqueue(new TextEncoder().encode(salvaged));
+          return controller.close();
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    }),
+    { status: response.status, statusText: response.statusText, headers },
+  );
   Object.defineProperty(limited, 'url', { value: response.url });
   return limited;
 }

@@ -149,7 +149,8 @@ export type Reply =
    * what went out. `declareLength` sends a content-length header instead of chunked encoding;
    * `status` answers it as an error body instead (default 200).
    */
-  | { kind: 'huge-json'; wire: 'openai' | 'anthropic'; bytes: number; declareLength?: boolean; status?: number }
+  /** `notJson`: the same size of HTML page instead (a proxy's page), which no repair makes a completion. */
+  | { kind: 'huge-json'; wire: 'openai' | 'anthropic'; bytes: number; declareLength?: boolean; status?: number; notJson?: boolean }
   | { kind: 'hang' }
   | { kind: 'reset'; delayMs?: number }
   | { kind: 'auto' };
@@ -396,8 +397,9 @@ const HUGE_PIECE = Buffer.alloc(64 * 1024, 'x');
 
 /** Writes a huge non-streamed completion with backpressure, counting the bytes written (see `huge-json`). */
 async function writeHugeJson(res: Res, r: Extract<Reply, { kind: 'huge-json' }>, rec: RecordedRequest): Promise<void> {
-  const [head, tail] =
-    r.wire === 'openai'
+  const [head, tail] = r.notJson
+    ? ['<!doctype html><html><body>', '</body></html>']
+    : r.wire === 'openai'
       ? [
           `{"id":"chatcmpl-huge","object":"chat.completion","created":1,"model":"gpt-fake","choices":[{"index":0,"message":{"role":"assistant","content":"`,
           `","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`,

@@ -2,7 +2,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
-import { streamedRequestOptions } from '../bounded-fetch.js';
+import { streamedRequestOptions, withBodyCut } from '../bounded-fetch.js';
 import { notACompletion } from '../not-a-completion.js';
 import type { SdkCallContext } from '../sdk-call.js';
 import { AnthropicStreamAssembler, anthropicMessageProblem, convertAnthropicMessage } from './convert-anthropic-response.js';
@@ -30,12 +30,12 @@ export class AnthropicAdapter implements ProviderAdapter {
   }
 
   async generate(request: ChatRequest, callOptions: CallOptions): Promise<ChatResponse> {
-    const message: unknown = await sendOnce(this.context, callOptions, (signal) =>
-      this.options.client.messages.create(this.body(request) as unknown as Anthropic.MessageCreateParamsNonStreaming, { signal }),
+    const { data: message, response } = await sendOnce(this.context, callOptions, (signal) =>
+      this.options.client.messages.create(this.body(request) as unknown as Anthropic.MessageCreateParamsNonStreaming, { signal }).withResponse(),
     );
-    const problem = anthropicMessageProblem(message);
+    const problem = anthropicMessageProblem(message as unknown);
     if (problem !== undefined) throw notACompletion(this.context, problem);
-    return convertAnthropicMessage(message as Parameters<typeof convertAnthropicMessage>[0], request.providerModel);
+    return withBodyCut(convertAnthropicMessage(message as unknown as Parameters<typeof convertAnthropicMessage>[0], request.providerModel), response);
   }
 
   stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {

@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import type { CallOptions, ChatRequest, ChatResponse, ProviderAdapter, StreamPart } from '../../llm/types.js';
 import type { SdkErrorClasses } from '../convert-sdk-error.js';
 import { sendOnce, streamOnce } from '../sdk-call.js';
-import { streamedRequestOptions } from '../bounded-fetch.js';
+import { streamedRequestOptions, withBodyCut } from '../bounded-fetch.js';
 import { notACompletion } from '../not-a-completion.js';
 import type { SdkCallContext } from '../sdk-call.js';
 import { convertOpenAICompletion, OpenAIStreamAssembler, openAICompletionProblem } from './convert-openai-response.js';
@@ -26,12 +26,12 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
 
   async generate(request: ChatRequest, callOptions: CallOptions): Promise<ChatResponse> {
     const body = convertToOpenAIRequest(request, this.options.maxTokensField);
-    const completion: unknown = await sendOnce(this.context, callOptions, (signal) =>
-      this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal }),
+    const { data: completion, response } = await sendOnce(this.context, callOptions, (signal) =>
+      this.options.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal }).withResponse(),
     );
-    const problem = openAICompletionProblem(completion);
+    const problem = openAICompletionProblem(completion as unknown);
     if (problem !== undefined) throw notACompletion(this.context, problem);
-    return convertOpenAICompletion(completion as Parameters<typeof convertOpenAICompletion>[0], request.providerModel);
+    return withBodyCut(convertOpenAICompletion(completion as unknown as Parameters<typeof convertOpenAICompletion>[0], request.providerModel), response);
   }
 
   stream(request: ChatRequest, callOptions: CallOptions): AsyncIterable<StreamPart> {
