@@ -150,7 +150,9 @@ function salvagingBody(response: Response, limit: number, wire: CompletionWire, 
           // Cancelling the source closes the connection: the rest is never downloaded.
           const error = tooLarge();
           await reader.cancel(error).catch(() => undefined);
-          const salvaged = salvageCutBody(Buffer.concat(chunks), wire);
+          const prefix = Buffer.concat(chunks);
+          chunks.length = 0; // one copy of the prefix at a time
+          const salvaged = salvageCutBody(prefix, wire);
           if (salvaged === undefined) return controller.error(error);
           CUT_BODIES.set(limited, limit);
           controller.enqueue(new TextEncoder().encode(salvaged));

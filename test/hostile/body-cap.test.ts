@@ -61,11 +61,12 @@ describe('a non-streamed answer of tens of megabytes', () => {
       expect(h.upstream.requests[1]!.closedBy).toBe('client');
       // What the upstream got out before the connection closed: the limit plus the socket buffers.
       expect(h.upstream.requests[1]!.bytesWritten).toBeLessThan(BODY / 4);
-      // Read whole, the body alone would add 40 MB, its text and parsed copy as much again each.
-      // The answer of 1 MiB goes through the MCP pipe in several copies: a body just under the
-      // limit, read whole and cut at the cap, grew the heap by about 30 MB here (23 MB this one).
+      // Read whole, the body alone would add 40 MB, its text and parsed copy as much again each
+      // (over 120 MB). The answer of 1 MiB goes through the MCP pipe in several copies: a body
+      // just under the limit, read whole and cut at the cap, grew the heap by about 30 MB here
+      // (this one 23 MB; its RSS 43 MB once, with the whole suite running beside it).
       expect(heap).toBeLessThan(BODY);
-      expect(rss).toBeLessThan(BODY);
+      expect(rss).toBeLessThan(BODY * 1.5);
       // The usage never arrived: recorded, its cost unknown.
       expect(readRows(h.dbPath)[1]).toMatchObject({ status: 'ok', model, finish_reason: 'length', cost_micro_usd: null });
       await stillAnswers(h);
