@@ -80,11 +80,27 @@ export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fet
     // A null-body status (204, 304) cannot be given a body again.
     if (response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
     const part = streamed && response.ok ? 'line' : 'body';
+    if (part === 'body' && declaresFittingBody(response, limit)) return response;
     if (wire !== undefined && part === 'body' && response.ok) {
       return salvagingBody(response, limit, wire, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
     }
     return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
   };
+}
+
+/**
+ * Whether the body is bounded by its own headers: an uncompressed body with a Content-Length
+ * within the limit. fetch reads exactly that many bytes (HTTP/1.1 framing: more is a protocol
+ * error, fewer a premature close), so counting them again would only cost time on every call,
+ * the common case. A compressed body is counted all the same: its length says nothing of what
+ * it inflates to.
+ */
+function declaresFittingBody(response: Response, limit: number): boolean {
+  const encoding = response.headers.get('content-encoding');
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return false;
+  const length = response.headers.get('content-length');
+  if (length === null || !/^\d{1,15}$/.test(length.trim())) return false;
+  return Number(length) <= limit;
 }
 
 /**

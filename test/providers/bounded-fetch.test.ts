@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyTooLargeError, bodyLimitOf, boundedFetch, streamedRequestOptions } from '../../src/providers/bounded-fetch.js';
 
@@ -17,6 +18,17 @@ beforeAll(async () => {
   // GET /<status>/<bytes>[/<line>]: that many bytes of "x" under that status, chunked, with a
   // line break ending every <line> bytes when given.
   server = http.createServer((req, res) => {
+    // /length/<status>/<bytes>: the same with a Content-Length; /gzip/<status>/<bytes>: gzipped,
+    // with the Content-Length of the compressed body.
+    const framed = /^\/(length|gzip)\/(\d+)\/(\d+)$/.exec(req.url ?? '');
+    if (framed) {
+      const [, how, status, bytes] = framed;
+      const text = Buffer.from('x'.repeat(Number(bytes)));
+      const body = how === 'gzip' ? gzipSync(text) : text;
+      res.writeHead(Number(status), { 'content-type': 'application/json', 'content-length': String(body.length), ...(how === 'gzip' ? { 'content-encoding': 'gzip' } : {}) });
+      res.end(body);
+      return;
+    }
     const [, status, bytes, line] = (req.url ?? '').split('/');
     res.writeHead(Number(status), { 'content-type': 'application/json' });
     const text = 'x'.repeat(Number(bytes));
@@ -46,6 +58,21 @@ describe('boundedFetch', () => {
     await expect(fetchText(`/200/${LIMIT * 3}`, streamedRequestOptions())).rejects.toMatchObject({ part: 'line', limitBytes: LIMIT });
     await expect(fetchText(`/500/${LIMIT * 3}/1000`, streamedRequestOptions())).rejects.toMatchObject({ part: 'body' });
     await expect(fetchText(`/200/${LIMIT * 3}/1000`)).rejects.toBeInstanceOf(BodyTooLargeError);
+  });
+
+  it('hands on a body whose Content-Length fits as it came (nothing to count), and refuses one that does not', async () => {
+    const response = await boundedFetch(CAP)(`${url}/length/200/${LIMIT}`);
+    // Not wrapped: the SDK reads fetch's own body stream.
+    expect(response.constructor).toBe(Response);
+    expect(Object.getOwnPropertyDescriptor(response, 'url')).toBeUndefined();
+    expect(await response.text()).toHaveLength(LIMIT);
+    await expect(fetchText(`/length/200/${LIMIT + 1}`)).rejects.toBeInstanceOf(BodyTooLargeError);
+  });
+
+  it('counts a compressed body as it inflates, whatever its Content-Length says', async () => {
+    // 50 × the limit of "x" gzips to a few KiB: its declared length fits, what it inflates to does not.
+    await expect(fetchText(`/gzip/200/${LIMIT * 50}`)).rejects.toBeInstanceOf(BodyTooLargeError);
+    expect(await fetchText(`/gzip/200/${LIMIT}`)).toHaveLength(LIMIT);
   });
 
   it('keeps the status, headers and URL of the response', async () => {
