@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { answerTail } from '../../src/llm/answer-tail.js';
 import { harnessPerTest, progressDelta, resultText, type Harness } from '../support/harness.js';
+import { startStallMeter } from '../support/load-slack.js';
 
 interface Notice {
   progress: number;
@@ -107,17 +108,26 @@ describe.each(['openai', 'anthropic'] as const)('%s wire: relay', (wire) => {
     const chunks = [...UNICODE_TEXT_CHUNKS, ...UNICODE_TEXT_CHUNKS, ...UNICODE_TEXT_CHUNKS];
     const content = chunks.join('');
     h.upstream.enqueue({ kind: wire, chunks, chunkDelayMs: 12 });
+    const meter = startStallMeter();
     const run = await callStreamed(h, { prompt: 'unicode please', model });
+    const stalled = meter.stalledMs;
+    meter.stop();
     checkRelay(run, content);
     // The first delta went out alone and at once, not held for the interval.
     expect(run.notices[0]!.delta).toBe('Hi ');
     expect(run.notices[0]!.message).toBe('Hi');
     // The upstream writes the first delta 12 ms (OpenAI) or 36 ms (Anthropic: message_start,
-    // content_block_start and ping come first) after it read the request.
-    expect(run.notices[0]!.wallAt - h.upstream.requests[0]!.receivedAt).toBeLessThan(36 + 60);
-    // 36 deltas 12 ms apart (~430 ms) coalesced into about one notice per 50 ms.
+    // content_block_start and ping come first) after it read the request; the 60 ms allowance
+    // gets the time this process was held up during the call on top (load-slack.ts), so a
+    // loaded machine's scheduling is not taken for a slow first notice. (One held back for the
+    // interval is caught anyway: the first delta would not be 'Hi ' alone.)
+    expect(run.notices[0]!.wallAt - h.upstream.requests[0]!.receivedAt).toBeLessThan(36 + 60 + stalled);
+    // 36 deltas 12 ms apart (~430 ms) coalesced into about one notice per 50 ms: counted against
+    // the span the notices actually took (a loaded machine stretches it), not a fixed number.
+    const spanMs = run.notices.at(-1)!.at - run.notices[0]!.at;
     expect(run.notices.length).toBeGreaterThanOrEqual(5);
-    expect(run.notices.length).toBeLessThan(16);
+    expect(run.notices.length).toBeLessThanOrEqual(Math.ceil(spanMs / 45) + 2);
+    expect(run.notices.length).toBeLessThan(36);
     await checkNothingAfter(run, h, clientErrors);
   });
 
