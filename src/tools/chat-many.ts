@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { formatUsd } from '../ledger/cost.js';
 import { chatMany, unknownTotal, type ChatManyDeps, type ChatManyEntry, type ChatManyResult } from '../llm/chat-many.js';
 import type { Logger } from '../logger.js';
-import { chatInputSchema, clientRoots, toChatInput } from './chat.js';
-import { principalOf } from './principal-of.js';
+import { chatInputSchema, hostHooks, notesAndThread, toChatInput } from './chat.js';
 import { toolFailure, UserInputError } from './tool-failure.js';
 
 // The rest of chat's input is accepted but not repeated here: tools/list is read into the host's
@@ -72,24 +71,9 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
           const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ');
           throw new UserInputError(`chat_many takes chat's input (no model or fallback_models) plus models and deadline_ms: ${issues}`);
         }
-        const progressToken = extra._meta?.progressToken;
-        const result = await chatMany(
-          deps,
-          { ...toChatInput(parsed.data), models, deadline_ms },
-          {
-            signal: extra.signal,
-            roots: () => clientRoots(server, extra.signal),
-            principal: principalOf(extra.authInfo),
-            progress:
-              progressToken === undefined
-                ? undefined
-                : (notice) => extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: notice.progress, message: notice.message } }),
-          },
-        );
-        const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: chatManyText(result) }];
-        if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
-        // As chat: hosts that show only content still need the id to continue the thread.
-        if (result.conversation_id) content.push({ type: 'text', text: `conversation_id: ${result.conversation_id}` });
+        // The same hooks as chat's: a chat_many notice never carries a delta (chat-many-progress.ts).
+        const result = await chatMany(deps, { ...toChatInput(parsed.data), models, deadline_ms }, hostHooks(server, extra));
+        const content = [{ type: 'text' as const, text: chatManyText(result) }, ...notesAndThread(result)];
         return { content, structuredContent: { ...result } };
       } catch (error) {
         return toolFailure(error, logger, deps.service.scrubber);

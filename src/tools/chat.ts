@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { ChatHooks, ChatInput, ChatResult, LlmService } from '../llm/llm-service.js';
 import type { ChatMessage } from '../llm/types.js';
 import { chatSummaryLine } from './chat-summary-line.js';
 import { principalOf } from './principal-of.js';
@@ -103,11 +105,50 @@ function resultText(result: ChatResult): string {
   return parts.length > 0 ? parts.join('\n\n') : '(empty answer)';
 }
 
+/**
+ * What a tool call hands the service of its request: the host's cancel signal, its roots, the
+ * principal the HTTP transport authenticated, and, when the host asked for progress, a sender of
+ * its notices (`_meta.delta` carries a notice's exact new text, so a client can rebuild the
+ * answer; `message` is for people). Shared by `chat` and `chat_many`.
+ */
+export function hostHooks(server: McpServer, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): ChatHooks {
+  const progressToken = extra._meta?.progressToken;
+  return {
+    signal: extra.signal,
+    roots: () => clientRoots(server, extra.signal),
+    principal: principalOf(extra.authInfo),
+    progress:
+      progressToken === undefined
+        ? undefined
+        : (notice) =>
+            extra.sendNotification({
+              method: 'notifications/progress',
+              params: {
+                progressToken,
+                progress: notice.progress,
+                message: notice.message,
+                ...(notice.delta === undefined ? {} : { _meta: { delta: notice.delta } }),
+              },
+            }),
+  };
+}
+
+/**
+ * The content lines after the answer that `chat` and `chat_many` share: the notes, and the thread
+ * id (hosts that show only content still need it to continue the thread).
+ */
+export function notesAndThread(result: { notes?: string[]; conversation_id?: string }): Array<{ type: 'text'; text: string }> {
+  return [
+    ...(result.notes ? [{ type: 'text' as const, text: `Note: ${result.notes.join('; ')}` }] : []),
+    ...(result.conversation_id ? [{ type: 'text' as const, text: `conversation_id: ${result.conversation_id}` }] : []),
+  ];
+}
+
 // A client that never answers roots/list must not hold the call up for long.
 const ROOTS_TIMEOUT_MS = 5000;
 
 /** The client's roots as local paths, or undefined when it has no roots capability. */
-export async function clientRoots(server: McpServer, signal: AbortSignal): Promise<string[] | undefined> {
+async function clientRoots(server: McpServer, signal: AbortSignal): Promise<string[] | undefined> {
   if (!server.server.getClientCapabilities()?.roots) return undefined;
   const { roots } = await server.server.listRoots(undefined, { signal, timeout: ROOTS_TIMEOUT_MS });
   return roots.filter((root) => root.uri.startsWith('file://')).map((root) => fileURLToPath(root.uri));
@@ -128,30 +169,8 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
     },
     async (args, extra) => {
       try {
-        const progressToken = extra._meta?.progressToken;
-        const result = await service.chat(toChatInput(args), {
-          signal: extra.signal,
-          roots: () => clientRoots(server, extra.signal),
-          principal: principalOf(extra.authInfo),
-          progress:
-            progressToken === undefined
-              ? undefined
-              : (notice) =>
-                  extra.sendNotification({
-                    method: 'notifications/progress',
-                    params: {
-                      progressToken,
-                      progress: notice.progress,
-                      message: notice.message,
-                      // The exact new text, so a client can rebuild the answer; message is for people.
-                      ...(notice.delta === undefined ? {} : { _meta: { delta: notice.delta } }),
-                    },
-                  }),
-        });
-        const content: Array<{ type: 'text'; text: string }> = [{ type: 'text', text: resultText(result) }];
-        if (result.notes) content.push({ type: 'text', text: `Note: ${result.notes.join('; ')}` });
-        // Hosts that show only content still need the id to continue the thread.
-        if (result.conversation_id) content.push({ type: 'text', text: `conversation_id: ${result.conversation_id}` });
+        const result = await service.chat(toChatInput(args), hostHooks(server, extra));
+        const content = [{ type: 'text' as const, text: resultText(result) }, ...notesAndThread(result)];
         content.push({ type: 'text', text: chatSummaryLine(result) });
         return { content, structuredContent: { ...result } };
       } catch (error) {
