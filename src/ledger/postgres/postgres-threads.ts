@@ -9,23 +9,17 @@
 import type pg from 'pg';
 import { isoTime } from '../call-row.js';
 import type { StoredThread, ThreadTurn } from '../ledger.js';
+import { storedThreadOf, type ThreadRow } from '../thread-rows.js';
 
 export async function loadThread(pool: pg.Pool, id: string): Promise<StoredThread | undefined> {
-  const thread = await pool.query<{ id: string; principal: string | null; updated_at: string; system: string | null; tools: string | null }>(
+  const thread = await pool.query<ThreadRow>(
     'SELECT id, principal, updated_at, system, tools FROM conversations WHERE id = $1',
     [id],
   );
   const row = thread.rows[0];
   if (!row) return undefined;
   const turns = await pool.query<{ messages: string }>('SELECT messages FROM conversation_turns WHERE conversation_id = $1 ORDER BY seq', [id]);
-  return {
-    id: row.id,
-    principal: row.principal,
-    updatedAt: Date.parse(row.updated_at),
-    system: row.system,
-    tools: row.tools === null ? null : JSON.parse(row.tools),
-    turns: turns.rows.map((turn) => JSON.parse(turn.messages)),
-  };
+  return storedThreadOf(row, turns.rows);
 }
 
 export async function appendThreadTurn(pool: pg.Pool, turn: ThreadTurn): Promise<void> {

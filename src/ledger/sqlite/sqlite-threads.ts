@@ -7,14 +7,7 @@
 import type Database from 'better-sqlite3';
 import { isoTime } from '../call-row.js';
 import type { StoredThread, ThreadTurn } from '../ledger.js';
-
-interface ThreadRow {
-  id: string;
-  principal: string | null;
-  updated_at: string;
-  system: string | null;
-  tools: string | null;
-}
+import { storedThreadOf, type ThreadRow } from '../thread-rows.js';
 
 export class SqliteThreads {
   private readonly selectThread: Database.Statement<[string], ThreadRow>;
@@ -49,14 +42,7 @@ export class SqliteThreads {
   load(id: string): StoredThread | undefined {
     const row = this.selectThread.get(id);
     if (!row) return undefined;
-    return {
-      id: row.id,
-      principal: row.principal,
-      updatedAt: Date.parse(row.updated_at),
-      system: row.system,
-      tools: row.tools === null ? null : JSON.parse(row.tools),
-      turns: this.selectTurns.all(id).map((turn) => JSON.parse(turn.messages)),
-    };
+    return storedThreadOf(row, this.selectTurns.all(id));
   }
 
   /** Upserts the thread and inserts the turn; the caller runs it inside its own transaction. */
