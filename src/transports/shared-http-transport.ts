@@ -115,11 +115,6 @@ export class SharedHttpTransport implements Transport {
     this.onclose?.();
   }
 
-  /** Requests whose answer is still to be written (for tests). */
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
   private forget(id: number, entry: PendingRequest): void {
     this.pending.delete(id);
     if (entry.keepAlive) clearInterval(entry.keepAlive);
