@@ -8,19 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream?.close();
-});
 afterEach(() => {
   upstream.requests.length = 0;
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -8,9 +8,10 @@
  * src/ledger/cost.ts.
  */
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { harnessPerTest, resultText } from '../support/harness.js';
-import { startUpstream, type Reply, type Upstream } from '../support/upstream.js';
+import type { Reply } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 /** USD per million tokens: input, output, cache read, 5-minute and 1-hour cache write, DashScope explicit cache hit. */
 interface Price {
@@ -469,16 +470,8 @@ const SHAPES: Shape[] = [
   },
 ];
 
-let upstream: Upstream;
+const upstream = useUpstream();
 const start = harnessPerTest();
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-
-afterAll(async () => {
-  await upstream?.close();
-});
 
 function rowsOf(dbPath: string): Array<Record<string, any>> {
   const db = new Database(dbPath, { readonly: true });

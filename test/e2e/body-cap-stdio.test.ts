@@ -7,20 +7,16 @@
  */
 import { readFileSync } from 'node:fs';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CHILD_KEYS, childSetup, ensureBuilt, sdkClient } from '../support/stdio-child.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const BODY = 40_000_000;
-let upstream: Upstream;
+const upstream = useUpstream();
 
 beforeAll(async () => {
   ensureBuilt();
-  upstream = await startUpstream();
 }, 120_000);
-afterAll(async () => {
-  await upstream?.close();
-});
 
 /** The process's peak resident memory so far, in bytes (Linux /proc). */
 function peakRss(pid: number): number {

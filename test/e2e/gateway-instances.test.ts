@@ -17,7 +17,8 @@ import { POSTGRES_SCHEMA_VERSION } from '../../src/ledger/postgres/postgres-migr
 import { childEnv, ensureBuilt } from '../ledger-integration/fixtures/helpers.js';
 import { connectHttpClient, spawnGateway, type Gateway } from '../support/gateway.js';
 import { freshDatabase, queryRows, startPostgresCluster, type PostgresCluster } from '../support/postgres-server.js';
-import { startUpstream, type RecordedRequest, type Upstream } from '../support/upstream.js';
+import type { RecordedRequest } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const alice = createToken('alice');
 const bob = createToken('bob');
@@ -28,7 +29,7 @@ const METERED = { metered: { provider: 'openai', providerModel: 'metered-1', pri
 const FREE = { free: { provider: 'openai', providerModel: 'free-1', pricing: { inputPerMTok: 0, outputPerMTok: 0 } } };
 const WORST_MICRO = 100_000;
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
 const gateways: Gateway[] = [];
 const clients: Client[] = [];
@@ -36,7 +37,6 @@ const drops: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   await ensureBuilt();
-  upstream = await startUpstream();
   dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-instances-'));
 }, 180_000);
 
@@ -45,7 +45,6 @@ afterAll(async () => {
   for (const gateway of gateways) gateway.kill();
   await Promise.all(gateways.map((gateway) => gateway.exit));
   await Promise.all(drops.map((drop) => drop().catch(() => undefined)));
-  await upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 

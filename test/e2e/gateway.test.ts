@@ -17,12 +17,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/http/auth.js';
 import { childEnv, ensureBuilt, readRows } from '../ledger-integration/fixtures/helpers.js';
 import { connectHttpClient, spawnGateway, type Gateway } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const ISSUER = 'https://idp.test/';
 const AUDIENCE = 'https://llm.test/mcp';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
 let jwks: Server;
 let jwksUrl: string;
@@ -107,7 +107,6 @@ async function jwt(claims: Record<string, unknown>, options: { key?: CryptoKey; 
 
 beforeAll(async () => {
   await ensureBuilt();
-  upstream = await startUpstream();
   dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-gateway-'));
   const pair = await generateKeyPair('ES256');
   signingKey = pair.privateKey;
@@ -127,7 +126,6 @@ afterEach(() => {
 
 afterAll(async () => {
   for (const gateway of gateways) gateway.kill();
-  await upstream?.close();
   await new Promise((resolve) => jwks?.close(resolve));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -10,20 +10,18 @@ import { createToken } from '../../src/http/auth.js';
 import { childEnv, ensureBuilt } from '../ledger-integration/fixtures/helpers.js';
 import { connectHttpClient, postRaw, spawnGateway } from '../support/gateway.js';
 import { FAKE_KEYS } from '../support/harness.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { describeToolTable } from './tool-table.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
 
 beforeAll(async () => {
   await ensureBuilt();
-  upstream = await startUpstream();
   dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-http-'));
 }, 180_000);
 
 afterAll(async () => {
-  await upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

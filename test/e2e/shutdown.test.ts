@@ -11,15 +11,14 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { CLI, childEnv, ensureBuilt, readRows } from '../ledger-integration/fixtures/helpers.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
 const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
   await ensureBuilt();
-  upstream = await startUpstream();
   dir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-shutdown-'));
 }, 180_000);
 
@@ -29,7 +28,6 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,26 +5,22 @@
  * checks the server still answers tools/list.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CHILD_KEYS, childSetup, ensureBuilt, RawChild, sdkClient, type ChildSetup } from '../support/stdio-child.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { MALFORMED } from './tool-table.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const TOOLS = ['chat', 'chat_many', 'get_cost', 'list_models'];
 const MiB = 1024 * 1024;
 
-let upstream: Upstream;
+const upstream = useUpstream();
 const cleanups: Array<() => Promise<void> | void> = [];
 
 beforeAll(async () => {
   ensureBuilt();
-  upstream = await startUpstream();
 }, 120_000);
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await upstream?.close();
 });
 
 function setup(config?: unknown): ChildSetup {

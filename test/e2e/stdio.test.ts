@@ -13,8 +13,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawChild } from '../support/stdio-child.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { describeToolTable } from './tool-table.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -31,7 +31,7 @@ const SPEC_ENV_VARS = [
   'LLM_SERVICE_CONFIG', 'LLM_SERVICE_DB', 'LLM_SERVICE_DEFAULT_MODEL', 'LLM_SERVICE_LOG_LEVEL',
 ];
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let tempDir: string;
 
 /** A from-scratch environment: fake keys, loopback base URLs, a temp ledger, and PATH/HOME only. */
@@ -69,12 +69,10 @@ beforeAll(async () => {
   if (!existsSync(CLI)) {
     execFileSync(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
   }
-  upstream = await startUpstream();
   tempDir = mkdtempSync(join(tmpdir(), 'llm-service-mcp-e2e-'));
 }, 120_000);
 
 afterAll(async () => {
-  await upstream?.close();
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
 });
 

@@ -12,8 +12,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_KEYS, startHarness, type Harness } from '../support/harness.js';
 import { CHILD_KEYS, childSetup, ensureBuilt, RawChild } from '../support/stdio-child.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { toolCall, type FuzzToolCall } from './tool-call-arbitrary.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const IN_MEMORY_CALLS = 10_000;
 const BATCH = 25;
@@ -30,14 +30,10 @@ function expectNoKey(text: string, keys: readonly string[], where: string): void
   for (const key of keys) expect(text.includes(key), `${where} contains a key`).toBe(false);
 }
 
-let upstream: Upstream;
+const upstream = useUpstream();
 beforeAll(async () => {
   ensureBuilt();
-  upstream = await startUpstream();
 }, 120_000);
-afterAll(async () => {
-  await upstream?.close();
-});
 
 describe('fuzzing the tools over the in-memory MCP client', () => {
   let h: Harness;

@@ -11,8 +11,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { harnessPerTest } from '../support/harness.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { childEnv, ensureBuilt, readRows, spawnServer, structured, textOf, type ChildServer } from './fixtures/helpers.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const startHarness = harnessPerTest();
 
@@ -115,18 +115,16 @@ describe('budget caps through chat', () => {
 });
 
 describe('two server processes sharing one ledger file', () => {
-  let upstream: Upstream;
+  const upstream = useUpstream();
   let dir: string;
   const children: ChildServer[] = [];
 
   beforeAll(async () => {
     await ensureBuilt();
-    upstream = await startUpstream();
     dir = mkdtempSync(join(tmpdir(), 'ledger-budget-procs-'));
   }, 120_000);
   afterAll(async () => {
     for (const child of children) await child.close().catch(() => undefined);
-    await upstream?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -9,19 +9,17 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
 import { childEnv, ensureBuilt, spawnServer, structured } from './fixtures/helpers.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let dir: string;
 
 beforeAll(async () => {
   await ensureBuilt();
-  upstream = await startUpstream();
   dir = mkdtempSync(join(tmpdir(), 'ledger-durability-'));
 }, 120_000);
 afterAll(async () => {
-  await upstream?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

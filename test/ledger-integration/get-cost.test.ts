@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { harnessPerTest, type Harness } from '../support/harness.js';
-import { startUpstream, type Reply, type Upstream } from '../support/upstream.js';
+import type { Reply } from '../support/upstream.js';
 import { openServerOn, readRows, structured, textOf } from './fixtures/helpers.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const HOUR = 3_600_000;
 const BASE = Date.parse('2026-03-15T12:00:00.000Z');
@@ -197,14 +198,12 @@ describe('get_cost over real chat calls', () => {
 });
 
 describe('restart: a new server on the same ledger file', () => {
-  let upstream: Upstream;
+  const upstream = useUpstream();
   let dir: string;
   beforeAll(async () => {
-    upstream = await startUpstream();
     dir = mkdtempSync(join(tmpdir(), 'ledger-restart-'));
   });
   afterAll(async () => {
-    await upstream.close();
     rmSync(dir, { recursive: true, force: true });
   });
 

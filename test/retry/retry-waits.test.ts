@@ -5,21 +5,14 @@
  * measured on the fake upstream (`receivedAt` of consecutive requests), in real time.
  */
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { ConfigFile } from '../../src/config.js';
 import { resultText, startHarness, type Harness } from '../support/harness.js';
-import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
+import type { RecordedRequest, Reply } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-
-afterAll(async () => {
-  await upstream?.close();
-});
+const upstream = useUpstream();
 
 /** A fresh server (own config and ledger) on the shared upstream; one chat call; then closes it. */
 async function chatWith(

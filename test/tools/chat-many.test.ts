@@ -5,21 +5,16 @@
  * cancellation of the whole call, progress, and a ledger row for every model.
  */
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ChatManyFailure, ChatManyResult } from '../../src/llm/chat-many.js';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import { BUILT_IN_MODELS } from '../../src/registry/catalog.js';
 import { chatMany } from '../../src/llm/chat-many.js';
 import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
-import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
+import type { RecordedRequest, Reply } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream?.close();
-});
+const upstream = useUpstream();
 afterEach(() => {
   upstream.requests.length = 0;
   upstream.setDefault({ kind: 'auto' });

@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import { FAKE_KEYS, progressDelta, resultText, startHarness, type Harness } from '../support/harness.js';
-import { startUpstream, type RecordedRequest, type Reply, type Upstream } from '../support/upstream.js';
+import type { RecordedRequest, Reply } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 // Catalog prices (USD per million tokens), restated here so the test checks the arithmetic
 // rather than reusing the server's own numbers.
@@ -45,11 +46,10 @@ const weatherTool = {
 };
 const timeTool = { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } };
 
-let upstream: Upstream;
+const upstream = useUpstream();
 let h: Harness;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
   h = await startHarness({
     upstream,
     config: {
@@ -62,7 +62,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
-  await upstream?.close();
 });
 beforeEach(() => {
   upstream.requests.length = 0;

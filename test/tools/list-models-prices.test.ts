@@ -2,21 +2,13 @@
  * `list_models` says when each price was checked (one date per model), flags only prices older
  * than 90 days, and marks a retired model with its replacement; `doctor` names the price data.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CompactModelListing } from '../../src/tools/compact-model-listing.js';
 import { harnessPerTest, resultText } from '../support/harness.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
-let upstream: Upstream;
+const upstream = useUpstream();
 const start = harnessPerTest();
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-
-afterAll(async () => {
-  await upstream?.close();
-});
 
 type Model = Record<string, unknown> & { id: string; price_checked?: string; warning?: string };
 

@@ -5,24 +5,17 @@
  * call is refused before anything is sent, naming claude-sonnet-5-5, and fallback chains skip it
  * with a note. Every test pins the clock on one side of the date: none depends on today's date.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { ChatResult } from '../../src/llm/llm-service.js';
 import type { CompactModelListing } from '../../src/tools/compact-model-listing.js';
 import { harnessPerTest, resultText, type Harness } from '../support/harness.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { useUpstream } from '../support/use-upstream.js';
 
 const BEFORE = Date.parse('2026-11-29T23:59:59.999Z');
 const FROM = Date.parse('2026-11-30T00:00:00.000Z');
 
-let upstream: Upstream;
+const upstream = useUpstream();
 const start = harnessPerTest();
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream?.close();
-});
 beforeEach(() => {
   upstream.requests.length = 0;
 });
