@@ -16,7 +16,8 @@ export interface LedgerStore {
   name: 'sqlite' | 'postgres';
   /** The setting (LLM_SERVICE_DB) of a new, empty ledger. */
   fresh(): Promise<string>;
-  open(location: string, options?: LedgerOptions): Promise<Ledger>;
+  /** `budgetLeases: false`: PostgreSQL takes one hold per call (SQLite always does). */
+  open(location: string, options?: LedgerOptions & { budgetLeases?: boolean }): Promise<Ledger>;
   /** The budget holds as stored, oldest first. */
   holds(location: string): Promise<Array<{ principal: string | null; amount_micro_usd: number }>>;
   /** The cost and price columns of `calls` as stored, in row order (numbers, NULL as null). */

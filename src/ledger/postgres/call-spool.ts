@@ -15,6 +15,11 @@ export interface SpooledCall {
   rowKey: string;
   row: CallRow;
   reservationId?: number;
+  /**
+   * The call was admitted from a budget lease: the lease row to reduce by the call's part (a
+   * lease that expired meanwhile is left alone). With keepHold, `hold` is the part to keep.
+   */
+  lease?: { id: number; amountMicroUsd: number };
   /** Keep the hold as spent to the end of its UTC month (a call of unknown cost) instead of dropping it. */
   keepHold?: boolean;
   /** The kept hold as it was taken, so the replay can put it back if it expired meanwhile. */

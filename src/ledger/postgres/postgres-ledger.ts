@@ -16,6 +16,37 @@
  * of unknown cost (`CallRecord.keepHold`) keeps its hold instead, as spent until the end of the UTC
  * month; the budget sums count only holds taken in the cap's own day or month (as SQLite).
  *
+ * Budget leases (budget-leases.ts; `budgetLeases: false` turns them off): that lock makes every
+ * admission of every instance queue behind the others', one round trip each. So while every cap
+ * has plenty of room, the locked check-and-hold inserts a lease instead of the call's hold: a row
+ * of `reservations` like any hold (amount, times, principal) for 1/16 of the smallest room over
+ * the caps that apply, in whole holds of the asking call, at most 64 of them. Later calls of the
+ * same scope (the same principal, or none, and the same caps) are admitted from the lease's unused
+ * part in this process, with no round trip; a principal's lease carries the principal, so it counts
+ * in the global sums and in that principal's. Below 4 holds' worth of lease, no lease: the call's
+ * exact hold, as without leases, so near a cap admission is what it always was. Invariant: spent
+ * plus every hold and lease never exceeds a cap by more than one call's worst-case hold, across
+ * all instances: a lease is sized under the lock to fit in the room (it never overspends), and a
+ * call drawn from a lease is covered by the lease's unused part when it is admitted. (Spend
+ * recorded without any hold, by an instance with no budget set, is not seen by a lease until the
+ * lease is used up or closed, as it is not seen by holds already taken.)
+ * - Settling: record() of a drawn call reduces the lease row by the call's hold in the same
+ *   statement that inserts its row (summed per lease in a group commit); a call of unknown cost
+ *   turns its part into a kept hold of the lease's day, same statement. release() gives the part
+ *   back to the lease here (no database work); renew() renews the lease row.
+ * - A lease is drawn from only within the UTC day it was taken in by the database's clock (the
+ *   daily sums count holds created that day only): no lease is taken, nor drawn from, in the last
+ *   5 s of a day; a call then holds exactly, and after midnight a new lease is taken.
+ * - It expires like a hold (`reservationTtlMs`, so a killed instance's lease stops counting after
+ *   one TTL) and is renewed while this instance draws from it; the next one is asked for in the
+ *   background once half of it is drawn, so calls rarely wait for the lock.
+ * - The trade-off: a lease holds room this instance may not use. After `leaseIdleMs` (default
+ *   1 s) without a draw, and at close(), it is shrunk to its calls in flight (deleted when none):
+ *   another instance may be refused while a cap's last room sits in an idle lease elsewhere, for
+ *   at most that long (or one TTL, if the leasing instance died).
+ * - A drawn call spooled in an outage carries its lease and part: the replay reduces the lease
+ *   (nothing if it expired meanwhile, never below zero) and puts a kept part back as a hold.
+ *
  * Group commit: calls recorded while an earlier write is running go to the database together
  * (write-batcher.ts), their rows and the settling of their holds in one statement, so one commit
  * (one flush of the WAL) for all of them. `record()` resolves once that commit is done, with the
@@ -70,6 +101,7 @@ import { clockSql, daySql, isoSql, monthEndOfSql, periodSql, plusMsSql, type Bud
 import { migratePostgres } from './postgres-migrations.js';
 import { PreparedStatements } from './prepared-statements.js';
 import { WriteBatcher } from './write-batcher.js';
+import { LEASE_DAY_MARGIN_MS, LEASE_MAX_HOLDS, LEASE_MIN_HOLDS, LEASE_ROOM_FRACTION, LeaseBook, newLease, type Lease } from './budget-leases.js';
 import { redactUrl } from './redact-url.js';
 
 /** Options of the PostgreSQL store. */
@@ -91,9 +123,17 @@ export interface PostgresLedgerOptions extends LedgerOptions {
    * (default; see database-clock.ts), or `now` (tests that stand on a day or month boundary).
    */
   budgetClock?: BudgetClock;
+  /**
+   * Budget leases (see the top of this file): admit calls from a lease this instance holds, without
+   * a round trip, while every cap has plenty of room. Default on; off = one locked admission per call.
+   */
+  budgetLeases?: boolean;
+  /** A lease without draws for this long is shrunk to its calls in flight (or deleted); default 1 s. */
+  leaseIdleMs?: number;
 }
 
 const DEFAULT_RESERVATION_TTL_MS = 600_000;
+const DEFAULT_LEASE_IDLE_MS = 1_000;
 // Holds taken by this instance whose call has not been recorded yet, remembered for the spool
 // (see record()); past this many, the oldest are forgotten (a caller that never settles them).
 const MAX_REMEMBERED_HOLDS = 10_000;
@@ -135,7 +175,11 @@ const INSERT_COLUMNS = ['row_key', ...CALL_ROW_COLUMNS].join(', ');
 // Rows of calls inserted and their holds settled in one statement, so one atomic commit and one
 // round trip for all of them (a batch of record()s, a spool replay, an import): a call's hold is
 // dropped ($2), or, for a call of unknown cost, kept as spent until the end of the UTC month it
-// was taken in ($3), or put back so (a spooled call's hold that expired meanwhile, $4).
+// was taken in ($3), or put back so (a spooled call's hold that expired meanwhile, $4). A call
+// drawn from a lease reduces the lease row by its part ($5, summed per lease; never below zero, and
+// nothing when the lease expired meanwhile), and a call of unknown cost among them turns its part
+// into a kept hold of the lease's day ($6); both only for rows new to the database, so a spooled
+// row replayed after it did arrive settles its part once.
 // ON CONFLICT: a spooled row replayed after it did reach the database is kept once.
 // The insert fires the statement trigger that adds the rows to hourly_totals and daily_costs
 // (migration 5), in the same transaction.
@@ -154,6 +198,18 @@ const WRITE_ROWS_SQL = `
     SELECT k.id, k.created_at, k.amount, ${monthEndOfSql('k.created_at')}, k.principal
     FROM json_to_recordset($4::json) AS k(id bigint, created_at text, amount bigint, principal text)
     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+  ), drawn AS (
+    UPDATE reservations AS r SET amount_micro_usd = GREATEST(r.amount_micro_usd - d.amount, 0)
+    FROM (
+      SELECT d.lease_id, SUM(d.amount) AS amount
+      FROM json_to_recordset($5::json) AS d(row_key text, lease_id bigint, amount bigint) JOIN inserted USING (row_key)
+      GROUP BY d.lease_id
+    ) AS d
+    WHERE r.id = d.lease_id
+  ), kept_draws AS (
+    INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal)
+    SELECT k.created_at, k.amount, ${monthEndOfSql('k.created_at')}, k.principal
+    FROM json_to_recordset($6::json) AS k(row_key text, created_at text, amount bigint, principal text) JOIN inserted USING (row_key)
   )
   SELECT row_key, id FROM inserted`;
 
@@ -177,6 +233,18 @@ export class PostgresLedger implements Ledger {
   private spoolTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private closed = false;
+  /** Budget leases (budget-leases.ts): off = every admission goes to the database. */
+  private readonly leasing: boolean;
+  private readonly leaseIdleMs: number;
+  private readonly leases: LeaseBook;
+  /** A lease being asked for, per scope: calls of that scope wait for it rather than ask too. */
+  private readonly leaseRequests = new Map<string, Promise<unknown>>();
+  /** Scopes whose last admission found too little room for a lease, until when (Date.now). */
+  private readonly smallRoom = new Map<string, number>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseTicking = false;
+  /** Admissions so far: drawn from a lease, or checked in the database (the bench reports them). */
+  readonly admissionCounts = { fromLeases: 0, database: 0, leasesTaken: 0 };
   // A call's row on its way to the database has the spool line's shape (call-spool.ts).
   private readonly admissionStatements = new PreparedStatements('ledger_admit');
   private readonly writes = new WriteBatcher<SpooledCall, number>((rows) => this.writeRows(rows), {
@@ -227,6 +295,9 @@ export class PostgresLedger implements Ledger {
     this.spool = new CallSpool(options.spoolDir, this.sessionId);
     this.spoolRetryMs = options.spoolRetryMs ?? 2_000;
     this.onWarning = options.onWarning ?? (() => undefined);
+    this.leasing = options.budgetLeases ?? true;
+    this.leaseIdleMs = options.leaseIdleMs ?? DEFAULT_LEASE_IDLE_MS;
+    this.leases = new LeaseBook(this.reservationTtlMs);
   }
 
   private async start(): Promise<void> {
@@ -239,22 +310,38 @@ export class PostgresLedger implements Ledger {
     const row = toCallRow(rec, this.sessionId, this.now());
     const rowKey = `app:${randomUUID()}`;
     // Unknown cost: the hold stays counted as spent until the end of its UTC month (ledger.ts).
-    const keepHold = rec.keepHold === true && reservationId !== undefined;
-    const hold = reservationId === undefined ? undefined : this.holds.get(reservationId);
-    if (reservationId !== undefined) this.holds.delete(reservationId);
+    // A call admitted from a lease settles its part of the lease row (see the top of this file).
+    const draw = reservationId === undefined ? undefined : this.leases.get(reservationId);
+    const keepHold = rec.keepHold === true && reservationId !== undefined && (draw !== undefined || reservationId >= 0);
+    const hold = draw
+      ? { amountMicroUsd: draw.amount, createdAt: draw.lease.createdAt, principal: draw.lease.principal }
+      : reservationId === undefined
+        ? undefined
+        : this.holds.get(reservationId);
+    if (reservationId !== undefined && !draw) this.holds.delete(reservationId);
+    const settles = draw
+      ? { lease: { id: draw.lease.id, amountMicroUsd: draw.amount } }
+      : reservationId === undefined || reservationId < 0
+        ? {}
+        : { reservationId };
     try {
       // Written with the other calls that finish meanwhile, in one transaction (write-batcher.ts);
       // resolves once that transaction has committed, as durably as the server's
       // synchronous_commit makes commits (on by default: flushed to its disk).
-      return await this.writes.add({
+      const id = await this.writes.add({
         rowKey,
         row,
-        ...(reservationId === undefined ? {} : { reservationId }),
-        ...(keepHold ? { keepHold: true } : {}),
+        ...settles,
+        // A lease draw's kept part becomes a hold row of its own: it needs the amount and day.
+        ...(keepHold ? { keepHold: true, ...(draw ? { hold: hold! } : {}) } : {}),
         ...(turn ? { turn } : {}),
       });
+      if (draw) this.leases.settled(reservationId!);
+      return id;
     } catch (error) {
+      // Refused: the draw stays in flight until the caller releases it, as a hold would.
       if (!isUnreachable(error)) throw new LedgerError(`The PostgreSQL ledger ${this.location} refused the call's row (${describe(error)})`, this.location, { cause: error });
+      if (draw) this.leases.spooled(reservationId!);
       try {
         // A kept hold goes with the row, amount and all: no longer renewed, its row in the
         // database expires after one TTL and may be gone by the time the spool is written (an
@@ -263,7 +350,7 @@ export class PostgresLedger implements Ledger {
         this.spool.append({
           rowKey,
           row,
-          ...(reservationId === undefined ? {} : { reservationId }),
+          ...settles,
           ...(keepHold ? { keepHold: true, ...(hold ? { hold } : {}) } : {}),
           // The turn goes with its row: written together when the spool is. Until then a call
           // continuing the thread cannot load it anyway (the database is unreachable); one that
@@ -291,6 +378,56 @@ export class PostgresLedger implements Ledger {
     const principalCaps = principal ? budgetCaps(principal.budget) : [];
     if (caps.length === 0 && principalCaps.length === 0) return { ok: true, reservationId: undefined };
     const amount = holdAmount(amountMicroUsd);
+    const checks: CapCheck[] = [
+      ...caps.map((cap) => ({ cap, principal: undefined })),
+      ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
+    ];
+    if (!this.leasing) return (await this.admit(checks, amount, principal?.name ?? null, undefined, true))!;
+    const scope = LeaseBook.scopeOf(principal?.name ?? null, checks.map((check) => ({ label: check.cap.label, capMicro: check.cap.capMicro, principal: check.principal })));
+    let drawn = this.leases.draw(scope, amount, this.now());
+    // Another call of this scope is asking for a lease: draw from that one rather than queue for
+    // the lock too (bounded: each answer either brings a lease or ends the wait).
+    for (let waits = 0; drawn === undefined && waits < 8; waits++) {
+      const asking = this.leaseRequests.get(scope);
+      if (!asking) break;
+      await asking.catch(() => undefined);
+      drawn = this.leases.draw(scope, amount, this.now());
+    }
+    if (drawn !== undefined) {
+      this.admissionCounts.fromLeases++;
+      this.askAhead(scope, checks, amount, principal?.name ?? null);
+      return { ok: true, reservationId: drawn };
+    }
+    return (await this.admit(checks, amount, principal?.name ?? null, scope, true))!;
+  }
+
+  /**
+   * Asks for the next lease in the background when the leases of `scope` are half used, so calls
+   * keep being admitted locally while the admission lock is queued for.
+   */
+  private askAhead(scope: string, checks: CapCheck[], amount: number, principal: string | null): void {
+    if (this.leaseRequests.has(scope) || this.closed || (this.smallRoom.get(scope) ?? 0) > Date.now()) return;
+    const { unused, newest } = this.leases.unused(scope, this.now());
+    if (unused * 2 >= newest) return;
+    void this.admit(checks, amount, principal, scope, false).catch(() => undefined);
+  }
+
+  /**
+   * One locked check-and-hold in the database. With a lease `scope`, a lease is taken when every
+   * cap has plenty of room (the call, when `exact`, is then drawn from it); otherwise the call's
+   * own hold when `exact`, nothing when not (asking ahead). Undefined = asked ahead, got nothing.
+   */
+  private async admit(checks: CapCheck[], amount: number, principal: string | null, scope: string | undefined, exact: boolean): Promise<Reservation | undefined> {
+    const leaseAsked = scope !== undefined && amount > 0 && (this.smallRoom.get(scope) ?? 0) <= Date.now();
+    const run = this.admitInDatabase(checks, amount, principal, scope, leaseAsked, exact);
+    if (!leaseAsked || this.leaseRequests.has(scope)) return run;
+    const request = run.finally(() => this.leaseRequests.delete(scope));
+    this.leaseRequests.set(scope, request);
+    return request;
+  }
+
+  private async admitInDatabase(checks: CapCheck[], amount: number, principal: string | null, scope: string | undefined, leaseAsked: boolean, exact: boolean): Promise<Reservation | undefined> {
+    this.admissionCounts.database++;
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -300,11 +437,8 @@ export class PostgresLedger implements Ledger {
     }
     let broken: Error | undefined;
     try {
-      const checks = [
-        ...caps.map((cap) => ({ cap, principal: undefined })),
-        ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
-      ];
-      const { sql, params } = admissionQuery(checks, this.clock(), amount, this.reservationTtlMs, principal?.name ?? null);
+      const lease = leaseAsked ? { max: LEASE_MAX_HOLDS * amount, min: LEASE_MIN_HOLDS * amount } : { max: 0, min: 1 };
+      const { sql, params } = admissionQuery(checks, this.clock(), amount, this.reservationTtlMs, principal, lease, exact);
       // See the top of this file: the lock serialises admissions across instances; the commit
       // need not wait for the disk. All the statements go in one message (so one round trip, and
       // the lock is held only while the server runs the check and the commit, never while the
@@ -321,8 +455,21 @@ export class PostgresLedger implements Ledger {
       )) as unknown as Array<pg.QueryResult<AdmissionRow>>;
       // The answer of EXECUTE: the one before COMMIT's.
       const result = results[results.length - 2]!.rows[0]!;
+      if (result.id !== null && result.lease !== null && scope !== undefined) {
+        this.smallRoom.delete(scope);
+        this.addLease(newLease({ id: result.id, scope, principal, amount: result.lease, createdAt: result.created_at!, ttlMs: this.reservationTtlMs, localNow: this.now() }));
+        if (!exact) return undefined;
+        const drawn = this.leases.draw(scope, amount, this.now());
+        if (drawn !== undefined) return { ok: true, reservationId: drawn };
+        // Not drawable at once (this instance's clock jumped): the caller asks again, exactly.
+        return this.admitInDatabase(checks, amount, principal, undefined, false, true);
+      }
+      // Too little room for a lease (not merely the end of the day): exact holds for a while,
+      // without asking for a lease each time.
+      const room = Math.min(...checks.map((check, i) => check.cap.capMicro - result[`spent_${i}`]! - result[`held_${i}`]!));
+      if (leaseAsked && scope !== undefined && Math.min(lease.max, Math.floor(room / (LEASE_ROOM_FRACTION * amount)) * amount) < lease.min) this.smallRoom.set(scope, Date.now() + this.leaseIdleMs);
       if (result.id !== null) {
-        this.rememberHold(result.id, { amountMicroUsd: amount, createdAt: result.created_at!, principal: principal?.name ?? null });
+        this.rememberHold(result.id, { amountMicroUsd: amount, createdAt: result.created_at!, principal });
         return { ok: true, reservationId: result.id };
       }
       // The first cap without room, with its own spend and holds (everyone's, or the principal's).
@@ -331,6 +478,7 @@ export class PostgresLedger implements Ledger {
         const held = result[`held_${i}`]!;
         if (spent + held >= check.cap.capMicro) return { ok: false, message: budgetMessage(check.cap, spent, held, check.principal) };
       }
+      if (!exact) return undefined;
       throw new Error('the admission refused a hold while every cap had room');
     } catch (error) {
       broken = error as Error;
@@ -345,12 +493,96 @@ export class PostgresLedger implements Ledger {
   }
 
   async renew(reservationId: number): Promise<void> {
+    const draw = this.leases.get(reservationId);
+    if (draw) {
+      // Every call of a lease renews the one row: once per sixth of a TTL is plenty.
+      if (Date.now() - draw.lease.renewedAt >= this.reservationTtlMs / 6) await this.renewLease(draw.lease);
+      return;
+    }
+    if (reservationId < 0) return;
     await this.pool.query(`UPDATE reservations SET expires_at = ${isoSql(plusMsSql(this.clock(), this.reservationTtlMs))} WHERE id = $1`, [reservationId]);
   }
 
   async release(reservationId: number): Promise<void> {
+    // A draw's part goes back to its lease, here: the row still holds it (see the top of this file).
+    if (reservationId < 0) return this.leases.released(reservationId);
     this.holds.delete(reservationId);
     await this.pool.query('DELETE FROM reservations WHERE id = $1', [reservationId]);
+  }
+
+  private addLease(lease: Lease): void {
+    this.admissionCounts.leasesTaken++;
+    this.leases.add(lease);
+    if (this.leaseTimer || this.closed) return;
+    // Closes idle leases and renews live ones; a tick is well within the idle time and a third of a TTL.
+    const every = Math.max(20, Math.min(this.leaseIdleMs, this.reservationTtlMs / 3) / 2);
+    this.leaseTimer = setInterval(() => void this.tickLeases(), every);
+    this.leaseTimer.unref();
+  }
+
+  private async tickLeases(): Promise<void> {
+    if (this.leaseTicking) return;
+    this.leaseTicking = true;
+    try {
+      for (const lease of this.leases.all()) {
+        // Idle, at the end of its day, or not renewed in time: no more draws; shrink it.
+        if (lease.open && (Date.now() - lease.lastDrawAt >= this.leaseIdleMs || !this.leases.drawable(lease, this.now()))) lease.open = false;
+        if (!lease.open) await this.shrinkLease(lease);
+        if (this.leases.all().includes(lease) && Date.now() - lease.renewedAt >= this.reservationTtlMs / 3) await this.renewLease(lease);
+      }
+    } catch (error) {
+      // Unreachable: the next tick tries again; a row nobody renews expires after its TTL.
+      if (!isUnreachable(error)) this.onWarning(`ledger: a budget lease could not be kept up to date (${describe(error)})`);
+    } finally {
+      this.leaseTicking = false;
+      if (this.leases.all().length === 0 && this.leaseTimer) {
+        clearInterval(this.leaseTimer);
+        this.leaseTimer = undefined;
+      }
+    }
+  }
+
+  /**
+   * A closed lease gives back what its calls in flight do not need: the row is reduced by its
+   * unused part (relative, so a settling committing meanwhile is not undone), or deleted once no
+   * call of it is in flight. A lease with a spooled call keeps its row (the replay settles that
+   * part) and is left to expire once its calls are done.
+   */
+  private async shrinkLease(lease: Lease): Promise<void> {
+    if (lease.spooled) {
+      if (lease.inFlight === 0) this.leases.remove(lease);
+      return;
+    }
+    if (lease.inFlight === 0) {
+      this.leases.remove(lease);
+      await this.pool.query('DELETE FROM reservations WHERE id = $1', [lease.id]);
+      return;
+    }
+    const unused = lease.amount - lease.inFlight;
+    if (unused <= 0) return;
+    lease.amount -= unused;
+    try {
+      await this.pool.query('UPDATE reservations SET amount_micro_usd = GREATEST(amount_micro_usd - $2, 0) WHERE id = $1', [lease.id, unused]);
+    } catch (error) {
+      lease.amount += unused;
+      throw error;
+    }
+  }
+
+  private async renewLease(lease: Lease): Promise<void> {
+    lease.renewedAt = Date.now();
+    const result = await this.pool.query<{ expires_at: string }>(
+      `UPDATE reservations SET expires_at = ${isoSql(plusMsSql(this.clock(), this.reservationTtlMs))} WHERE id = $1 RETURNING expires_at`,
+      [lease.id],
+    );
+    const row = result.rows[0];
+    if (row) {
+      lease.expiresAt = Date.parse(row.expires_at);
+      return;
+    }
+    // Expired and deleted meanwhile (renewals failed for a TTL): nothing left to draw or shrink.
+    lease.open = false;
+    this.leases.remove(lease);
   }
 
   async report(filter: ReportFilter, budget?: Budget): Promise<CostReport> {
@@ -424,6 +656,13 @@ export class PostgresLedger implements Ledger {
     if (this.spoolTimer) clearTimeout(this.spoolTimer);
     await this.writes.drain();
     await this.flushing;
+    // Leases give back their unused room now, not after the idle time (another instance may need it).
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.leaseTimer = undefined;
+    for (const lease of this.leases.all()) {
+      lease.open = false;
+      await this.shrinkLease(lease).catch(() => undefined);
+    }
     // One last try; what stays in the spool is written at the next start.
     if (this.spool.hasOwn()) await this.flushSpool(false).catch(() => undefined);
     await this.pool.end();
@@ -475,11 +714,17 @@ export class PostgresLedger implements Ledger {
     // expired while the call was spooled; record()'s own holds are only kept.
     const restored = kept.flatMap((r) => (r.hold ? [{ id: r.reservationId, created_at: r.hold.createdAt, amount: r.hold.amountMicroUsd, principal: r.hold.principal }] : []));
     const extended = kept.flatMap((r) => (r.hold ? [] : [r.reservationId]));
+    // Lease draws, once per row (a spool may list a row twice): settled only for rows new here.
+    const drawRows = [...new Map(rows.filter((r) => r.lease).map((r) => [r.rowKey, r])).values()];
+    const draws = drawRows.map((r) => ({ row_key: r.rowKey, lease_id: r.lease!.id, amount: r.lease!.amountMicroUsd }));
+    const keptDraws = drawRows.flatMap((r) =>
+      keeps(r) && r.hold ? [{ row_key: r.rowKey, created_at: r.hold.createdAt, amount: r.hold.amountMicroUsd, principal: r.hold.principal }] : [],
+    );
     const result = await db.query<{ row_key: string; id: number }>({
       // Named: each connection parses and plans it once, not once per write.
       name: 'ledger-write-rows',
       text: WRITE_ROWS_SQL,
-      values: [JSON.stringify(rows.map((r) => ({ ...r.row, row_key: r.rowKey }))), dropped, extended, JSON.stringify(restored)],
+      values: [JSON.stringify(rows.map((r) => ({ ...r.row, row_key: r.rowKey }))), dropped, extended, JSON.stringify(restored), JSON.stringify(draws), JSON.stringify(keptDraws)],
     });
     const ids = new Map(result.rows.map((row) => [row.row_key, row.id]));
     return rows.map((r) => ids.get(r.rowKey) ?? -1);
@@ -567,7 +812,7 @@ export class PostgresLedger implements Ledger {
   }
 }
 
-type AdmissionRow = { id: number | null; created_at: string | null } & Record<`spent_${number}` | `held_${number}`, number>;
+type AdmissionRow = { id: number | null; created_at: string | null; lease: number | null } & Record<`spent_${number}` | `held_${number}`, number>;
 
 /** One cap to check at admission: a global one (everyone's spend and holds) or a principal's own. */
 interface CapCheck {
@@ -578,11 +823,26 @@ interface CapCheck {
 /**
  * The admission statement: the spend of each cap's period, the live holds taken in that period
  * (everyone's, or the principal's for a principal's cap; a kept hold of a call of unknown cost
- * counts against the day and month it was taken in), and a new hold inserted only when every cap
- * has room, all from one snapshot (taken after the lock). `clock` is the time as SQL
- * (database-clock.ts), read once: the periods, the expiry of holds and the new hold's times.
+ * counts against the day and month it was taken in; a lease counts whole), and a new row inserted
+ * only when every cap has room, all from one snapshot (taken after the lock). `clock` is the time
+ * as SQL (database-clock.ts), read once: the periods, the expiry of holds and the new row's times.
+ *
+ * The row is a lease (see the top of postgres-ledger.ts) when one fits: 1/LEASE_ROOM_FRACTION of
+ * the smallest room over the caps in whole holds of `amount`, at most `lease.max`, at least
+ * `lease.min`, and the UTC day not
+ * ending within LEASE_DAY_MARGIN_MS; a lease is never more than the room (it never overspends).
+ * Otherwise it is the call's own hold of `amount` when `exact`, or nothing. `lease` in the answer
+ * is the lease's amount when one was sized.
  */
-function admissionQuery(checks: CapCheck[], clock: string, amount: number, ttlMs: number, principal: string | null): { sql: string; params: unknown[] } {
+function admissionQuery(
+  checks: CapCheck[],
+  clock: string,
+  amount: number,
+  ttlMs: number,
+  principal: string | null,
+  lease: { max: number; min: number },
+  exact: boolean,
+): { sql: string; params: unknown[] } {
   const params: unknown[] = [principal];
   const now = isoSql('clock.t');
   const sums = checks.map((check, i) => {
@@ -593,25 +853,33 @@ function admissionQuery(checks: CapCheck[], clock: string, amount: number, ttlMs
     })`;
     return `${spent} AS spent_${i}, ${held} AS held_${i}`;
   });
-  const room = checks.map((check, i) => {
-    params.push(check.cap.capMicro);
-    return `sums.spent_${i} + sums.held_${i} < $${params.length}`;
-  });
-  params.push(amount);
-  const amountParam = `$${params.length}`;
+  const param = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const caps = checks.map((check) => param(check.cap.capMicro));
+  const room = checks.map((_, i) => `sums.spent_${i} + sums.held_${i} < ${caps[i]}`);
+  const amountParam = param(amount);
+  // Whole holds of the asking call, so calls like it use a lease up without a remainder.
+  const size = `LEAST(${param(lease.max)}::float8, floor(LEAST(${checks.map((_, i) => `${caps[i]} - sums.spent_${i} - sums.held_${i}`).join(', ')}) / (${LEASE_ROOM_FRACTION} * GREATEST(${amountParam}, 1))) * ${amountParam})`;
+  const minParam = param(lease.min);
+  const exactParam = param(exact ? 1 : 0);
   const sql = `
     WITH clock AS MATERIALIZED (
       SELECT ${clock} AS t
-    ), sums AS (
+    ), sums AS MATERIALIZED (
       SELECT ${sums.join(', ')} FROM clock
+    ), size AS (
+      SELECT CASE WHEN ${size} >= ${minParam} AND ${plusMsSql('clock.t', LEASE_DAY_MARGIN_MS)} < ${periodSql('day', 'clock.t').end} THEN ${size} END AS lease FROM sums, clock
     ), expired AS (
       DELETE FROM reservations WHERE expires_at <= (SELECT ${now} FROM clock)
     ), hold AS (
       INSERT INTO reservations (created_at, amount_micro_usd, expires_at, principal)
-      SELECT ${now}, ${amountParam}, ${isoSql(plusMsSql('clock.t', ttlMs))}, $1::text FROM sums, clock WHERE ${room.join(' AND ')}
+      SELECT ${now}, COALESCE(size.lease, ${amountParam}), ${isoSql(plusMsSql('clock.t', ttlMs))}, $1::text FROM sums, clock, size
+      WHERE ${room.join(' AND ')} AND (size.lease IS NOT NULL OR ${exactParam} = 1)
       RETURNING id, created_at
     )
-    SELECT sums.*, (SELECT id FROM hold)::float8 AS id, (SELECT created_at FROM hold) AS created_at FROM sums`;
+    SELECT sums.*, (SELECT id FROM hold)::float8 AS id, (SELECT created_at FROM hold) AS created_at, (SELECT lease FROM size) AS lease FROM sums`;
   return { sql, params };
 }
 
