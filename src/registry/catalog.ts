@@ -66,8 +66,12 @@ export const BUILT_IN_PROVIDERS: ProviderDefinition[] = [
 //   deprecations: o4-mini shut down on 2026-10-23, gpt-5 and gpt-5-mini shut down on 2026-12-11.
 //   OpenAI recommends models we do not list yet (gpt-5.6-terra, gpt-6.1-sol, gpt-6.1-terra; callable
 //   as openai:<name>, unpriced); the replacement named here is the nearest listed model. gpt-4o,
-//   gpt-4o-mini, gpt-4.1 and gpt-4.1-mini shut down on 2027-01-14: not marked yet (gpt-4o-mini is
-//   the default model, and many tests call these on the real clock).
+//   gpt-4o-mini, gpt-4.1 and gpt-4.1-mini (and their dated snapshots) shut down on 2027-01-14, with
+//   gpt-6-luna as OpenAI's recommended replacement for all four (announced 2026-10-14; the same
+//   date is GET /v1/models' shutdown_date). gpt-6-luna is listed for that reason: it is priced
+//   like gpt-4o-mini but reasons by default (effort medium: reasoning tokens bill as output), takes
+//   temperature only at effort none, and on Chat Completions takes tools only at effort none
+//   (developers.openai.com/api/docs/models/gpt-6-luna).
 // - Anthropic: platform.claude.com/docs/about-claude/pricing. Cache reads 0.1x input, 5-minute
 //   writes 1.25x, 1-hour writes 2x; Sonnet 4.5 above 200K input tokens (1M-context beta) bills the
 //   whole call at 2x input (and cache) and 1.5x output. Retirements: .../model-deprecations.
@@ -127,10 +131,22 @@ function round(value: number): number {
 
 export const BUILT_IN_MODELS: ModelDefinition[] = [
   // OpenAI
-  { id: 'gpt-4o', provider: 'openai', providerModel: 'gpt-4o', contextWindow: 128_000, maxOutputTokens: 16_384, pricing: price(2.5, 10, 1.25), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'gpt-4o-mini', provider: 'openai', providerModel: 'gpt-4o-mini', contextWindow: 128_000, maxOutputTokens: 16_384, pricing: price(0.15, 0.6, 0.075), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'gpt-4.1', provider: 'openai', providerModel: 'gpt-4.1', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(2, 8, 0.5), capabilities: chatModel, priceCheckedAt: CHECKED },
-  { id: 'gpt-4.1-mini', provider: 'openai', providerModel: 'gpt-4.1-mini', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(0.4, 1.6, 0.1), capabilities: chatModel, priceCheckedAt: CHECKED },
+  {
+    id: 'gpt-4o', provider: 'openai', providerModel: 'gpt-4o', contextWindow: 128_000, maxOutputTokens: 16_384, pricing: price(2.5, 10, 1.25), capabilities: chatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2027-01-14', replacement: 'gpt-6-luna' },
+  },
+  {
+    id: 'gpt-4o-mini', provider: 'openai', providerModel: 'gpt-4o-mini', contextWindow: 128_000, maxOutputTokens: 16_384, pricing: price(0.15, 0.6, 0.075), capabilities: chatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2027-01-14', replacement: 'gpt-6-luna' },
+  },
+  {
+    id: 'gpt-4.1', provider: 'openai', providerModel: 'gpt-4.1', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(2, 8, 0.5), capabilities: chatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2027-01-14', replacement: 'gpt-6-luna' },
+  },
+  {
+    id: 'gpt-4.1-mini', provider: 'openai', providerModel: 'gpt-4.1-mini', contextWindow: 1_047_576, maxOutputTokens: 32_768, pricing: price(0.4, 1.6, 0.1), capabilities: chatModel, priceCheckedAt: CHECKED,
+    retirement: { on: '2027-01-14', replacement: 'gpt-6-luna' },
+  },
   {
     id: 'gpt-5', provider: 'openai', providerModel: 'gpt-5', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(1.25, 10, 0.125), capabilities: reasoningModel, priceCheckedAt: CHECKED,
     retirement: { on: '2026-12-11', replacement: 'gpt-5.4' },
@@ -146,6 +162,13 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
     capabilities: reasoningModel, priceCheckedAt: CHECKED,
   },
   { id: 'gpt-5.4-mini', provider: 'openai', providerModel: 'gpt-5.4-mini', contextWindow: 400_000, maxOutputTokens: 128_000, pricing: price(0.75, 4.5, 0.075), capabilities: reasoningModel, priceCheckedAt: CHECKED },
+  // OpenAI's replacement for the GPT-4o and GPT-4.1 families. Cache writes 1.25x input; above 272K
+  // input tokens the whole call bills 2x input and cache, 1.5x output. Checked on its model page.
+  {
+    id: 'gpt-6-luna', provider: 'openai', providerModel: 'gpt-6-luna', contextWindow: 1_050_000, maxOutputTokens: 128_000,
+    pricing: { ...price(0.1, 0.5, 0.01, 0.125), tiers: [{ aboveInputTokens: 272_000, inputPerMTok: 0.2, cachedInputPerMTok: 0.02, cacheWritePerMTok: 0.25, outputPerMTok: 0.75 }] },
+    capabilities: reasoningModel, priceCheckedAt: '2026-11-30',
+  },
   {
     id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED,
     retirement: { on: '2026-10-23', replacement: 'gpt-5.4-mini' },

@@ -19,6 +19,7 @@ export const listModelsOutputSchema = {
   capability_codes: z.string(),
   providers: z.record(z.string(), z.object({ configured: z.boolean(), models: z.array(z.array(z.union([z.string(), z.number(), z.null()]))) })),
   aliases: z.record(z.string(), z.string()),
+  price_checked: z.record(z.string(), z.string()),
 };
 
 function price(value: number | null): string {
@@ -28,7 +29,7 @@ function price(value: number | null): string {
 /** The compact text table a host model reads: one line per model. */
 export function formatModelListing(listing: ModelListing): string {
   const rows = listing.models.map((m) => [
-    m.warning?.startsWith('retired') ? `${m.id} (retired)` : m.id,
+    m.id,
     m.provider,
     m.context_window === null ? '?' : `${Math.round(m.context_window / 1000)}k`,
     `${price(m.pricing.input_per_mtok)}/${price(m.pricing.output_per_mtok)}`,
@@ -43,7 +44,12 @@ export function formatModelListing(listing: ModelListing): string {
   ].join('\n');
 }
 
-/** One line of price-check dates (the usual date, then the exceptions), stale prices, and retirements past or coming. */
+/**
+ * One line of price-check dates (the usual date, then the exceptions), stale prices, and the
+ * retirements past or coming, one line per date and replacement (`gpt-4o, gpt-4o-mini retire
+ * 2027-01-14; use gpt-6-luna`): the table itself does not mark them, so its model column stays as
+ * narrow as the longest id.
+ */
 function priceNotes(listing: ModelListing): string[] {
   const byDate = new Map<string, string[]>();
   for (const m of listing.models) {
@@ -55,7 +61,12 @@ function priceNotes(listing: ModelListing): string[] {
   if (usual) lines.push(`prices checked ${usual[0]}${others.map(([date, ids]) => `; ${date}: ${ids.join(', ')}`).join('')}`);
   const stale = listing.models.filter((m) => m.warning?.includes(STALE_WARNING)).map((m) => m.id);
   if (stale.length > 0) lines.push(`stale prices (checked over 90 days ago): ${stale.join(', ')}`);
-  for (const m of listing.models.filter((model) => model.warning?.startsWith('retire'))) lines.push(`${m.id} ${m.warning!.split(`; ${STALE_WARNING}`)[0]}`);
+  const retirements = new Map<string, string[]>();
+  for (const m of listing.models.filter((model) => model.warning?.startsWith('retire'))) {
+    const note = m.warning!.split(`; ${STALE_WARNING}`)[0]!;
+    retirements.set(note, [...(retirements.get(note) ?? []), m.id]);
+  }
+  for (const [note, ids] of retirements) lines.push(`${ids.join(', ')} ${ids.length > 1 ? note.replace(/^retires /, 'retire ') : note}`);
   return lines;
 }
 

@@ -38,6 +38,8 @@ const CATALOG: Row[] = [
   ['gpt-5-mini', 'openai', 'gpt-5-mini', 0.25, 2, 0.025, null, null, 400_000, 128_000],
   ['gpt-5.4', 'openai', 'gpt-5.4', 2.5, 15, 0.25, null, null, 1_050_000, 128_000],
   ['gpt-5.4-mini', 'openai', 'gpt-5.4-mini', 0.75, 4.5, 0.075, null, null, 400_000, 128_000],
+  // developers.openai.com/api/docs/models/gpt-6-luna (checked 2026-11-30): cache writes 1.25x input.
+  ['gpt-6-luna', 'openai', 'gpt-6-luna', 0.1, 0.5, 0.01, 0.125, null, 1_050_000, 128_000],
   ['o4-mini', 'openai', 'o4-mini', 1.1, 4.4, 0.275, null, null, 200_000, 100_000],
   ['claude-3-5-sonnet', 'anthropic', 'claude-3-5-sonnet-20241022', 3, 15, 0.3, 3.75, 6, 200_000, 8_192],
   ['claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5-20250929', 3, 15, 0.3, 3.75, 6, 200_000, 64_000],
@@ -82,9 +84,12 @@ describe('the built-in catalog', () => {
     expect(model!.pricing.cacheWrite1hPerMTok ?? null).toBe(write1h);
   });
 
-  it('prices the tiers: gpt-5.4 above 272K input, Claude Sonnet 4.5 above 200K (long context)', () => {
+  it('prices the tiers: gpt-5.4 and gpt-6-luna above 272K input, Claude Sonnet 4.5 above 200K (long context)', () => {
     expect(BUILT_IN_MODELS.find((m) => m.id === 'gpt-5.4')!.pricing.tiers).toEqual([
       { aboveInputTokens: 272_000, inputPerMTok: 5, cachedInputPerMTok: 0.5, outputPerMTok: 22.5 },
+    ]);
+    expect(BUILT_IN_MODELS.find((m) => m.id === 'gpt-6-luna')!.pricing.tiers).toEqual([
+      { aboveInputTokens: 272_000, inputPerMTok: 0.2, cachedInputPerMTok: 0.02, cacheWritePerMTok: 0.25, outputPerMTok: 0.75 },
     ]);
     expect(BUILT_IN_MODELS.find((m) => m.id === 'claude-sonnet-4-5')!.pricing.tiers).toEqual([
       { aboveInputTokens: 200_000, inputPerMTok: 6, outputPerMTok: 22.5, cachedInputPerMTok: 0.6, cacheWritePerMTok: 7.5, cacheWrite1hPerMTok: 12 },
@@ -111,6 +116,10 @@ describe('the built-in catalog', () => {
     const dates = Object.fromEntries(BUILT_IN_MODELS.filter((m) => m.retirement).map((m) => [m.id, m.retirement]));
     expect(dates).toEqual({
       // OpenAI's deprecations page.
+      'gpt-4o': { on: '2027-01-14', replacement: 'gpt-6-luna' },
+      'gpt-4o-mini': { on: '2027-01-14', replacement: 'gpt-6-luna' },
+      'gpt-4.1': { on: '2027-01-14', replacement: 'gpt-6-luna' },
+      'gpt-4.1-mini': { on: '2027-01-14', replacement: 'gpt-6-luna' },
       'gpt-5': { on: '2026-12-11', replacement: 'gpt-5.4' },
       'gpt-5-mini': { on: '2026-12-11', replacement: 'gpt-5.4-mini' },
       'o4-mini': { on: '2026-10-23', replacement: 'gpt-5.4-mini' },
@@ -158,7 +167,7 @@ describe('the built-in catalog', () => {
   });
 
   it('marks reasoning models as not accepting temperature, and qwen-turbo as without tools', () => {
-    for (const id of ['gpt-5', 'gpt-5-mini', 'gpt-5.4', 'gpt-5.4-mini', 'o4-mini', 'claude-opus-5-5', 'claude-sonnet-5-5', 'deepseek-flash', 'deepseek-v4-pro']) {
+    for (const id of ['gpt-5', 'gpt-5-mini', 'gpt-5.4', 'gpt-5.4-mini', 'gpt-6-luna', 'o4-mini', 'claude-opus-5-5', 'claude-sonnet-5-5', 'deepseek-flash', 'deepseek-v4-pro']) {
       const model = BUILT_IN_MODELS.find((m) => m.id === id)!;
       expect(model.capabilities, id).toMatchObject({ temperature: false, reasoning: true });
     }

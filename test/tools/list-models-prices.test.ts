@@ -12,14 +12,17 @@ const start = harnessPerTest();
 
 type Model = Record<string, unknown> & { id: string; price_checked?: string; warning?: string };
 
-/** The compact structuredContent read back as one object per model (null price_checked/warning left out). */
+/** The compact structuredContent read back as one object per model (null warning left out; price_checked from the listing's dates, left out when none). */
 function expand(compact: CompactModelListing): { models: Model[] } {
   const models = Object.values(compact.providers).flatMap((group) =>
     group.models.map((row) => {
       const model: Record<string, unknown> = {};
       compact.columns.forEach((name, i) => {
-        if (row[i] !== null || (name !== 'price_checked' && name !== 'warning')) model[name] = row[i];
+        if (row[i] !== null || name !== 'warning') model[name] = row[i];
       });
+      const id = model.id as string;
+      const checked = id in compact.price_checked ? compact.price_checked[id] : compact.price_checked['*'];
+      if (checked !== 'not checked') model.price_checked = checked;
       return model as Model;
     }),
   );
@@ -40,11 +43,12 @@ describe('list_models price dates', () => {
     expect(gpt.price_checked).toBe('2026-11-29');
     // Only the retirements warn (test/tools/retirement.test.ts: each side of the dates).
     expect(listing.models.filter((m) => m.warning !== undefined).map((m) => m.id)).toEqual([
-      'gpt-5', 'gpt-5-mini', 'o4-mini', 'claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5',
+      'gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini', 'gpt-5', 'gpt-5-mini', 'o4-mini', 'claude-3-5-sonnet', 'claude-sonnet-4-5', 'claude-opus-4-5',
     ]);
-    // Qwen Plus and Max were re-checked with the rest on 2026-11-29.
+    // Qwen Plus and Max were re-checked with the rest on 2026-11-29; gpt-6-luna was added a day later.
     expect(listing.models.find((m) => m.id === 'qwen-max')!.price_checked).toBe('2026-11-29');
-    expect(text).toContain('prices checked 2026-11-29\n');
+    expect(listing.models.find((m) => m.id === 'gpt-6-luna')!.price_checked).toBe('2026-11-30');
+    expect(text).toContain('prices checked 2026-11-29; 2026-11-30: gpt-6-luna\n');
     expect(text).not.toContain('stale');
   });
 
@@ -55,7 +59,7 @@ describe('list_models price dates', () => {
     const stale = listing.models.filter((m) => m.warning?.includes('price checked over 90 days ago')).map((m) => m.id);
     expect(stale).toEqual(['qwen-max']);
     expect(listing.models.find((m) => m.id === 'qwen-max')!.warning).toBe('price checked over 90 days ago');
-    expect(text).toContain('prices checked 2026-11-29; 2026-11-26: qwen-max');
+    expect(text).toContain('prices checked 2026-11-29; 2026-11-30: gpt-6-luna; 2026-11-26: qwen-max');
     expect(text).toContain('stale prices (checked over 90 days ago): qwen-max');
   });
 
@@ -67,7 +71,6 @@ describe('list_models price dates', () => {
   it('marks claude-3-5-sonnet retired, naming its replacement', async () => {
     const { text, listing } = await listModels('2026-12-01T00:00:00Z');
     expect(listing.models.find((m) => m.id === 'claude-3-5-sonnet')!.warning).toBe('retired 2025-10-22; use claude-sonnet-5-5');
-    expect(text).toContain('claude-3-5-sonnet (retired)');
     expect(text).toContain('claude-3-5-sonnet retired 2025-10-22; use claude-sonnet-5-5');
   });
 });

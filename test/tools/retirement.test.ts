@@ -25,11 +25,11 @@ async function at(nowMs: number): Promise<Harness> {
 }
 
 /** list_models' warning for one model, and the text lines that mention it. */
-async function listed(h: Harness, id: string): Promise<{ warning: string | null; text: string }> {
+async function listed(h: Harness, id: string, provider = 'anthropic'): Promise<{ warning: string | null; text: string }> {
   const result = await h.callTool('list_models', {});
   expect(result.isError, resultText(result)).toBeFalsy();
   const compact = result.structuredContent as unknown as CompactModelListing;
-  const row = compact.providers.anthropic!.models.find((r) => r[0] === id)!;
+  const row = compact.providers[provider]!.models.find((r) => r[0] === id)!;
   return { warning: row[compact.columns.indexOf('warning')] as string | null, text: resultText(result) };
 }
 
@@ -39,7 +39,7 @@ describe('claude-sonnet-4-5 before 2026-11-30', () => {
     const { warning, text } = await listed(h, 'claude-sonnet-4-5');
     expect(warning).toBe('retires 2026-11-30; use claude-sonnet-5-5');
     expect(text).toContain('claude-sonnet-4-5 retires 2026-11-30; use claude-sonnet-5-5');
-    expect(text).not.toContain('claude-sonnet-4-5 (retired)');
+    expect(text).not.toContain('claude-sonnet-4-5 retired');
 
     upstream.enqueue({ kind: 'anthropic', content: 'still here' });
     const result = await h.callTool('chat', { model: 'claude-sonnet-4-5', prompt: 'hi' });
@@ -56,8 +56,8 @@ describe('claude-sonnet-4-5 from 2026-11-30', () => {
     const h = await at(FROM);
     const { warning, text } = await listed(h, 'claude-sonnet-4-5');
     expect(warning).toBe('retired 2026-11-30; use claude-sonnet-5-5');
-    expect(text).toContain('claude-sonnet-4-5 (retired)');
     expect(text).toContain('claude-sonnet-4-5 retired 2026-11-30; use claude-sonnet-5-5');
+    expect(text).not.toContain('claude-sonnet-4-5 retires');
   });
 
   it('a call (by id or by its dated name) is refused before sending, naming the replacement', async () => {
@@ -97,5 +97,60 @@ describe('claude-sonnet-4-5 from 2026-11-30', () => {
     expect((await listed(h, 'claude-opus-4-5')).warning).toBe('retires 2027-01-22; use claude-opus-5-5');
     upstream.enqueue({ kind: 'anthropic', content: 'ok' });
     expect((await h.callTool('chat', { model: 'claude-opus-4-5', prompt: 'hi' })).isError).toBeFalsy();
+  });
+});
+
+/**
+ * OpenAI shuts down gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini on 2027-01-14 and names
+ * gpt-6-luna as their replacement (src/registry/catalog.ts has the sources).
+ */
+const GPT4_FAMILY = ['gpt-4o', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini'];
+const GPT4_BEFORE = Date.parse('2027-01-13T23:59:59.999Z');
+const GPT4_FROM = Date.parse('2027-01-14T00:00:00.000Z');
+
+describe('gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini before 2027-01-14', () => {
+  it.each(GPT4_FAMILY)('%s answers, and list_models warns that it retires 2027-01-14, naming gpt-6-luna', async (id) => {
+    const h = await at(GPT4_BEFORE);
+    const { warning, text } = await listed(h, id, 'openai');
+    expect(warning).toBe('retires 2027-01-14; use gpt-6-luna');
+    // One line for the four: they go on the same day, to the same replacement.
+    expect(text).toContain('gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4.1-mini retire 2027-01-14; use gpt-6-luna');
+    expect(text).not.toContain('retired 2027-01-14');
+
+    upstream.enqueue({ kind: 'openai', content: 'still here' });
+    const result = await h.callTool('chat', { model: id, prompt: 'hi' });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatResult;
+    expect(out).toMatchObject({ content: 'still here', model: id });
+    expect(out.notes).toBeUndefined();
+    expect(upstream.requests.map((r) => r.body.model)).toEqual([id]);
+  });
+});
+
+describe('gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini from 2027-01-14', () => {
+  it.each(GPT4_FAMILY)('%s: list_models marks it retired, and a call (by id or as openai:%s) is refused before sending, naming gpt-6-luna', async (id) => {
+    const h = await at(GPT4_FROM);
+    const { warning, text } = await listed(h, id, 'openai');
+    expect(warning).toBe('retired 2027-01-14; use gpt-6-luna');
+    expect(text).toContain('gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4.1-mini retired 2027-01-14; use gpt-6-luna');
+    for (const model of [id, `openai:${id}`]) {
+      const result = await h.callTool('chat', { model, prompt: 'hi' });
+      expect(result.isError).toBe(true);
+      expect(resultText(result)).toContain(`${id} was retired by openai on 2027-01-14 and no longer answers; its replacement is gpt-6-luna`);
+      expect(resultText(result)).toContain('Call it with model: "gpt-6-luna"');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('gpt-6-luna, the replacement, answers then and carries no warning', async () => {
+    const h = await at(GPT4_FROM);
+    expect((await listed(h, 'gpt-6-luna', 'openai')).warning).toBeNull();
+    upstream.enqueue({ kind: 'openai', content: 'from luna' });
+    const result = await h.callTool('chat', { model: 'gpt-4o-mini', prompt: 'hi', fallback_models: ['gpt-6-luna'] });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatResult;
+    expect(out).toMatchObject({ content: 'from luna', model: 'gpt-6-luna' });
+    expect(out.notes).toEqual(['gpt-4o-mini was retired by openai on 2027-01-14 and no longer answers; its replacement is gpt-6-luna; skipped']);
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['gpt-6-luna']);
   });
 });
