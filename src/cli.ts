@@ -9,7 +9,8 @@ import type { PostgresLedger } from './ledger/postgres/postgres-ledger.js';
 import { parseTimeBound } from './ledger/time-span.js';
 import { createLogger, logLevelFromEnv, routeConsoleToLogger, type Logger } from './logger.js';
 import { ModelRegistry } from './registry/registry.js';
-import { PRICE_SOURCE } from './registry/catalog.js';
+import { BUILT_IN_ALIASES, PRICE_SOURCE } from './registry/catalog.js';
+import { defaultModelAt, defaultModelNotices } from './registry/retirement.js';
 import { formatTable } from './tools/format-table.js';
 import { packageVersion } from './version.js';
 
@@ -49,7 +50,8 @@ Environment (all optional):
   LLM_SERVICE_DB                           SQLite ledger path (':memory:' allowed), or postgres://user@host/db
                                            for a ledger shared by several instances (sslmode=… in the URL,
                                            PGSSLROOTCERT for the CA file)
-  LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini)
+  LLM_SERVICE_DEFAULT_MODEL                model used when a call names none (default gpt-4o-mini until
+                                           OpenAI retires it on 2027-01-14, then its replacement gpt-6-luna)
   LLM_SERVICE_LOG_LEVEL                    error | warn (default) | info | debug, on stderr
   LLM_SERVICE_HTTP_HOST, LLM_SERVICE_HTTP_PORT  serve --http address (flags win; default 127.0.0.1:8787)
 
@@ -153,6 +155,7 @@ async function serve(): Promise<void> {
   const logger = createLogger({ secrets: secretValues(settings), level });
   if (problem) logger.warn(problem);
   routeConsoleToLogger(logger);
+  for (const notice of retirementNotices(settings)) (notice.level === 'info' ? logger.info : logger.warn).call(logger, notice.text);
   const created = createServer({ settings, ledger, logger });
   // SIGTERM, SIGINT and stdin EOF (the host closed the pipe) all drain: no new calls, the calls
   // in flight finish for up to drainMs, the rest are cancelled; each is answered if stdout is
@@ -173,7 +176,16 @@ async function serve(): Promise<void> {
   // A host that closed our stdout can no longer be answered; the calls are still recorded.
   process.stdout.on('error', () => shutdown('stdout closed'));
   await created.server.connect(new StdioServerTransport({ maxMessageBytes: settings.maxMessageBytes, logger }));
-  logger.info(`serving over stdio; ledger ${ledger.location}; default model ${settings.defaultModel}`);
+  logger.info(`serving over stdio; ledger ${ledger.location}; default model ${created.service.defaultModel()}`);
+}
+
+/**
+ * Said at start-up (warnings) and by doctor: a default model or config alias on a model that
+ * retires or has retired today (src/registry/retirement.ts). The real clock: this is the process.
+ */
+function retirementNotices(settings: Settings): ReturnType<typeof defaultModelNotices> {
+  const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
+  return defaultModelNotices(settings, BUILT_IN_ALIASES, (name) => registry.resolve(name), Date.now());
 }
 
 /** Whether a key variable holds a key; an empty one is named as such (it does not make a provider keyless). */
@@ -204,6 +216,7 @@ async function serveHttp(argv: string[]): Promise<void> {
   const logger = createLogger({ secrets: secretValues(settings), level });
   if (problem) logger.warn(problem);
   routeConsoleToLogger(logger);
+  for (const notice of retirementNotices(settings)) (notice.level === 'info' ? logger.info : logger.warn).call(logger, notice.text);
   const created = createServer({ settings, ledger, logger });
   let gateway: Awaited<ReturnType<typeof startHttpGateway>>;
   try {
@@ -288,7 +301,13 @@ async function doctor(): Promise<void> {
   const configFile = settings.configPath ?? (process.env.LLM_SERVICE_CONFIG ? `${process.env.LLM_SERVICE_CONFIG} (not loaded: see PROBLEM above)` : undefined);
   lines.push(`config file:   ${configFile ?? '(none; set LLM_SERVICE_CONFIG)'}`);
   const dropped = droppedDefaultModel === undefined ? '' : ` (LLM_SERVICE_DEFAULT_MODEL '${droppedDefaultModel.slice(0, 64)}' not used: see PROBLEM above)`;
-  lines.push(`default model: ${settings.defaultModel}${dropped}`);
+  const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
+  const defaultNow = defaultModelAt(settings.defaultModel, settings.defaultModelSource, (name) => registry.resolve(name).model, Date.now());
+  lines.push(`default model: ${defaultNow}${dropped}`);
+  for (const notice of retirementNotices(settings)) {
+    lines.push(notice.level === 'info' ? `               ${notice.text}` : `${notice.level === 'problem' ? 'PROBLEM' : 'WARNING'}: ${notice.text}`);
+    if (notice.level === 'problem') process.exitCode = 1;
+  }
   lines.push(`registry:      ${settings.models.length} models, ${Object.keys(settings.aliases).length} aliases`);
   lines.push(`prices:        ${priceDataLine(settings.models, Date.now())}`);
   lines.push(`retry:         ${settings.retry.retries} retries, ${settings.retry.minDelayMs}-${settings.retry.maxDelayMs} ms; timeout ${settings.timeoutMs} ms`);

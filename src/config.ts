@@ -16,6 +16,7 @@ import {
   type ProviderDefinition,
 } from './registry/catalog.js';
 import { ModelRegistry } from './registry/registry.js';
+import type { DefaultModelSource } from './registry/retirement.js';
 import { DEFAULT_FILE_LIMITS } from './llm/files.js';
 
 export interface RetrySettings {
@@ -40,7 +41,10 @@ export interface FileSettings {
 
 /** Everything the server needs to know, merged from built-ins, the config file and the environment. */
 export interface Settings {
+  /** The default model as set (or the built-in one); what a call gets on a given day is defaultModelAt's. */
   defaultModel: string;
+  /** Where defaultModel came from: a built-in default follows its retirement, a user's is kept. */
+  defaultModelSource: DefaultModelSource;
   timeoutMs: number;
   /** The whole call's deadline: every attempt on every model, retries and their waits included. */
   callTimeoutMs: number;
@@ -69,6 +73,13 @@ export interface Settings {
   /** The config file's `http` section, checked; resolved by `serve --http` (src/http/http-settings.ts). */
   http?: HttpSection;
 }
+
+/**
+ * SPEC §2's default model. OpenAI retires it on 2027-01-14; from that day a call that names no
+ * model goes to its replacement instead (defaultModelAt in src/registry/retirement.ts), unless the
+ * user set a default of their own.
+ */
+export const BUILT_IN_DEFAULT_MODEL = 'gpt-4o-mini';
 
 /** Large enough for a prompt of millions of words; no host needs more in one message. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
@@ -363,11 +374,11 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
     problems.push(`retry.minDelayMs: expected at most retry.maxDelayMs (${retry.maxDelayMs})`);
   }
 
-  const defaultModel = env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || 'gpt-4o-mini';
+  const defaultModel = env.LLM_SERVICE_DEFAULT_MODEL || file.defaultModel || BUILT_IN_DEFAULT_MODEL;
+  const defaultModelSource: DefaultModelSource = env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : file.defaultModel ? 'defaultModel' : 'built-in';
   const defaultModelProblem = tryResolveError(registry, defaultModel);
   if (defaultModelProblem !== undefined) {
-    const source = env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : 'defaultModel';
-    problems.push(`${source}: ${defaultModelProblem}`);
+    problems.push(`${env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : 'defaultModel'}: ${defaultModelProblem}`);
   }
 
   if (problems.length > 0) throw new ConfigError(problems.join('; '), problems);
@@ -376,6 +387,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   const dbPath = env.LLM_SERVICE_DB || join(dataDir, 'ledger.db');
   return {
     defaultModel,
+    defaultModelSource,
     timeoutMs: file.timeoutMs ?? 600_000,
     // Room for two full-length attempts under the default timeoutMs (a model timing out, then its
     // retry or fallback answering) plus every default retry wait: a legitimate call is never cut.

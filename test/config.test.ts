@@ -301,6 +301,27 @@ describe('the CLI (dist/cli.js)', () => {
     expect(stdout).toMatch(/^openai\s+openai\s+OPENAI_API_KEY: no/m);
   });
 
+  it('doctor names a default model and an alias of the user on a retired model as problems, with the replacement, and exits 1', async () => {
+    // claude-3-5-sonnet was retired on 2025-10-22: retired on any day this test can run.
+    const path = writeConfig('retired-doctor.json', { aliases: { old: 'claude-3-5-sonnet' } });
+    const { code, stdout } = await runCli(['doctor'], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DEFAULT_MODEL: 'old', LLM_SERVICE_DB: join(dir, 'doctor-retired.db') });
+    expect(code).toBe(1);
+    expect(stdout).toContain('default model: old\n');
+    expect(stdout).toContain(
+      "PROBLEM: LLM_SERVICE_DEFAULT_MODEL 'old' (claude-3-5-sonnet) was retired by anthropic on 2025-10-22: calls that name no model are refused; set it to claude-sonnet-5-5",
+    );
+    expect(stdout).toContain("PROBLEM: aliases.old points at claude-3-5-sonnet, retired on 2025-10-22: calls to 'old' are refused; point it at claude-sonnet-5-5");
+  });
+
+  it('at start-up, a default model or alias of the user on a retired model is a warning on stderr (the server still starts)', async () => {
+    const path = writeConfig('retired-serve.json', { aliases: { old: 'claude-3-5-sonnet' } });
+    const { code, stdout, stderr } = await runCli([], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DEFAULT_MODEL: 'old', LLM_SERVICE_DB: join(dir, 'serve-retired.db') });
+    expect(code, stderr).toBe(0); // stdin closed at once: the server drained and stopped
+    expect(stdout).toBe('');
+    expect(stderr).toContain("LLM_SERVICE_DEFAULT_MODEL 'old' (claude-3-5-sonnet) was retired by anthropic on 2025-10-22: calls that name no model are refused; set it to claude-sonnet-5-5");
+    expect(stderr).toContain("aliases.old points at claude-3-5-sonnet, retired on 2025-10-22: calls to 'old' are refused; point it at claude-sonnet-5-5");
+  });
+
   it('doctor says whether each key is set, never the key itself, and exits 0', async () => {
     const key = 'sk-doctor-SECRET-0123456789abcdef';
     const { code, stdout, stderr } = await runCli(['doctor'], { OPENAI_API_KEY: key, LLM_SERVICE_DB: join(dir, 'doctor.db') });
@@ -309,7 +330,7 @@ describe('the CLI (dist/cli.js)', () => {
     expect(stdout).toContain('ANTHROPIC_API_KEY: no');
     expect(stdout).toContain('https://api.deepseek.com');
     // Where the prices come from and when they were checked (issue #10).
-    expect(stdout).toMatch(/prices: +built-in table from the providers' pricing pages, compared with @pydantic\/genai-prices in tests; checked 2026-11-29\n/);
+    expect(stdout).toMatch(/prices: +built-in table from the providers' pricing pages, compared with @pydantic\/genai-prices in tests; checked 2026-11-30 \(oldest 2026-11-29\)\n/);
     expect(stdout + stderr).not.toContain(key);
     expect(stdout + stderr).not.toContain('SECRET-0123');
   });

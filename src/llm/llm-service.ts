@@ -7,7 +7,7 @@ import type { Principal } from '../principal.js';
 import { parseTimeBound } from '../ledger/time-span.js';
 import type { ProviderDefinition } from '../registry/catalog.js';
 import type { ModelRegistry, ResolvedModel } from '../registry/registry.js';
-import { isRetired, retiredMessage, retirementWarning } from '../registry/retirement.js';
+import { defaultModelAt, isRetired, retiredMessage, retirementWarning } from '../registry/retirement.js';
 import { withRetry } from '../retry.js';
 import { addCost, billOfAnswer, billOfFailure, costOfAttempts, type AttemptBill } from './call-cost.js';
 import { maxTokensOfCall } from './check-usage.js';
@@ -197,6 +197,15 @@ export class LlmService {
     return this.inFlight.drain(timeoutMs);
   }
 
+  /**
+   * The model a call that names none goes to now: the configured default, except that the built-in
+   * one follows its retirement to the replacement (src/registry/retirement.ts, defaultModelAt).
+   */
+  defaultModel(): string {
+    const { settings, registry } = this.deps;
+    return defaultModelAt(settings.defaultModel, settings.defaultModelSource, (name) => registry.resolve(name).model, this.now());
+  }
+
   /** Cuts a drain in progress short: the calls still running are cancelled (and recorded) now. */
   cancelInFlight(): void {
     this.inFlight.cancelNow();
@@ -212,7 +221,7 @@ export class LlmService {
     const call = this.inFlight.start(hooks.signal, this.deps.settings.callTimeoutMs);
     try {
       const principal = hooks.principal?.name ?? null;
-      const model = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel).model;
+      const model = this.deps.registry.resolve(input.model ?? this.defaultModel()).model;
       const thread = hooks.thread ? this.conversations.fit(hooks.thread, input, model) : await this.conversations.begin(input, principal, model);
       const turn: TurnWithRow | undefined =
         hooks.thread || !thread.store || thread.id === undefined
@@ -384,7 +393,7 @@ export class LlmService {
    * before contacting any.
    */
   async worstCaseOf(plain: ChatInput, hooks: ChatHooks = {}): Promise<number> {
-    const input = hooks.thread ? this.conversations.fit(hooks.thread, plain, this.deps.registry.resolve(plain.model ?? this.deps.settings.defaultModel).model).input : plain;
+    const input = hooks.thread ? this.conversations.fit(hooks.thread, plain, this.deps.registry.resolve(plain.model ?? this.defaultModel()).model).input : plain;
     const messages = buildMessages(input);
     if (input.files && input.files.length > 0) await this.attachFiles(messages, input.files, hooks);
     const tools = input.tools && input.tools.length > 0 ? input.tools : undefined;
@@ -427,7 +436,7 @@ export class LlmService {
         };
       })
       .filter((m) => !filter.configuredOnly || m.configured);
-    return { models, default_model: settings.defaultModel };
+    return { models, default_model: this.defaultModel() };
   }
 
   /**
@@ -509,7 +518,7 @@ export class LlmService {
    */
   private candidates(input: ChatInput): { candidates: ResolvedModel[]; notes: string[] } {
     const now = this.now();
-    const primary = this.deps.registry.resolve(input.model ?? this.deps.settings.defaultModel);
+    const primary = this.deps.registry.resolve(input.model ?? this.defaultModel());
     const fallbackNames = input.fallback_models ?? primary.model.fallbacks ?? [];
     const all = [primary, ...fallbackNames.map((name) => this.deps.registry.resolve(name))];
     const seen = new Set<string>();

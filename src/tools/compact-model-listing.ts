@@ -15,6 +15,8 @@ import type { ModelInfo, ModelListing } from '../llm/llm-service.js';
  *   "aliases": { "claude-3-5-sonnet-20241022": "claude-3-5-sonnet" },
  *   "price_checked": { "*": "2026-11-29", "gpt-6-luna": "2026-11-30" } }
  * ```
+ * `default_model` is where a call that names no model goes today: the built-in gpt-4o-mini becomes
+ * gpt-6-luna on its retirement day (src/registry/retirement.ts, defaultModelAt).
  * `provider_model` is null when it equals the id; a null number is unknown. `price_checked` gives
  * the date each price was checked: `*` for every model not named in it; `not checked` for a price
  * from the config file without a date.

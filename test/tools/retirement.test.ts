@@ -154,3 +154,41 @@ describe('gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini from 2027-01-14', () => 
     expect(upstream.requests.map((r) => r.body.model)).toEqual(['gpt-6-luna']);
   });
 });
+
+describe('the default model around 2027-01-14', () => {
+  it('before: a call that names no model goes to the built-in gpt-4o-mini, and list_models says so', async () => {
+    const h = await at(GPT4_BEFORE);
+    const listing = (await h.callTool('list_models', {})).structuredContent as unknown as CompactModelListing;
+    expect(listing.default_model).toBe('gpt-4o-mini');
+    upstream.enqueue({ kind: 'openai', content: 'mini' });
+    const result = await h.callTool('chat', { prompt: 'hi' });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ content: 'mini', model: 'gpt-4o-mini' });
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['gpt-4o-mini']);
+  });
+
+  it('from: the built-in default follows the replacement, gpt-6-luna, without a note of refusal', async () => {
+    const h = await at(GPT4_FROM);
+    const listing = (await h.callTool('list_models', {})).structuredContent as unknown as CompactModelListing;
+    expect(listing.default_model).toBe('gpt-6-luna');
+    expect(resultText(await h.callTool('list_models', {}))).toContain('default model: gpt-6-luna');
+    upstream.enqueue({ kind: 'openai', content: 'luna' });
+    const result = await h.callTool('chat', { prompt: 'hi' });
+    expect(result.isError, resultText(result)).toBeFalsy();
+    const out = result.structuredContent as unknown as ChatResult;
+    expect(out).toMatchObject({ content: 'luna', model: 'gpt-6-luna' });
+    expect(out.notes).toBeUndefined();
+    expect(upstream.requests.map((r) => r.body.model)).toEqual(['gpt-6-luna']);
+  });
+
+  it('from: a default the user set on a retired model (directly or by alias) is refused like an explicit call, naming the replacement', async () => {
+    for (const options of [{ env: { LLM_SERVICE_DEFAULT_MODEL: 'gpt-4o-mini' } }, { config: { defaultModel: 'fast', aliases: { fast: 'gpt-4.1-mini' } } }]) {
+      const h = await start({ upstream, now: () => GPT4_FROM, ...options });
+      const result = await h.callTool('chat', { prompt: 'hi' });
+      expect(result.isError).toBe(true);
+      expect(resultText(result)).toMatch(/gpt-4(o|\.1)-mini was retired by openai on 2027-01-14 and no longer answers; its replacement is gpt-6-luna/);
+      expect(resultText(result)).toContain('Call it with model: "gpt-6-luna"');
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
