@@ -187,7 +187,7 @@ describe('budget leases across instances', () => {
     expect(rows).toContainEqual(['2026-11-26T23:59:56.000Z', String(HOLD)]);
     expect(rows).toContainEqual(['2026-11-27T00:00:01.000Z', String(64 * HOLD)]);
     expect(rows.filter(([createdAt]) => createdAt!.startsWith('2026-11-27'))).toHaveLength(1);
-    expect(ledger.admissionCounts).toMatchObject({ fromLeases: 2, leasesTaken: 2, database: 3 });
+    expect(ledger.admissionCounts).toMatchObject({ fromLeases: 2, waited: 3, leasesTaken: 2, database: 3 });
   });
 
   it("a killed instance's lease stops counting after the TTL", async () => {
@@ -250,7 +250,7 @@ describe('budget leases across instances', () => {
     const ledger = await open(url, { budgetLeases: false });
     for (let i = 0; i < 5; i++) expect((await ledger.reserve(HOLD, { dailyUsd: 1_000 })).ok).toBe(true);
     expect((await reservations(url)).map((row) => row.amount)).toEqual(Array(5).fill(String(HOLD)));
-    expect(ledger.admissionCounts).toEqual({ fromLeases: 0, database: 5, leasesTaken: 0 });
+    expect(ledger.admissionCounts).toEqual({ fromLeases: 0, waited: 5, database: 5, leasesTaken: 0 });
   });
 });
 

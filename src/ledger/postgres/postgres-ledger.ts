@@ -243,8 +243,12 @@ export class PostgresLedger implements Ledger {
   private readonly smallRoom = new Map<string, number>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private leaseTicking = false;
-  /** Admissions so far: drawn from a lease, or checked in the database (the bench reports them). */
-  readonly admissionCounts = { fromLeases: 0, database: 0, leasesTaken: 0 };
+  /**
+   * Admissions so far (the bench reports them): calls drawn from a lease, calls that waited for
+   * the database (their own check, or a lease being asked for), statements run (asking ahead
+   * included), leases taken.
+   */
+  readonly admissionCounts = { fromLeases: 0, waited: 0, database: 0, leasesTaken: 0 };
   // A call's row on its way to the database has the spool line's shape (call-spool.ts).
   private readonly admissionStatements = new PreparedStatements('ledger_admit');
   private readonly writes = new WriteBatcher<SpooledCall, number>((rows) => this.writeRows(rows), {
@@ -382,9 +386,13 @@ export class PostgresLedger implements Ledger {
       ...caps.map((cap) => ({ cap, principal: undefined })),
       ...principalCaps.map((cap) => ({ cap, principal: principal!.name })),
     ];
-    if (!this.leasing) return (await this.admit(checks, amount, principal?.name ?? null, undefined, true))!;
+    if (!this.leasing) {
+      this.admissionCounts.waited++;
+      return (await this.admit(checks, amount, principal?.name ?? null, undefined, true))!;
+    }
     const scope = LeaseBook.scopeOf(principal?.name ?? null, checks.map((check) => ({ label: check.cap.label, capMicro: check.cap.capMicro, principal: check.principal })));
     let drawn = this.leases.draw(scope, amount, this.now());
+    if (drawn === undefined) this.admissionCounts.waited++;
     // Another call of this scope is asking for a lease: draw from that one rather than queue for
     // the lock too (bounded: each answer either brings a lease or ends the wait).
     for (let waits = 0; drawn === undefined && waits < 8; waits++) {
