@@ -103,6 +103,42 @@ describe('the database stops and comes back', () => {
     const rows = await query<{ id: number; amount_micro_usd: string; created_at: string; expires_at: string }>(url, 'SELECT id::float8 AS id, amount_micro_usd, created_at, expires_at FROM reservations');
     expect(rows).toEqual([{ id: hold.reservationId, amount_micro_usd: '300000', created_at: expect.any(String), expires_at: isoTime(monthPeriod(Date.parse(rows[0]!.created_at)).end) }]);
   }, 60_000);
+
+  it('calls drawn from a budget lease and spooled in an outage settle their parts of the lease when replayed; a kept part becomes a hold of the lease\'s day', async () => {
+    const url = await database(cluster.url);
+    const spoolDir = join(dir, 'lease-spool');
+    const first = await openLedger(url, { spoolDir, spoolRetryMs: 60_000 });
+    const budget = { dailyUsd: 1 };
+    const draws = await Promise.all([first.reserve(10_000, budget), first.reserve(10_000, budget)]);
+    const ids = draws.map((draw) => (draw.ok ? draw.reservationId! : 0));
+    expect(ids.every((id) => id < 0)).toBe(true);
+    await first.record(callRecord({ callId: 'settled', startedAt: Date.now(), costMicroUsd: 10_000 }), ids[0]);
+    const [lease] = await query<{ created_at: string; amount_micro_usd: string }>(url, 'SELECT created_at, amount_micro_usd FROM reservations');
+    // 1/16 of the $1 cap in whole holds of $0.01, less the settled call.
+    expect(lease!.amount_micro_usd).toBe('50000');
+    await cluster.stop();
+    try {
+      const unknown = { usage: null, costMicroUsd: null, status: 'cancelled' as const, finishReason: null, error: 'cut while answering', keepHold: true };
+      await expect(first.record(callRecord({ callId: 'unknown', startedAt: Date.now(), ...unknown }), ids[1])).rejects.toThrow(LedgerSpooledError);
+      // The lease had a call spooled: no more draws from it (the database cannot be asked either).
+      expect(await first.reserve(10_000, budget)).toMatchObject({ ok: false, message: expect.stringMatching(/^Cannot check the budget/) });
+      await first.close();
+    } finally {
+      await cluster.start();
+    }
+    const next = await openLedger(url, { spoolDir });
+    try {
+      expect((await next.report({ groupBy: 'none' })).total).toMatchObject({ calls: 2, unknown_cost_calls: 1 });
+    } finally {
+      await next.close();
+    }
+    // The lease (its instance closed while the database was away, so left to expire) gave up the
+    // spooled call's part; that part is a kept hold of the lease's day, to the end of its month.
+    expect(await query(url, 'SELECT created_at, amount_micro_usd, expires_at FROM reservations ORDER BY id')).toEqual([
+      { created_at: lease!.created_at, amount_micro_usd: '40000', expires_at: expect.any(String) },
+      { created_at: lease!.created_at, amount_micro_usd: '10000', expires_at: isoTime(monthPeriod(Date.parse(lease!.created_at)).end) },
+    ]);
+  }, 60_000);
 });
 
 describe('connection problems are told plainly, never with the password', () => {
