@@ -64,6 +64,8 @@ export interface Draw {
 export class LeaseBook {
   private readonly scopes = new Map<string, Lease[]>();
   private readonly draws = new Map<number, Draw>();
+  /** Wall-clock ms of each scope's last draw (or lease taken). */
+  private readonly scopeActiveAt = new Map<string, number>();
   private lastDrawId = 0;
 
   constructor(private readonly ttlMs: number) {}
@@ -79,6 +81,7 @@ export class LeaseBook {
   }
 
   add(lease: Lease): void {
+    this.scopeActiveAt.set(lease.scope, Date.now());
     const leases = this.scopes.get(lease.scope);
     if (leases) leases.push(lease);
     else this.scopes.set(lease.scope, [lease]);
@@ -89,8 +92,10 @@ export class LeaseBook {
     const leases = this.scopes.get(lease.scope);
     if (!leases) return;
     const rest = leases.filter((other) => other !== lease);
-    if (rest.length === 0) this.scopes.delete(lease.scope);
-    else this.scopes.set(lease.scope, rest);
+    if (rest.length === 0) {
+      this.scopes.delete(lease.scope);
+      this.scopeActiveAt.delete(lease.scope);
+    } else this.scopes.set(lease.scope, rest);
   }
 
   /** True while `lease` may be drawn from at `now` (the budget clock, epoch ms). */
@@ -114,9 +119,21 @@ export class LeaseBook {
     if (!best) return undefined;
     best.inFlight += amount;
     best.lastDrawAt = Date.now();
+    this.scopeActiveAt.set(scope, best.lastDrawAt);
     const id = --this.lastDrawId;
     this.draws.set(id, { lease: best, amount });
     return id;
+  }
+
+  /**
+   * True when `lease` should be closed for want of draws: its scope has had none for `idleMs`, or
+   * it has had none itself for that long and is not its scope's newest (a lease used up, or left
+   * for the newer one; the newest, asked for ahead, waits while the older one is drawn).
+   */
+  idle(lease: Lease, idleMs: number): boolean {
+    const now = Date.now();
+    if (now - (this.scopeActiveAt.get(lease.scope) ?? 0) >= idleMs) return true;
+    return now - lease.lastDrawAt >= idleMs && this.scopes.get(lease.scope)?.at(-1) !== lease;
   }
 
   /** What the drawable leases of `scope` still have unused, and the size of the newest. */

@@ -41,7 +41,8 @@
  *   one TTL) and is renewed while this instance draws from it; the next one is asked for in the
  *   background once half of it is drawn, so calls rarely wait for the lock.
  * - The trade-off: a lease holds room this instance may not use. After `leaseIdleMs` (default
- *   1 s) without a draw, and at close(), it is shrunk to its calls in flight (deleted when none):
+ *   1 s) without a draw in its scope (or of its own, for an older lease of a busy scope), and at
+ *   close(), it is shrunk to its calls in flight (deleted when none):
  *   another instance may be refused while a cap's last room sits in an idle lease elsewhere, for
  *   at most that long (or one TTL, if the leasing instance died).
  * - A drawn call spooled in an outage carries its lease and part: the replay reduces the lease
@@ -414,7 +415,7 @@ export class PostgresLedger implements Ledger {
    * keep being admitted locally while the admission lock is queued for.
    */
   private askAhead(scope: string, checks: CapCheck[], amount: number, principal: string | null): void {
-    if (this.leaseRequests.has(scope) || this.closed || (this.smallRoom.get(scope) ?? 0) > Date.now()) return;
+    if (amount <= 0 || this.leaseRequests.has(scope) || this.closed || (this.smallRoom.get(scope) ?? 0) > Date.now()) return;
     const { unused, newest } = this.leases.unused(scope, this.now());
     if (unused * 2 >= newest) return;
     void this.admit(checks, amount, principal, scope, false).catch(() => undefined);
@@ -534,7 +535,7 @@ export class PostgresLedger implements Ledger {
     try {
       for (const lease of this.leases.all()) {
         // Idle, at the end of its day, or not renewed in time: no more draws; shrink it.
-        if (lease.open && (Date.now() - lease.lastDrawAt >= this.leaseIdleMs || !this.leases.drawable(lease, this.now()))) lease.open = false;
+        if (lease.open && (this.leases.idle(lease, this.leaseIdleMs) || !this.leases.drawable(lease, this.now()))) lease.open = false;
         if (!lease.open) await this.shrinkLease(lease);
         if (this.leases.all().includes(lease) && Date.now() - lease.renewedAt >= this.reservationTtlMs / 3) await this.renewLease(lease);
       }
