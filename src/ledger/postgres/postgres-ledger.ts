@@ -238,7 +238,7 @@ export class PostgresLedger implements Ledger {
   private readonly leasing: boolean;
   private readonly leaseIdleMs: number;
   private readonly leases: LeaseBook;
-  /** A lease being asked for, per scope: calls of that scope wait for it rather than ask too. */
+  /** The admission of a scope at the database, if any: calls of that scope wait for it rather than ask too. */
   private readonly leaseRequests = new Map<string, Promise<unknown>>();
   /** Scopes whose last admission found too little room for a lease, until when (Date.now). */
   private readonly smallRoom = new Map<string, number>();
@@ -394,20 +394,22 @@ export class PostgresLedger implements Ledger {
     const scope = LeaseBook.scopeOf(principal?.name ?? null, checks.map((check) => ({ label: check.cap.label, capMicro: check.cap.capMicro, principal: check.principal })));
     let drawn = this.leases.draw(scope, amount, this.now());
     if (drawn === undefined) this.admissionCounts.waited++;
-    // Another call of this scope is asking for a lease: draw from that one rather than queue for
-    // the lock too (bounded: each answer either brings a lease or ends the wait).
-    for (let waits = 0; drawn === undefined && waits < 8; waits++) {
+    // One admission of a scope at a time goes to the database from this instance; the calls that
+    // find no lease room meanwhile wait for its answer and draw from the lease it brings. So this
+    // instance never asks the database while a lease of its own could still cover the call: with
+    // one instance, calls of one size are admitted exactly up to the cap, leases or not. (The
+    // lock serialises admissions in the database anyway.) Each answer serves at least its own
+    // call; bounded all the same.
+    for (let waits = 0; drawn === undefined && waits < 10_000; waits++) {
       const asking = this.leaseRequests.get(scope);
-      if (!asking) break;
+      if (!asking) return (await this.admit(checks, amount, principal?.name ?? null, scope, true))!;
       await asking.catch(() => undefined);
       drawn = this.leases.draw(scope, amount, this.now());
     }
-    if (drawn !== undefined) {
-      this.admissionCounts.fromLeases++;
-      this.askAhead(scope, checks, amount, principal?.name ?? null);
-      return { ok: true, reservationId: drawn };
-    }
-    return (await this.admit(checks, amount, principal?.name ?? null, scope, true))!;
+    if (drawn === undefined) return (await this.admit(checks, amount, principal?.name ?? null, scope, true))!;
+    this.admissionCounts.fromLeases++;
+    this.askAhead(scope, checks, amount, principal?.name ?? null);
+    return { ok: true, reservationId: drawn };
   }
 
   /**
@@ -429,7 +431,7 @@ export class PostgresLedger implements Ledger {
   private async admit(checks: CapCheck[], amount: number, principal: string | null, scope: string | undefined, exact: boolean): Promise<Reservation | undefined> {
     const leaseAsked = scope !== undefined && amount > 0 && (this.smallRoom.get(scope) ?? 0) <= Date.now();
     const run = this.admitInDatabase(checks, amount, principal, scope, leaseAsked, exact);
-    if (!leaseAsked || this.leaseRequests.has(scope)) return run;
+    if (scope === undefined || this.leaseRequests.has(scope)) return run;
     const request = run.finally(() => this.leaseRequests.delete(scope));
     this.leaseRequests.set(scope, request);
     return request;
