@@ -113,7 +113,8 @@ export class LeaseBook {
   draw(scope: string, amount: number, now: number): number | undefined {
     let best: Lease | undefined;
     for (const lease of this.scopes.get(scope) ?? []) {
-      if (!this.drawable(lease, now) || lease.amount - lease.inFlight < amount) continue;
+      // A call of no worst case still needs room left, as the database's check does (spent + held < cap).
+      if (!this.drawable(lease, now) || lease.amount - lease.inFlight < Math.max(amount, 1)) continue;
       if (!best || lease.amount - lease.inFlight < best.amount - best.inFlight) best = lease;
     }
     if (!best) return undefined;
