@@ -10,19 +10,23 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CLI, serverEnv } from './lib.mjs';
 
-/** Starts the gateway; resolves with its /mcp URL, token, pid and a close(). */
-export async function startGateway(dir, upstreamBaseURL, { maxConcurrentPerPrincipal = 1000 } = {}) {
+/**
+ * Starts the gateway; resolves with its /mcp URL, token, pid and a close(). `cli`, `nodeArgs` and
+ * `launcher` (a command to run node under, e.g. valgrind) are for bench/profile-gateway.mjs.
+ */
+export async function startGateway(dir, upstreamBaseURL, { maxConcurrentPerPrincipal = 1000, cli = CLI, nodeArgs = [], launcher = [], startTimeoutMs = 20_000 } = {}) {
   const token = `lsm_${randomBytes(32).toString('base64url')}`;
   const sha256 = createHash('sha256').update(token).digest('hex');
   const configPath = join(dir, 'gateway.json');
   writeFileSync(configPath, JSON.stringify({ http: { maxConcurrentPerPrincipal, tokens: [{ name: 'bench', sha256 }] } }));
-  const child = spawn(process.execPath, [CLI, 'serve', '--http', '--host', '127.0.0.1', '--port', '0'], {
+  const command = [...launcher, process.execPath, ...nodeArgs, cli, 'serve', '--http', '--host', '127.0.0.1', '--port', '0'];
+  const child = spawn(command[0], command.slice(1), {
     env: { ...serverEnv(dir, upstreamBaseURL, 'gateway.db'), LLM_SERVICE_CONFIG: configPath },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), startTimeoutMs);
     child.stderr.on('data', (d) => {
       stderr += d;
       const match = /serving MCP over HTTP at (\S+\/mcp)/.exec(stderr);
