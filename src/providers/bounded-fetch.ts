@@ -75,7 +75,7 @@ type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Resp
 export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fetch {
   const limit = bodyLimitOf(maxAnswerBytes);
   return async (input, init) => {
-    const response = await globalThis.fetch(input, init);
+    const response = await fetchWithoutRedirectCopy(input, init);
     const streamed = (init as Record<symbol, unknown> | undefined)?.[STREAMED_REQUEST] === true;
     // A null-body status (204, 304) cannot be given a body again.
     if (response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
@@ -86,6 +86,30 @@ export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fet
     }
     return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
   };
+}
+
+/**
+ * The global fetch, without the copy of every request it makes to be able to follow a redirect:
+ * unless a request is sent with `redirect: 'error'` (and no window), fetch clones it, teeing its
+ * body into two new streams, on every call (the WHATWG fetch steps, as undici implements them),
+ * which cost the gateway more CPU per call than its own request handling (BENCHMARKS.md, http).
+ * Provider APIs do not redirect; should one, fetch refuses the redirect and the request is sent
+ * again as before, following it, so the outcome is the same (at one more round trip, and the
+ * refused 3xx answer, like a followed one, is no completion and bills nothing). Only a body that
+ * can be sent twice (the SDKs' JSON text) takes this path.
+ */
+function fetchWithoutRedirectCopy(input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
+  const replayable = init !== undefined && (init.body === undefined || init.body === null || typeof init.body === 'string');
+  if (!replayable || input instanceof Request || init.redirect !== undefined || 'window' in init) return globalThis.fetch(input, init);
+  return globalThis.fetch(input, { ...init, redirect: 'error', window: null }).catch((error: unknown) => {
+    if (!isRefusedRedirect(error)) throw error;
+    return globalThis.fetch(input, init);
+  });
+}
+
+/** fetch's failure for a 3xx answer to a request sent with `redirect: 'error'`. */
+function isRefusedRedirect(error: unknown): boolean {
+  return error instanceof TypeError && error.cause instanceof Error && error.cause.message === 'unexpected redirect';
 }
 
 /**

@@ -13,11 +13,21 @@ const CAP = 1024;
 const LIMIT = bodyLimitOf(CAP);
 let server: http.Server;
 let url = '';
+// Each request the server got, as `METHOD path`.
+const seen: string[] = [];
 
 beforeAll(async () => {
   // GET /<status>/<bytes>[/<line>]: that many bytes of "x" under that status, chunked, with a
   // line break ending every <line> bytes when given.
   server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    // /redirect/<status>[/nowhere]: that redirect status, to /length/200/10 (or without a Location).
+    const redirect = /^\/redirect\/(\d+)(\/nowhere)?$/.exec(req.url ?? '');
+    if (redirect) {
+      res.writeHead(Number(redirect[1]), redirect[2] ? {} : { location: '/length/200/10' });
+      res.end();
+      return;
+    }
     // /length/<status>/<bytes>: the same with a Content-Length; /gzip/<status>/<bytes>: gzipped,
     // with the Content-Length of the compressed body.
     const framed = /^\/(length|gzip)\/(\d+)\/(\d+)$/.exec(req.url ?? '');
@@ -73,6 +83,23 @@ describe('boundedFetch', () => {
     // 50 × the limit of "x" gzips to a few KiB: its declared length fits, what it inflates to does not.
     await expect(fetchText(`/gzip/200/${LIMIT * 50}`)).rejects.toBeInstanceOf(BodyTooLargeError);
     expect(await fetchText(`/gzip/200/${LIMIT}`)).toHaveLength(LIMIT);
+  });
+
+  it('sends a request once, and still follows a redirect (sending the request again first) as fetch does', async () => {
+    seen.length = 0;
+    const post = { method: 'POST', body: '{"model":"m"}', headers: { 'content-type': 'application/json' } };
+    expect(await fetchText('/length/200/10', post)).toBe('x'.repeat(10));
+    expect(seen).toEqual(['POST /length/200/10']);
+    // No provider redirects its API, but should one: the answer is the one fetch gives when it
+    // follows (307 keeps the POST and its body), after the request went out once more.
+    seen.length = 0;
+    const followed = await boundedFetch(CAP)(`${url}/redirect/307`, post);
+    expect(followed.status).toBe(200);
+    expect(await followed.text()).toBe('x'.repeat(10));
+    expect(seen).toEqual(['POST /redirect/307', 'POST /redirect/307', 'POST /length/200/10']);
+    // A 3xx without a Location is handed back as it came, as fetch does.
+    const unfollowable = await boundedFetch(CAP)(`${url}/redirect/302/nowhere`, post);
+    expect(unfollowable.status).toBe(302);
   });
 
   it('keeps the status, headers and URL of the response', async () => {
