@@ -15,6 +15,11 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /**
+   * Whether a line at `level` is written: a line per call is then not built at all when it would
+   * be dropped (the level is fixed for the logger's life). Absent means every level is.
+   */
+  enabled?(level: LogLevel): boolean;
 }
 
 /**
@@ -50,6 +55,7 @@ export function createLogger(options: { secrets?: string[]; level?: LogLevel; wr
     info: (m) => log('info', m),
     warn: (m) => log('warn', m),
     error: (m) => log('error', m),
+    enabled: (level) => ORDER[level] >= threshold,
   };
 }
 

@@ -39,6 +39,15 @@ describe('log level', () => {
     expect(shown('info')).toEqual(['info', 'warn', 'error']);
     expect(shown('debug')).toEqual(['debug', 'info', 'warn', 'error']);
   });
+
+  it('enabled(level) says whether a line at that level would be written (so a per-call line is built only then)', () => {
+    const levels = ['debug', 'info', 'warn', 'error'] as const;
+    const enabledAt = (level: LogLevel) => levels.filter((l) => recorder(level).logger.enabled?.(l) === true);
+    expect(enabledAt('warn')).toEqual(['warn', 'error']);
+    expect(enabledAt('info')).toEqual(['info', 'warn', 'error']);
+    expect(enabledAt('debug')).toEqual(levels);
+    expect(recorder().logger.enabled?.('info')).toBe(false);
+  });
 });
 
 describe('routeConsoleToLogger', () => {

@@ -60,6 +60,8 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
   const cancellable = new Map<string, () => void>();
   const open = new Set<ServerResponse>();
   let draining = false;
+  // The request log line (at info): off by default, and then neither built nor listened for.
+  const logRequests = logger.enabled?.('info') ?? true;
   const shared = new SharedHttpTransport();
   const sharedServer = created.mcpServer();
   await sharedServer.connect(shared);
@@ -68,11 +70,12 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
     const started = Date.now();
     open.add(res);
     res.on('close', () => open.delete(res));
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
+    // Nearly every request is for exactly `/mcp`: its path needs no URL parsing.
+    const path = req.url === MCP_PATH ? MCP_PATH : new URL(req.url ?? '/', 'http://gateway').pathname;
     let principalName = '-';
-    res.on('finish', () => {
-      if (path === MCP_PATH) logger.info(`http ${req.method} ${path} principal=${principalName} status=${res.statusCode} latency=${Date.now() - started}ms`);
-    });
+    if (logRequests && path === MCP_PATH) {
+      res.on('finish', () => logger.info(`http ${req.method} ${path} principal=${principalName} status=${res.statusCode} latency=${Date.now() - started}ms`));
+    }
 
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (req.method === 'GET' && path === '/readyz') {
