@@ -808,12 +808,16 @@ export class LlmService {
     alreadyLogged = false,
     withTurn?: { turn: ThreadTurn; keeper: TurnWithRow },
   ): Promise<string | undefined> {
-    // One line per call at info (a gateway's request log); never a prompt, token or key.
-    this.deps.logger?.info(
-      `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
-        `status=${record.status} latency=${record.latencyMs}ms attempts=${record.attempts} ` +
-        `cost=${record.costMicroUsd === null ? 'unknown' : formatUsd(microToUsd(record.costMicroUsd), 6)}`,
-    );
+    // One line per call at info (a gateway's request log); never a prompt, token or key. Not
+    // built when info is off (the default).
+    const logger = this.deps.logger;
+    if (logger && logger.enabled?.('info') !== false) {
+      logger.info(
+        `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
+          `status=${record.status} latency=${record.latencyMs}ms attempts=${record.attempts} ` +
+          `cost=${record.costMicroUsd === null ? 'unknown' : formatUsd(microToUsd(record.costMicroUsd), 6)}`,
+      );
+    }
     try {
       await this.deps.ledger.record(record, reservationId, withTurn?.turn);
       if (withTurn) withTurn.keeper.written = true;
@@ -832,13 +836,33 @@ export class LlmService {
     }
   }
 
-  /** Removes every known API key from text bound for the host, a log or the ledger. */
-  readonly scrubber = (text: string): string => redactSecrets(text, this.deps.secrets);
+  private readonly cleanTexts = new Set<string>();
+
+  /**
+   * Removes every known API key from text bound for the host, a log or the ledger. Every call
+   * scrubs the same short texts again (the provider's model id, the keys of its usage object):
+   * those found clean are remembered, so they are not scanned for every key each time. A text
+   * that held anything to redact is never kept.
+   */
+  readonly scrubber = (text: string): string => {
+    if (this.cleanTexts.has(text)) return text;
+    const scrubbed = redactSecrets(text, this.deps.secrets);
+    if (scrubbed === text && text.length <= CLEAN_TEXT_MAX_CHARS) {
+      // Bounded: a provider that sends ever new texts only ever refills it.
+      if (this.cleanTexts.size >= CLEAN_TEXTS_MAX) this.cleanTexts.clear();
+      this.cleanTexts.add(text);
+    }
+    return scrubbed;
+  };
 
   private scrub(text: string): string {
     return this.scrubber(text);
   }
 }
+
+// The short texts the scrubber remembers as clean (model ids, usage keys): how long, how many.
+const CLEAN_TEXT_MAX_CHARS = 200;
+const CLEAN_TEXTS_MAX = 1_000;
 
 // While a model streams its reasoning, "thinking…" is announced at most this often.
 const THINKING_NOTICE_INTERVAL_MS = 5000;
