@@ -4,6 +4,7 @@
  * team's identity provider (signature against its JWKS, issuer, audience, expiry). The refusal's
  * text never contains the token.
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Principal } from '../principal.js';
@@ -25,6 +26,15 @@ export function createToken(name: string): { token: string; entry: { name: strin
 
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+// crypto.hash (Node 20.12+) digests in one call, without building a Hash stream object: the
+// gateway hashes the presented token on every request. Older Node 20 takes createHash.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, outputEncoding: 'buffer') => Buffer }).hash;
+
+/** SHA-256 of `text` (UTF-8) as bytes. */
+function sha256(text: string): Buffer {
+  return oneShotHash ? oneShotHash('sha256', text, 'buffer') : createHash('sha256').update(text, 'utf8').digest();
 }
 
 /** Whether the gateway asks for a token at all (loopback without tokens or JWT does not). */
@@ -61,7 +71,7 @@ function staticTokenMatcher(tokens: StaticToken[]): (token: string) => Principal
   const entries = tokens.map((token) => ({ token, hash: Buffer.from(token.sha256, 'hex') }));
   return (presented) => {
     if (entries.length === 0) return undefined;
-    const hash = createHash('sha256').update(presented, 'utf8').digest();
+    const hash = sha256(presented);
     let found: StaticToken | undefined;
     for (const entry of entries) {
       if (timingSafeEqual(hash, entry.hash) && !found) found = entry.token;
