@@ -151,14 +151,15 @@ describe('the server and doctor (dist/cli.js)', () => {
   });
 
   it('doctor with a bad LLM_SERVICE_DEFAULT_MODEL keeps the valid config file in its report', async () => {
-    const path = writeConfig('valid.json', JSON.stringify({ timeoutMs: 1234, aliases: { fast: 'gpt-4o-mini' } }));
+    // A default of the file's own (the built-in one changes on 2027-01-14, and this test runs the real clock).
+    const path = writeConfig('valid.json', JSON.stringify({ timeoutMs: 1234, defaultModel: 'fast', aliases: { fast: 'gpt-6-luna' } }));
     const { code, stdout } = await runCli(['doctor'], { LLM_SERVICE_CONFIG: path, LLM_SERVICE_DEFAULT_MODEL: 'gpt-9', LLM_SERVICE_DB: join(dir, 'd.db') });
     expect(code).toBe(1);
     expect(stdout).toMatch(/^PROBLEM: LLM_SERVICE_DEFAULT_MODEL: Unknown model 'gpt-9'/m);
     expect(stdout).toContain(`config file:   ${path}\n`);
     expect(stdout).not.toContain('undefined');
     expect(stdout).toContain('timeout 1234 ms');
-    expect(stdout).toMatch(/default model: gpt-4o-mini \(LLM_SERVICE_DEFAULT_MODEL 'gpt-9' not used: see PROBLEM above\)/);
+    expect(stdout).toMatch(/default model: fast \(LLM_SERVICE_DEFAULT_MODEL 'gpt-9' not used: see PROBLEM above\)/);
   });
 
   it('doctor puts each problem on its own line: a broken file and a bad default model', async () => {

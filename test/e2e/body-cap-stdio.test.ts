@@ -34,10 +34,10 @@ describe('a 40 MB non-streamed answer over stdio', () => {
         (await client.callTool({ name: 'chat', arguments: { model, prompt, fallback_models: [] } })) as CallToolResult;
       // Load both SDKs first, so the peak measured after is the bodies' doing.
       upstream.enqueue({ kind: 'openai', content: 'warm' }, { kind: 'anthropic', content: 'warm' });
-      expect((await call('gpt-4o-mini', 'warm')).isError).toBeFalsy();
+      expect((await call('gpt-6-luna', 'warm')).isError).toBeFalsy();
       expect((await call('claude-haiku-4-5', 'warm')).isError).toBeFalsy();
       const before = peakRss(pid);
-      for (const [model, wire, notJson] of [['gpt-4o-mini', 'openai', false], ['claude-haiku-4-5', 'anthropic', false], ['gpt-4o-mini', 'openai', true]] as const) {
+      for (const [model, wire, notJson] of [['gpt-6-luna', 'openai', false], ['claude-haiku-4-5', 'anthropic', false], ['gpt-6-luna', 'openai', true]] as const) {
         const first = upstream.requests.length;
         upstream.enqueue({ kind: 'huge-json', wire, bytes: BODY, notJson });
         const result = await call(model, 'everything');

@@ -93,7 +93,7 @@ const bearer = (token: string): Record<string, string> => ({ authorization: `Bea
 let nextId = 1;
 const call = (name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } });
 /** A chat request under a chosen id (requests of different clients share ids). */
-const chat = (id: number, prompt: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt } } });
+const chat = (id: number, prompt: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'chat', arguments: { model: 'gpt-6-luna', prompt } } });
 
 async function jwt(claims: Record<string, unknown>, options: { key?: CryptoKey; kid?: string; expiresIn?: string | number } = {}): Promise<string> {
   let builder = new SignJWT(claims)
@@ -159,7 +159,7 @@ describe('authentication', () => {
   });
 
   it('a configured static token is admitted, and its name is recorded on the ledger row', async () => {
-    const reply = await rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: 'hello from alice' }), bearer(alice.token));
+    const reply = await rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: 'hello from alice' }), bearer(alice.token));
     expect(reply.status).toBe(200);
     expect(reply.headers.get('content-type')).toMatch(/application\/json/);
     expect(reply.json.result.structuredContent.content).toBe('echo: hello from alice');
@@ -169,7 +169,7 @@ describe('authentication', () => {
 
   it("a valid JWT is admitted as its 'sub'", async () => {
     const token = await jwt({ sub: 'carol@example.com' });
-    const reply = await rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: 'hello from carol' }), bearer(token));
+    const reply = await rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: 'hello from carol' }), bearer(token));
     expect(reply.status).toBe(200);
     const rows = readRows(join(dir, 'auth.db'), 'call_id = ?', reply.json.result.structuredContent.call_id);
     expect(rows.map((row) => (row as unknown as { principal: string }).principal)).toEqual(['carol@example.com']);
@@ -249,7 +249,7 @@ describe('authentication', () => {
 
   it('logs one line per call with principal, model, status, latency and cost, and never a token', () => {
     const log = gateway.stderr();
-    expect(log).toMatch(/info: call \S+ principal=alice model=gpt-4o-mini provider=openai status=ok latency=\d+ms attempts=1 cost=\$[\d.]+/);
+    expect(log).toMatch(/info: call \S+ principal=alice model=gpt-6-luna provider=openai status=ok latency=\d+ms attempts=1 cost=\$[\d.]+/);
     expect(log).toMatch(/info: http POST \/mcp principal=alice status=200 latency=\d+ms/);
     for (const token of [alice.token, bob.token, boss.token, capped.token]) expect(log).not.toContain(token);
   });
@@ -293,7 +293,7 @@ describe('principals', () => {
 
   it("get_cost shows a principal only their own calls; an admin sees all and may group by principal", async () => {
     for (const [who, n] of [[alice, 2], [bob, 1]] as const) {
-      for (let i = 0; i < n; i++) expect((await rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: `${who.entry.name} ${i}` }), bearer(who.token))).status).toBe(200);
+      for (let i = 0; i < n; i++) expect((await rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: `${who.entry.name} ${i}` }), bearer(who.token))).status).toBe(200);
     }
     const adminJwt = await jwt({ sub: 'dana', groups: ['staff', 'llm-admins'] });
     const aliceClient = await connectHttpClient(gateway.url, alice.token);
@@ -342,7 +342,7 @@ describe('limits, cancellation and shutdown', () => {
   it('over http.maxConcurrentPerPrincipal a request gets 429 with Retry-After; another principal still passes', async () => {
     const gateway = await startGateway('limits', { maxConcurrentPerPrincipal: 2 });
     upstream.setDefault({ kind: 'openai', delayMs: 1500 });
-    const slow = [0, 1].map((i) => rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: `slow ${i}` }), bearer(alice.token)));
+    const slow = [0, 1].map((i) => rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: `slow ${i}` }), bearer(alice.token)));
     await upstream.waitForRequests(upstream.requests.length + 2, 10_000).catch(() => undefined);
     const third = await rpc(gateway, call('list_models', {}), bearer(alice.token));
     expect(third.status).toBe(429);
@@ -359,7 +359,7 @@ describe('limits, cancellation and shutdown', () => {
     upstream.setDefault({ kind: 'hang' });
     const index = upstream.requests.length;
     const controller = new AbortController();
-    const pending = rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: 'never answered' }), bearer(alice.token), controller.signal).catch((error: Error) => error);
+    const pending = rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: 'never answered' }), bearer(alice.token), controller.signal).catch((error: Error) => error);
     await upstream.waitForRequests(index + 1, 10_000);
     const abortedAt = Date.now();
     controller.abort();
@@ -373,7 +373,7 @@ describe('limits, cancellation and shutdown', () => {
     const gateway = await startGateway('cancel-notice');
     upstream.setDefault({ kind: 'hang' });
     const index = upstream.requests.length;
-    const request = call('chat', { model: 'gpt-4o-mini', prompt: 'cancel me' });
+    const request = call('chat', { model: 'gpt-6-luna', prompt: 'cancel me' });
     const pending = rpc(gateway, request, bearer(alice.token)).catch((error: Error) => error);
     await upstream.waitForRequests(index + 1, 10_000);
     // Another principal cannot cancel alice's call with the same request id.
@@ -392,9 +392,9 @@ describe('limits, cancellation and shutdown', () => {
     const gateway = await startGateway('drain', { drainMs: 1_500 });
     const index = upstream.requests.length;
     upstream.enqueue({ kind: 'openai', content: 'finished in time', delayMs: 600 }, { kind: 'hang' });
-    const quick = rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: 'quick' }), bearer(alice.token));
+    const quick = rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: 'quick' }), bearer(alice.token));
     await upstream.waitForRequests(index + 1, 10_000);
-    const stuck = rpc(gateway, call('chat', { model: 'gpt-4o-mini', prompt: 'stuck' }), bearer(bob.token));
+    const stuck = rpc(gateway, call('chat', { model: 'gpt-6-luna', prompt: 'stuck' }), bearer(bob.token));
     await upstream.waitForRequests(index + 2, 10_000);
     gateway.child.kill('SIGTERM');
     await expect.poll(() => gateway.stderr(), { timeout: 5_000 }).toMatch(/SIGTERM: no new requests/);
@@ -491,11 +491,11 @@ describe("a client's capabilities stay with that client", () => {
     });
     await withRoots.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
     const started = Date.now();
-    const own = (await withRoots.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'read it', files: ['note.txt'] } })) as any;
+    const own = (await withRoots.callTool({ name: 'chat', arguments: { model: 'gpt-6-luna', prompt: 'read it', files: ['note.txt'] } })) as any;
     expect(own.isError).toBeFalsy();
     const plain = new Client({ name: 'plain', version: '1.0.0' });
     await plain.connect(new StreamableHTTPClientTransport(new URL(gateway.url)));
-    const next = (await plain.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'read it too', files: ['note.txt'] } })) as any;
+    const next = (await plain.callTool({ name: 'chat', arguments: { model: 'gpt-6-luna', prompt: 'read it too', files: ['note.txt'] } })) as any;
     expect(next.isError).toBeFalsy();
     // Both read from files.roots; nobody waited on a roots/list that a stateless POST cannot answer.
     expect(rootsAsked).toBe(0);

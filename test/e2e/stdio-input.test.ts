@@ -44,18 +44,18 @@ describe('messages over the size limit', () => {
     // A slow streamed answer stays in flight while the big messages arrive.
     upstream.enqueue({ kind: 'openai', chunks: ['still ', 'here ', 'after ', 'the ', 'flood'], chunkDelayMs: 150 });
     const before = upstream.requests.length;
-    const inFlight = client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'slow one' } }, undefined, { onprogress: () => undefined });
+    const inFlight = client.callTool({ name: 'chat', arguments: { model: 'gpt-6-luna', prompt: 'slow one' } }, undefined, { onprogress: () => undefined });
     await upstream.waitForRequests(before + 1);
 
     upstream.enqueue({ kind: 'openai', content: 'got it' });
     const big = 'x'.repeat(11 * 1000 * 1000);
-    const bigResult = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: big } })) as CallToolResult;
+    const bigResult = (await client.callTool({ name: 'chat', arguments: { model: 'gpt-6-luna', prompt: big } })) as CallToolResult;
     expect(bigResult.isError).toBeFalsy();
     expect(bigResult.structuredContent).toMatchObject({ content: 'got it' });
     expect(upstream.requests.at(-1)?.body?.messages?.at(-1)?.content).toHaveLength(big.length);
 
     const huge = 'y'.repeat(33 * MiB);
-    await expect(client.callTool({ name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: huge } })).rejects.toThrow(
+    await expect(client.callTool({ name: 'chat', arguments: { model: 'gpt-6-luna', prompt: huge } })).rejects.toThrow(
       /Message too large: \d+ bytes, over the limit of 33554432 bytes \(32 MiB\).*maxMessageBytes/,
     );
 
@@ -78,7 +78,7 @@ describe('messages over the size limit', () => {
     expect(refused.error.message).toContain('over the limit of 65536 bytes');
     // A message just under the limit still goes through.
     upstream.enqueue({ kind: 'openai', content: 'fits' });
-    await child.request(42, 'tools/call', { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'w'.repeat(60 * 1024) } });
+    await child.request(42, 'tools/call', { name: 'chat', arguments: { model: 'gpt-6-luna', prompt: 'w'.repeat(60 * 1024) } });
     expect((await child.response(42)).result.structuredContent.content).toBe('fits');
     expect(await child.toolsListed(43)).toEqual(TOOLS);
     expect(child.alive()).toBe(true);

@@ -174,7 +174,7 @@ describe('over stdio with hand-written JSON-RPC lines', () => {
     request(2, 'tools/list');
     expect((await response(2)).result.tools.map((t: { name: string }) => t.name).sort()).toEqual(['chat', 'chat_many', 'get_cost', 'list_models']);
 
-    request(3, 'tools/call', { name: 'chat', arguments: { model: 'gpt-4o-mini', prompt: 'raw hello' } });
+    request(3, 'tools/call', { name: 'chat', arguments: { model: 'gpt-6-luna', prompt: 'raw hello' } });
     const chat = await response(3);
     expect(chat.result.isError).toBeFalsy();
     expect(chat.result.content[0].text).toBe('echo: raw hello');
@@ -230,7 +230,7 @@ describe('over stdio with hand-written JSON-RPC lines', () => {
 
     // Logs went to stderr (LLM_SERVICE_LOG_LEVEL=debug: start-up and one line per call), without keys.
     expect(stderr).toContain('serving over stdio');
-    expect(stderr).toMatch(/info: call [0-9a-f-]+ principal=- model=gpt-4o-mini provider=openai status=ok latency=\d+ms attempts=1/);
+    expect(stderr).toMatch(/info: call [0-9a-f-]+ principal=- model=gpt-6-luna provider=openai status=ok latency=\d+ms attempts=1/);
     expect(stderr).not.toContain(FAKE_OPENAI_KEY);
     expect(stderr).not.toContain(FAKE_ANTHROPIC_KEY);
   });

@@ -17,13 +17,15 @@ let h: Harness;
 let offset = 0;
 
 // Calls 10, 2 and 1 days ago and today (UTC days differ for each), on the real clock: the CLI
-// has no clock of its own.
+// has no clock of its own. So the calls go to models that retire on no date: `mini` is a model of
+// the config file at gpt-4o-mini's prices (gpt-4o-mini itself is refused from 2027-01-14).
+const MINI = { provider: 'openai', providerModel: 'gpt-4o-mini', pricing: { inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075 } };
 const PLAN: Array<{ daysAgo: number; model: string; reply: Reply }> = [
-  { daysAgo: 10, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 100_000, completion_tokens: 0 } } },
-  { daysAgo: 2, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 1000, completion_tokens: 1000 } } },
+  { daysAgo: 10, model: 'mini', reply: { kind: 'openai', usage: { prompt_tokens: 100_000, completion_tokens: 0 } } },
+  { daysAgo: 2, model: 'mini', reply: { kind: 'openai', usage: { prompt_tokens: 1000, completion_tokens: 1000 } } },
   { daysAgo: 1, model: 'claude-haiku-4-5', reply: { kind: 'anthropic', usage: { input_tokens: 1000, output_tokens: 1000 } } },
-  { daysAgo: 0, model: 'gpt-4o-mini', reply: { kind: 'openai', usage: { prompt_tokens: 2000, completion_tokens: 0 } } },
-  { daysAgo: 0, model: 'gpt-4o-mini', reply: { kind: 'error', status: 401 } },
+  { daysAgo: 0, model: 'mini', reply: { kind: 'openai', usage: { prompt_tokens: 2000, completion_tokens: 0 } } },
+  { daysAgo: 0, model: 'mini', reply: { kind: 'error', status: 401 } },
   { daysAgo: 0, model: 'deepseek-chat', reply: { kind: 'openai', usage: { prompt_tokens: 1000, completion_tokens: 1000 } } },
   { daysAgo: 0, model: 'openai:gpt-4.1-nano', reply: { kind: 'openai', usage: { prompt_tokens: 10, completion_tokens: 10 } } },
 ];
@@ -33,7 +35,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ledger-cli-'));
   // deepseek-chat (an alias of deepseek-flash since DeepSeek retired the name) gets a flat price:
   // the CLI runs on the real clock, and DeepSeek's peak hours would make the totals depend on it.
-  h = await startHarness({ now: () => Date.now() + offset, config: { models: { 'deepseek-chat': { pricing: { inputPerMTok: 0.28, outputPerMTok: 0.42 } } } } });
+  h = await startHarness({ now: () => Date.now() + offset, config: { models: { mini: MINI, 'deepseek-chat': { pricing: { inputPerMTok: 0.28, outputPerMTok: 0.42 } } } } });
   for (const call of PLAN) {
     offset = -call.daysAgo * DAY;
     h.upstream.enqueue(call.reply);
@@ -72,7 +74,7 @@ describe('llm-service-mcp cost', () => {
     expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
       'model',
       'claude-haiku-4-5',
-      'gpt-4o-mini',
+      'mini',
       'deepseek-chat',
       'openai:gpt-4.1-nano',
       expect.stringMatching(/^-+$/),
@@ -81,7 +83,7 @@ describe('llm-service-mcp cost', () => {
     for (const line of lines) expect(line.length, line).toBe(lines[0]!.length);
     // The 10-day-old call is outside the window: 6 calls, 7,750 micro-dollars priced, 1 unpriced.
     expect(lines.find((line) => line.startsWith('total'))).toMatch(/^total\s+6\s+1\s+5,010\s+3,010\s+1\s+0\.00775$/);
-    expect(lines.find((line) => line.startsWith('gpt-4o-mini'))).toMatch(/^gpt-4o-mini\s+3\s+1\s+3,000\s+1,000\s+0\s+0\.00105$/);
+    expect(lines.find((line) => line.startsWith('mini'))).toMatch(/^mini\s+3\s+1\s+3,000\s+1,000\s+0\s+0\.00105$/);
     // The CLI is a process of its own that made no calls: a session line would always say 0.
     expect(run.stdout).not.toMatch(/^session/m);
     expect(run.stdout).toMatch(/unpriced: calls whose model has no known price/);
@@ -113,7 +115,7 @@ describe('llm-service-mcp cost', () => {
     expect(all.total.calls).toBe(7);
     expect(all.total.calls).toBe(readRows(h.dbPath).length);
     expect(all.groups.map((g: { key: string }) => g.key)).toEqual(['openai', 'anthropic', 'deepseek']);
-    const filtered = JSON.parse((await cli(['cost', '--since', '2000-01-01', '--model', 'gpt-4o-mini', '--json'])).stdout);
+    const filtered = JSON.parse((await cli(['cost', '--since', '2000-01-01', '--model', 'mini', '--json'])).stdout);
     expect(filtered.total).toMatchObject({ calls: 4, failed_calls: 1 });
   });
 

@@ -35,7 +35,8 @@ describe('SIGKILL with 100 calls in flight', () => {
     let killed!: () => void;
     const killSignal = new Promise<void>((resolve) => (killed = resolve));
     const calls = Array.from({ length: 100 }, (_, i) =>
-      server.callTool('chat', { prompt: `call ${i}`, model: 'gpt-4o-mini' }).then(
+      // The child runs on the real clock: a model that does not retire (gpt-4o-mini goes on 2027-01-14).
+      server.callTool('chat', { prompt: `call ${i}`, model: 'gpt-6-luna' }).then(
         (result) => {
           if (!result.isError) answered.add(structured(result).call_id as string);
           if (answered.size >= 50 && killedAt === 0) {
@@ -65,7 +66,8 @@ describe('SIGKILL with 100 calls in flight', () => {
       console.info(`[durability] rows in the file: ${rows.length} (answered ${answered.size}; the rest were recorded but died unsent)`);
       const missing = [...answered].filter((id) => !recorded.has(id));
       expect(missing).toEqual([]);
-      for (const id of answered) expect(recorded.get(id)).toMatchObject({ status: 'ok', cost_micro_usd: 27 });
+      // 100 input tokens at $0.10/MTok and 20 output at $0.50/MTok: 20 micro-dollars.
+      for (const id of answered) expect(recorded.get(id)).toMatchObject({ status: 'ok', cost_micro_usd: 20 });
       // Only calls the upstream answered can have rows; some answered ones died unsent.
       expect(rows.length).toBeGreaterThanOrEqual(answered.size);
       expect(rows.length).toBeLessThanOrEqual(100);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config.js';
 import { harnessPerTest } from '../support/harness.js';
 import { readRows, structured, textOf } from './fixtures/helpers.js';
+import { testClock } from '../support/clock.js';
 
 const startHarness = harnessPerTest();
 
@@ -44,7 +45,7 @@ describe('budget hold lifetime', () => {
     const h = await startHarness({ config: CONFIG, reservationTtlMs: 300 });
     // A hold as a killed process leaves it: written, never renewed, never recorded.
     const db = new Database(h.dbPath);
-    const now = Date.now();
+    const now = testClock(); // the ledger's clock (test/support/clock.ts)
     db.prepare('INSERT INTO reservations (created_at, amount_micro_usd, expires_at) VALUES (?, ?, ?)').run(
       new Date(now).toISOString(),
       100_000,

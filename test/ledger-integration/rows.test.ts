@@ -3,6 +3,7 @@
  * cancelled, fallback (one row per model, sharing call_id), streamed or not, priced or not.
  */
 import { describe, expect, it } from 'vitest';
+import { testClock } from '../support/clock.js';
 import { FAKE_KEYS, harnessPerTest, progressDelta, type Harness } from '../support/harness.js';
 import { readRows, structured, textOf, waitForRows, type CallRow } from './fixtures/helpers.js';
 
@@ -24,7 +25,7 @@ describe('one row per chat call', () => {
   it('ok: tokens, cached tokens, cost, prices, latency, attempts, finish reason and raw usage', async () => {
     const h = await harness();
     h.upstream.enqueue({ kind: 'error', status: 500 }, { kind: 'openai', delayMs: 60, usage: { prompt_tokens: 1200, completion_tokens: 300, cached_tokens: 1000, reasoning_tokens: 40 } });
-    const before = Date.now();
+    const before = testClock(); // the server's clock (test/support/clock.ts)
     const result = await h.callTool('chat', { prompt: 'hello', model: 'gpt-4o-mini' });
     expect(result.isError).toBeFalsy();
     const out = structured(result);

@@ -11,6 +11,7 @@ import { type Ledger } from '../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type CreatedServer } from '../../src/server.js';
+import { testClock } from './clock.js';
 import { startUpstream, type Upstream } from './upstream.js';
 
 /** Recognisable fake keys: a test can prove none of them ever leaves the server. */
@@ -43,6 +44,7 @@ export interface HarnessOptions {
   env?: Record<string, string | undefined>;
   /** Reuse a running upstream instead of starting one. */
   upstream?: Upstream;
+  /** The server's and the ledger's clock; default testClock (a fixed date, running: test/support/clock.ts). */
   now?: () => number;
   /** Give the client the roots capability, offering these directories from roots/list. */
   clientRoots?: string[];
@@ -76,13 +78,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     retry: { retries: 2, minDelayMs: 10, maxDelayMs: 200, factor: 2, ...options.config?.retry },
   };
   const settings = buildSettings(config, env);
+  // Never today's date: a test that needs a day pins it, the others run on the test clock.
+  const now = options.now ?? testClock;
   const ledger = SqliteLedger.open(dbPath, {
-    ...(options.now ? { now: options.now } : {}),
+    now,
     ...(options.reservationTtlMs !== undefined ? { reservationTtlMs: options.reservationTtlMs } : {}),
   });
   const logLines: string[] = [];
   const logger = createLogger({ secrets: Object.values(FAKE_KEYS), level: 'debug', write: (line) => logLines.push(line) });
-  const created = createServer({ settings, ledger, logger, now: options.now, heartbeatMs: options.heartbeatMs });
+  const created = createServer({ settings, ledger, logger, now, heartbeatMs: options.heartbeatMs });
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   await created.server.connect(serverTransport);
   const client = new Client({ name: 'test-client', version: '1.0.0' }, options.clientRoots ? { capabilities: { roots: {} } } : undefined);

@@ -6,6 +6,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { harnessPerTest, type Harness } from '../support/harness.js';
+import { testClock } from '../support/clock.js';
 
 const startHarness = harnessPerTest();
 const BUDGET_BYTES = 2500;
@@ -19,7 +20,7 @@ function sizes(result: CallToolResult): { content: number; structured: number } 
 /** Ten models with calls in the ledger, one of them unpriced and one of unknown cost. */
 function fillLedger(h: Harness): void {
   const models = h.created.service.listModels().models.slice(0, 9).map((m) => m.id);
-  const now = Date.now();
+  const now = testClock(); // the server's clock (test/support/clock.ts)
   let n = 0;
   for (const model of [...models, 'openai:gpt-unlisted']) {
     for (let i = 0; i < 3; i++) {
