@@ -61,6 +61,7 @@ chat extras (see README, "Files, reasoning effort and JSON answers"):
                      e.g. {"prompt": "Review this", "files": ["src/app.ts", "shot.png"]}
   reasoning_effort   minimal | low | medium | high: OpenAI reasoning_effort, Claude thinking
                      (budget from the effort), Qwen thinking; other models ignore it with a note
+                     (gpt-6-luna with tools is always sent at none: OpenAI takes its tools only so)
                      e.g. {"model": "gpt-5.4", "prompt": "Prove it", "reasoning_effort": "high"}
   response_format    "json" or {"type": "json_schema", "schema": {...}, "name"?: "..."}: the answer,
                      parsed and validated (one retry), comes back in structuredContent.json

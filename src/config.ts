@@ -251,6 +251,18 @@ export function defaultDataDir(env: Record<string, string | undefined>, platform
   return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'llm-service-mcp');
 }
 
+function sameUpstream(base: ModelDefinition, provider: string, providerModel: string): boolean {
+  return base.provider === provider && base.providerModel === providerModel;
+}
+
+/** What a built-in model's provider decides, kept under a config entry: its retirement, its quirks. */
+function upstreamFacts(base: ModelDefinition): Pick<ModelDefinition, 'retirement' | 'toolsOnlyWithoutReasoning'> {
+  return {
+    ...(base.retirement ? { retirement: base.retirement } : {}),
+    ...(base.toolsOnlyWithoutReasoning ? { toolsOnlyWithoutReasoning: true } : {}),
+  };
+}
+
 function mergeModel(base: ModelDefinition | undefined, id: string, entry: NonNullable<ConfigFile['models']>[string]): ModelDefinition {
   const provider = entry.provider ?? base?.provider;
   if (!provider) {
@@ -276,6 +288,9 @@ function mergeModel(base: ModelDefinition | undefined, id: string, entry: NonNul
     },
     priceCheckedAt: entry.priceCheckedAt ?? (entry.pricing ? null : base?.priceCheckedAt ?? null),
     fallbacks: entry.fallbacks ?? base?.fallbacks,
+    // The provider's dates and wire quirks hold whatever else the config file says of a built-in
+    // model (a price, say), as long as it still names the same provider model.
+    ...(base && sameUpstream(base, provider, entry.providerModel ?? base.providerModel) ? upstreamFacts(base) : {}),
   };
 }
 

@@ -111,6 +111,17 @@ describe('merging the config over the built-ins', () => {
     expect(settings.models.filter((m) => m.id === 'gpt-4o')).toHaveLength(1);
   });
 
+  it('a config entry for a built-in model keeps its retirement (and gpt-6-luna its tools quirk), unless it names another provider model', () => {
+    const settings = buildSettings(
+      { models: { 'gpt-4o-mini': { pricing: { inputPerMTok: 0.1, outputPerMTok: 0.5 } }, 'gpt-4o': { providerModel: 'my-gpt-4o-finetune' }, 'gpt-6-luna': { maxOutputTokens: 1000 } } },
+      {},
+    );
+    const model = (id: string) => settings.models.find((m) => m.id === id)!;
+    expect(model('gpt-4o-mini').retirement).toEqual({ on: '2027-01-14', replacement: 'gpt-6-luna' });
+    expect(model('gpt-4o').retirement).toBeUndefined();
+    expect(model('gpt-6-luna')).toMatchObject({ maxOutputTokens: 1000, toolsOnlyWithoutReasoning: true });
+  });
+
   it('a capabilities override changes only the named capability', () => {
     const settings = buildSettings({ models: { 'qwen-turbo': { capabilities: { tools: true } } } }, {});
     expect(settings.models.find((m) => m.id === 'qwen-turbo')!.capabilities).toEqual({ tools: true, vision: false, temperature: true, reasoning: false });

@@ -6,6 +6,7 @@
  * | family | sent |
  * |---|---|
  * | OpenAI reasoning models (gpt-5*, o*), other OpenAI-compatible reasoning models | `reasoning_effort` (o-series: `minimal` → `low`) |
+ * | gpt-6-luna with tools (toolsOnlyWithoutReasoning) | `reasoning_effort: "none"`, whatever was asked (note): Chat Completions take its tools only so |
  * | Qwen reasoning models (DashScope) | `enable_thinking: true`, `thinking_budget` from the table below |
  * | DeepSeek reasoning models | nothing: they always reason (note) |
  * | Claude 4.5 and earlier with thinking | `thinking: {type: "enabled", budget_tokens}` from the table below |
@@ -51,6 +52,10 @@ export function applyReasoningEffort(
   effort: ReasoningEffort | undefined,
   request: ChatRequest,
 ): { request: ChatRequest; notes: string[] } {
+  if (model.toolsOnlyWithoutReasoning && provider.type !== 'anthropic' && (request.tools?.length ?? 0) > 0) {
+    const notes = effort === undefined ? [] : [`${model.id} takes tools only without reasoning; reasoning_effort '${effort}' was not sent`];
+    return { request: { ...request, reasoning: { kind: 'openai', effort: 'none' } }, notes };
+  }
   if (effort === undefined) return { request, notes: [] };
   if (!model.capabilities.reasoning) {
     return { request, notes: [`${model.id} has no reasoning; reasoning_effort was ignored`] };

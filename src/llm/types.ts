@@ -41,7 +41,7 @@ export type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high';
 
 /** How a reasoning effort goes on the wire, decided per model family in reasoning-effort.ts. */
 export type ReasoningPlan =
-  | { kind: 'openai'; effort: ReasoningEffort }
+  | { kind: 'openai'; effort: ReasoningEffort | 'none' }
   | { kind: 'qwen'; budgetTokens: number }
   | { kind: 'anthropic-budget'; budgetTokens: number }
   | { kind: 'anthropic-adaptive'; effort: 'low' | 'medium' | 'high' };

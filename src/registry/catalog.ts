@@ -36,6 +36,11 @@ export interface ModelDefinition {
    * sending, naming `replacement` (src/registry/retirement.ts); before it, list_models warns.
    */
   retirement?: { on: string; replacement: string };
+  /**
+   * OpenAI's Chat Completions take this model's tools only at reasoning effort `none` (gpt-6-luna):
+   * a request with tools is sent at `none` (src/llm/reasoning-effort.ts).
+   */
+  toolsOnlyWithoutReasoning?: boolean;
   fallbacks?: string[];
 }
 
@@ -167,7 +172,7 @@ export const BUILT_IN_MODELS: ModelDefinition[] = [
   {
     id: 'gpt-6-luna', provider: 'openai', providerModel: 'gpt-6-luna', contextWindow: 1_050_000, maxOutputTokens: 128_000,
     pricing: { ...price(0.1, 0.5, 0.01, 0.125), tiers: [{ aboveInputTokens: 272_000, inputPerMTok: 0.2, cachedInputPerMTok: 0.02, cacheWritePerMTok: 0.25, outputPerMTok: 0.75 }] },
-    capabilities: reasoningModel, priceCheckedAt: '2026-11-30',
+    capabilities: reasoningModel, priceCheckedAt: '2026-11-30', toolsOnlyWithoutReasoning: true,
   },
   {
     id: 'o4-mini', provider: 'openai', providerModel: 'o4-mini', contextWindow: 200_000, maxOutputTokens: 100_000, pricing: price(1.1, 4.4, 0.275), capabilities: reasoningModel, priceCheckedAt: CHECKED,

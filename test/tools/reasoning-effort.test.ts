@@ -37,6 +37,21 @@ describe('effort per model family', () => {
     expect(o4.out.notes).toContain("o4-mini takes no 'minimal' reasoning effort; 'low' was sent");
   });
 
+  it('gpt-6-luna with tools is sent at effort none (Chat Completions take its tools only so), with a note when another was asked; without tools as asked', async () => {
+    const h = await start({ config });
+    const tools = [{ name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } }];
+    const plain = await call(h, { model: 'gpt-6-luna', tools });
+    expect(plain.body.reasoning_effort).toBe('none');
+    expect(plain.out.notes).toBeUndefined();
+    const asked = await call(h, { model: 'gpt-6-luna', tools, reasoning_effort: 'high' });
+    expect(asked.body.reasoning_effort).toBe('none');
+    expect(asked.out.notes).toContain("gpt-6-luna takes tools only without reasoning; reasoning_effort 'high' was not sent");
+    expect((await call(h, { model: 'gpt-6-luna', reasoning_effort: 'high' })).body.reasoning_effort).toBe('high');
+    expect((await call(h, { model: 'gpt-6-luna' })).body).not.toHaveProperty('reasoning_effort');
+    // gpt-5.4 takes tools while it reasons: nothing changes there.
+    expect((await call(h, { model: 'gpt-5.4', tools })).body).not.toHaveProperty('reasoning_effort');
+  });
+
   it('Claude 4.5 gets extended thinking with a budget from the table, max_tokens raised by it, temperature dropped', async () => {
     const h = await start({ config });
     const medium = await call(h, { model: 'claude-haiku-4-5', reasoning_effort: 'medium', temperature: 0.5 });
