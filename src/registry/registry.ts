@@ -85,7 +85,7 @@ export class ModelRegistry {
     const suggestions = this.suggest(current);
     const hint = suggestions.length > 0 ? ` Did you mean: ${suggestions.join(', ')}?` : '';
     throw unknownModel(
-      `Unknown model ${echo(current)}.${hint} Call list_models for every name, or use provider:model (e.g. openai:gpt-4.1-nano).`,
+      `Unknown model ${echo(current)}.${hint} Call list_models for every name, or use provider:model (e.g. openai:gpt-5.4-nano).`,
     );
   }
 
