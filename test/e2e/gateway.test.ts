@@ -208,6 +208,33 @@ describe('authentication', () => {
     expect(get.status).toBe(405);
   });
 
+  it('a body sent in pieces without a Content-Length is read whole under the cap, and cut off past it', async () => {
+    const inPieces = (text: string) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < text.length; i += 16 * 1024) controller.enqueue(new TextEncoder().encode(text.slice(i, i + 16 * 1024)));
+          controller.close();
+        },
+      });
+    const send = (text: string) =>
+      fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...bearer(alice.token) },
+        body: inPieces(text),
+        duplex: 'half',
+      } as RequestInit);
+    const under = await send(JSON.stringify({ jsonrpc: '2.0', id: 'in-pieces', method: 'ping', params: { _meta: { pad: 'x'.repeat(40 * 1024) } } }));
+    expect(under.status).toBe(200);
+    expect(await under.json()).toMatchObject({ id: 'in-pieces', result: {} });
+    // Past the cap the server stops reading and drops the connection: no answer comes back.
+    const over = await send(JSON.stringify(call('chat', { prompt: 'x'.repeat(100 * 1024) }))).then(
+      (response) => response.status,
+      (error: Error) => error.name,
+    );
+    expect(over).not.toBe(200);
+    expect((await rpc(gateway, call('list_models', {}), bearer(alice.token))).status).toBe(200);
+  });
+
   it('a batch is checked member by member: a sound one runs; one bad member answers every request in it, readably', async () => {
     const sound = await rpc(gateway, [call('list_models', {}), { jsonrpc: '2.0', id: 'p', method: 'ping' }], bearer(alice.token));
     expect(sound.status).toBe(200);
