@@ -262,7 +262,10 @@ export class LlmService {
     // request (it is refused here, naming why), a fallback that cannot take it is skipped with a note.
     const fit = { messages, tools, toolChoice, input, jsonAnswer };
     const chain = this.fitChain(candidates, fit);
-    const skipNotes = chain.filter((link) => link.skipped !== undefined).map((link) => `fallback ${link.resolved.model.id} skipped: ${link.skipped}`);
+    // Built by push onto a fresh literal (not filter/map, whose empty results came in other array
+    // maps and deoptimised this function twice in the gateway's first calls).
+    const skipNotes: string[] = [];
+    for (const link of chain) if (link.skipped !== undefined) skipNotes.push(`fallback ${link.resolved.model.id} skipped: ${link.skipped}`);
     const hadFallbacks = candidates.length > 1;
     let attempts = 0;
     // Every model tried has its own ledger row; the result's cost_usd is the sum of them all.
@@ -290,7 +293,10 @@ export class LlmService {
         attempts += outcome.attempts;
         spentMicroUsd = addCost(spentMicroUsd, outcome.costMicroUsd);
         if (outcome.ok) {
-          const notes = [...retiredNotes, ...skipNotes, ...(outcome.result.notes ?? [])];
+          const notes: string[] = [];
+          for (const note of retiredNotes) notes.push(note);
+          for (const note of skipNotes) notes.push(note);
+          if (outcome.result.notes) for (const note of outcome.result.notes) notes.push(note);
           const cost_usd = spentMicroUsd === null ? null : microToUsd(spentMicroUsd);
           return {
             ...outcome.result,
@@ -359,15 +365,20 @@ export class LlmService {
   private fitChain(
     candidates: ResolvedModel[],
     call: FitInput,
-  ): Array<{ resolved: ResolvedModel; adapted?: ReturnType<typeof adaptRequest>; skipped?: string }> {
-    return candidates.map((resolved, index) => {
+  ): Array<{ resolved: ResolvedModel; adapted: ReturnType<typeof adaptRequest> | undefined; skipped: string | undefined }> {
+    // Every link has the same three properties, and the array is a fresh literal pushed onto: one
+    // shape for runChat's loops over it from the first call on.
+    const chain: Array<{ resolved: ResolvedModel; adapted: ReturnType<typeof adaptRequest> | undefined; skipped: string | undefined }> = [];
+    for (let index = 0; index < candidates.length; index++) {
+      const resolved = candidates[index]!;
       try {
-        return { resolved, adapted: adaptRequest(resolved.model, resolved.provider, call) };
+        chain.push({ resolved, adapted: adaptRequest(resolved.model, resolved.provider, call), skipped: undefined });
       } catch (error) {
         if (index === 0 || !(error instanceof LlmError) || error.kind !== 'invalid-request') throw error;
-        return { resolved, skipped: error.message.replace(/[.;]\s.*$/s, '') };
+        chain.push({ resolved, adapted: undefined, skipped: error.message.replace(/[.;]\s.*$/s, '') });
       }
-    });
+    }
+    return chain;
   }
 
   /**
@@ -524,7 +535,8 @@ export class LlmService {
     const seen = new Set<string>();
     const unique = all.filter((r) => (seen.has(r.model.id) ? false : (seen.add(r.model.id), true)));
     const retired = unique.filter((r) => isRetired(r.model, now));
-    const notes = retired.map((r) => `${retiredMessage(r.model, r.provider.id)}; skipped`);
+    const notes: string[] = [];
+    for (const r of retired) notes.push(`${retiredMessage(r.model, r.provider.id)}; skipped`);
     const candidates = unique.filter((r) => !isRetired(r.model, now));
     if (candidates.length === 0) {
       const [first] = retired as [ResolvedModel];
