@@ -5,7 +5,6 @@ import {
   JSONRPCNotificationSchema,
   JSONRPCRequestSchema,
   type JSONRPCMessage,
-  type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
@@ -53,7 +52,6 @@ export function checkIncomingMessage(line: string): CheckedMessage {
  * HTTP) as the MCP SDK would, with readable reasons.
  */
 export function checkMessageValue(value: unknown): CheckedMessage {
-  if (isPlainToolCall(value)) return { ok: true, message: value };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, code: ErrorCode.InvalidRequest, reason: `Invalid request: a JSON-RPC message is one JSON object, not ${preview(value)}` };
   }
@@ -88,51 +86,6 @@ export function checkMessageValue(value: unknown): CheckedMessage {
     }
   }
   return { ok: true, message };
-}
-
-/**
- * A well-formed `tools/call` request in its plainest form, recognised by property checks alone:
- * exactly `jsonrpc` "2.0", a string or safe-integer `id`, `method` "tools/call" and `params` with a
- * string `name`, optionally an `arguments` object and a `_meta` holding only a progress token,
- * nothing else. Every such message passes the zod checks below unchanged (their output equals
- * it), so it skips them: they cost more than the rest of this check on every call. Anything else
- * (another `_meta` key, another method) takes the full check, so each malformed message gets
- * the same readable reason as before.
- */
-function isPlainToolCall(value: unknown): value is JSONRPCRequest {
-  if (!isPlainObject(value)) return false;
-  let keys = 0;
-  for (const key in value) {
-    if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') return false;
-    keys++;
-  }
-  if (keys !== 4 || value.jsonrpc !== '2.0' || value.method !== 'tools/call') return false;
-  const id = value.id;
-  if (typeof id !== 'string' && !Number.isSafeInteger(id)) return false;
-  const params = value.params;
-  if (!isPlainObject(params)) return false;
-  let hasName = false;
-  for (const key in params) {
-    if (key === 'name') hasName = true;
-    else if (key === '_meta') {
-      if (!isProgressMeta(params._meta)) return false;
-    } else if (key !== 'arguments') return false;
-  }
-  if (!hasName || typeof params.name !== 'string') return false;
-  return params.arguments === undefined ? !('arguments' in params) : isPlainObject(params.arguments);
-}
-
-/** `_meta` holding a progress token (a string or a safe integer) and nothing else. */
-function isProgressMeta(meta: unknown): boolean {
-  if (!isPlainObject(meta)) return false;
-  for (const key in meta) if (key !== 'progressToken') return false;
-  const token = meta.progressToken;
-  return typeof token === 'string' || Number.isSafeInteger(token);
-}
-
-/** An object as JSON.parse makes it: not null, not an array, with Object's own prototype. */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }
 
 /** An id the answer can carry: JSON-RPC allows a string or a number. */

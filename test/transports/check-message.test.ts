@@ -2,9 +2,9 @@ import { CallToolRequestSchema, ErrorCode, JSONRPCMessageSchema } from '@modelco
 import { describe, expect, it } from 'vitest';
 import { checkMessageValue } from '../../src/transports/check-message.js';
 
-// check-message.ts recognises a plain tools/call by property checks and skips zod for it. These
-// messages sit on either side of that fast path's edge: each must be judged exactly as the SDK's
-// own schemas judge it, and a passing one must come out as the SDK's parse would give it.
+// Our readable check must agree with the SDK's own schemas on tools/call messages near the edge
+// of well-formed (ids, _meta, arguments, extra keys): each is judged as the SDK judges it, and a
+// passing one comes out as the SDK's parse would give it.
 const call = (overrides: Record<string, unknown> = {}, params: Record<string, unknown> = { name: 'chat', arguments: { prompt: 'hi' } }) =>
   JSON.parse(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params, ...overrides })) as Record<string, unknown>;
 
