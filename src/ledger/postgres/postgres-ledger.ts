@@ -481,8 +481,8 @@ export class PostgresLedger implements Ledger {
       }
       // Too little room for a lease (not merely the end of the day): exact holds for a while,
       // without asking for a lease each time.
-      const room = Math.min(...checks.map((check, i) => check.cap.capMicro - result[`spent_${i}`]! - result[`held_${i}`]!));
-      if (leaseAsked && scope !== undefined && Math.min(lease.max, Math.floor(room / (LEASE_ROOM_FRACTION * amount)) * amount) < lease.min) this.smallRoom.set(scope, Date.now() + this.leaseIdleMs);
+      // The statement says so (room_for_lease): the sizing rule is written once, in admissionQuery.
+      if (leaseAsked && scope !== undefined && !result.room_for_lease) this.smallRoom.set(scope, Date.now() + this.leaseIdleMs);
       if (result.id !== null) {
         this.rememberHold(result.id, { amountMicroUsd: amount, createdAt: result.created_at!, principal });
         return { ok: true, reservationId: result.id };
@@ -828,7 +828,7 @@ export class PostgresLedger implements Ledger {
   }
 }
 
-type AdmissionRow = { id: number | null; created_at: string | null; lease: number | null } & Record<`spent_${number}` | `held_${number}`, number>;
+type AdmissionRow = { id: number | null; created_at: string | null; lease: number | null; room_for_lease: boolean } & Record<`spent_${number}` | `held_${number}`, number>;
 
 /** One cap to check at admission: a global one (everyone's spend and holds) or a principal's own. */
 interface CapCheck {
@@ -845,10 +845,10 @@ interface CapCheck {
  *
  * The row is a lease (see the top of postgres-ledger.ts) when one fits: 1/LEASE_ROOM_FRACTION of
  * the smallest room over the caps in whole holds of `amount`, at most `lease.max`, at least
- * `lease.min`, and the UTC day not
- * ending within LEASE_DAY_MARGIN_MS; a lease is never more than the room (it never overspends).
- * Otherwise it is the call's own hold of `amount` when `exact`, or nothing. `lease` in the answer
- * is the lease's amount when one was sized.
+ * `lease.min`, and the UTC day not ending within LEASE_DAY_MARGIN_MS; a lease is never more than
+ * the room (it never overspends). Otherwise it is the call's own hold of `amount` when `exact`, or
+ * nothing. `lease` in the answer is the lease's amount when one was sized; `room_for_lease` says
+ * whether the caps' room fits one, the end of the day aside.
  */
 function admissionQuery(
   checks: CapCheck[],
@@ -885,8 +885,10 @@ function admissionQuery(
       SELECT ${clock} AS t
     ), sums AS MATERIALIZED (
       SELECT ${sums.join(', ')} FROM clock
+    ), fit AS (
+      SELECT ${size} AS size, ${size} >= ${minParam} AS room_for_lease FROM sums
     ), size AS (
-      SELECT CASE WHEN ${size} >= ${minParam} AND ${plusMsSql('clock.t', LEASE_DAY_MARGIN_MS)} < ${periodSql('day', 'clock.t').end} THEN ${size} END AS lease FROM sums, clock
+      SELECT CASE WHEN fit.room_for_lease AND ${plusMsSql('clock.t', LEASE_DAY_MARGIN_MS)} < ${periodSql('day', 'clock.t').end} THEN fit.size END AS lease FROM fit, clock
     ), expired AS (
       DELETE FROM reservations WHERE expires_at <= (SELECT ${now} FROM clock)
     ), hold AS (
@@ -895,7 +897,7 @@ function admissionQuery(
       WHERE ${room.join(' AND ')} AND (size.lease IS NOT NULL OR ${exactParam} = 1)
       RETURNING id, created_at
     )
-    SELECT sums.*, (SELECT id FROM hold)::float8 AS id, (SELECT created_at FROM hold) AS created_at, (SELECT lease FROM size) AS lease FROM sums`;
+    SELECT sums.*, (SELECT id FROM hold)::float8 AS id, (SELECT created_at FROM hold) AS created_at, (SELECT lease FROM size) AS lease, (SELECT room_for_lease FROM fit) AS room_for_lease FROM sums`;
   return { sql, params };
 }
 
