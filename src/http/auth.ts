@@ -24,10 +24,6 @@ export function createToken(name: string): { token: string; entry: { name: strin
   return { token, entry: { name, sha256: sha256Hex(token), role: 'user' } };
 }
 
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
 // crypto.hash (Node 20.12+) digests in one call, without building a Hash stream object: the
 // gateway hashes the presented token on every request. Older Node 20 takes createHash.
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, outputEncoding: 'buffer') => Buffer }).hash;
@@ -35,6 +31,11 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, output
 /** SHA-256 of `text` (UTF-8) as bytes. */
 function sha256(text: string): Buffer {
   return oneShotHash ? oneShotHash('sha256', text, 'buffer') : createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** SHA-256 of `text` (UTF-8) as hex, as the config's `tokens[].sha256` holds it. */
+export function sha256Hex(text: string): string {
+  return sha256(text).toString('hex');
 }
 
 /** Whether the gateway asks for a token at all (loopback without tokens or JWT does not). */
