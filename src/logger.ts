@@ -27,6 +27,11 @@ export interface Logger {
  * problem line when the value is none of them (then the default applies: a typo must not stop
  * the server, nor silence its warnings).
  */
+/** Whether `logger` writes a line at `level` (a logger without `enabled` writes every level). */
+export function logsAt(logger: Logger | undefined, level: LogLevel): logger is Logger {
+  return logger !== undefined && logger.enabled?.(level) !== false;
+}
+
 export function logLevelFromEnv(env: Record<string, string | undefined>): { level: LogLevel; problem?: string } {
   const raw = env.LLM_SERVICE_LOG_LEVEL?.trim();
   if (raw === undefined || raw === '') return { level: DEFAULT_LOG_LEVEL };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { isProviderConfigured, type Settings } from '../config.js';
-import type { Logger } from '../logger.js';
+import { logsAt, type Logger } from '../logger.js';
 import { formatUsd, microToUsd } from '../ledger/cost.js';
 import { LedgerSpooledError, type CallRecord, type CostReport, type GroupBy, type Ledger, type PrincipalBudget, type Reservation, type ThreadTurn } from '../ledger/ledger.js';
 import type { Principal } from '../principal.js';
@@ -823,7 +823,7 @@ export class LlmService {
     // One line per call at info (a gateway's request log); never a prompt, token or key. Not
     // built when info is off (the default).
     const logger = this.deps.logger;
-    if (logger && logger.enabled?.('info') !== false) {
+    if (logsAt(logger, 'info')) {
       logger.info(
         `call ${record.callId} principal=${record.principal ?? '-'} model=${record.model} provider=${record.provider} ` +
           `status=${record.status} latency=${record.latencyMs}ms attempts=${record.attempts} ` +

@@ -20,7 +20,7 @@ import { createAuthenticator } from '../http/auth.js';
 import { ConcurrencyLimiter } from '../http/concurrency-limiter.js';
 import type { HttpSettings } from '../http/http-settings.js';
 import { BodyTooLargeError, readBody } from '../http/read-body.js';
-import type { Logger } from '../logger.js';
+import { logsAt, type Logger } from '../logger.js';
 import type { Principal } from '../principal.js';
 import type { CreatedServer } from '../server.js';
 import { checkHttpBody } from './check-http-body.js';
@@ -61,7 +61,7 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
   const open = new Set<ServerResponse>();
   let draining = false;
   // The request log line (at info): off by default, and then neither built nor listened for.
-  const logRequests = logger.enabled?.('info') ?? true;
+  const logRequests = logsAt(logger, 'info');
   const shared = new SharedHttpTransport();
   const sharedServer = created.mcpServer();
   await sharedServer.connect(shared);
