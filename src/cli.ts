@@ -156,7 +156,7 @@ async function serve(): Promise<void> {
   const logger = createLogger({ secrets: secretValues(settings), level });
   if (problem) logger.warn(problem);
   routeConsoleToLogger(logger);
-  for (const notice of retirementNotices(settings)) (notice.level === 'info' ? logger.info : logger.warn).call(logger, notice.text);
+  logRetirementNotices(settings, logger);
   const created = createServer({ settings, ledger, logger });
   // SIGTERM, SIGINT and stdin EOF (the host closed the pipe) all drain: no new calls, the calls
   // in flight finish for up to drainMs, the rest are cancelled; each is answered if stdout is
@@ -180,12 +180,16 @@ async function serve(): Promise<void> {
   logger.info(`serving over stdio; ledger ${ledger.location}; default model ${created.service.defaultModel()}`);
 }
 
+/** Start-up: each retirement notice in the log, at info for the built-in default, else as a warning. */
+function logRetirementNotices(settings: Settings, logger: Logger): void {
+  for (const notice of retirementNotices(settings)) (notice.level === 'info' ? logger.info : logger.warn).call(logger, notice.text);
+}
+
 /**
  * Said at start-up (warnings) and by doctor: a default model or config alias on a model that
  * retires or has retired today (src/registry/retirement.ts). The real clock: this is the process.
  */
-function retirementNotices(settings: Settings): ReturnType<typeof defaultModelNotices> {
-  const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
+function retirementNotices(settings: Settings, registry = new ModelRegistry(settings.models, settings.providers, settings.aliases)): ReturnType<typeof defaultModelNotices> {
   return defaultModelNotices(settings, BUILT_IN_ALIASES, (name) => registry.resolve(name), Date.now());
 }
 
@@ -217,7 +221,7 @@ async function serveHttp(argv: string[]): Promise<void> {
   const logger = createLogger({ secrets: secretValues(settings), level });
   if (problem) logger.warn(problem);
   routeConsoleToLogger(logger);
-  for (const notice of retirementNotices(settings)) (notice.level === 'info' ? logger.info : logger.warn).call(logger, notice.text);
+  logRetirementNotices(settings, logger);
   const created = createServer({ settings, ledger, logger });
   let gateway: Awaited<ReturnType<typeof startHttpGateway>>;
   try {
@@ -305,7 +309,7 @@ async function doctor(): Promise<void> {
   const registry = new ModelRegistry(settings.models, settings.providers, settings.aliases);
   const defaultNow = defaultModelAt(settings.defaultModel, settings.defaultModelSource, (name) => registry.resolve(name).model, Date.now());
   lines.push(`default model: ${defaultNow}${dropped}`);
-  for (const notice of retirementNotices(settings)) {
+  for (const notice of retirementNotices(settings, registry)) {
     lines.push(notice.level === 'info' ? `               ${notice.text}` : `${notice.level === 'problem' ? 'PROBLEM' : 'WARNING'}: ${notice.text}`);
     if (notice.level === 'problem') process.exitCode = 1;
   }

@@ -393,7 +393,7 @@ export function buildSettings(file: ConfigFile, env: Record<string, string | und
   const defaultModelSource: DefaultModelSource = env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : file.defaultModel ? 'defaultModel' : 'built-in';
   const defaultModelProblem = tryResolveError(registry, defaultModel);
   if (defaultModelProblem !== undefined) {
-    problems.push(`${env.LLM_SERVICE_DEFAULT_MODEL ? 'LLM_SERVICE_DEFAULT_MODEL' : 'defaultModel'}: ${defaultModelProblem}`);
+    problems.push(`${defaultModelSource}: ${defaultModelProblem}`);
   }
 
   if (problems.length > 0) throw new ConfigError(problems.join('; '), problems);
