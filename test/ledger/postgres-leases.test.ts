@@ -122,14 +122,15 @@ describe('budget leases across instances', () => {
     const reader = new pg.Client({ connectionString: url });
     await reader.connect();
     const samples: Array<{ calls: number; lease: number }> = [];
+    const sample = async (): Promise<void> => {
+      const { rows } = await reader.query<{ calls: number; lease: number }>(
+        `SELECT (SELECT COUNT(*) FROM calls)::float8 AS calls, (SELECT amount_micro_usd FROM reservations WHERE id = ${Number(lease!.id)})::float8 AS lease`,
+      );
+      samples.push(rows[0]!);
+    };
     let recording = true;
     const sampling = (async () => {
-      while (recording) {
-        const { rows } = await reader.query<{ calls: number; lease: number }>(
-          `SELECT (SELECT COUNT(*) FROM calls)::float8 AS calls, (SELECT amount_micro_usd FROM reservations WHERE id = ${Number(lease!.id)})::float8 AS lease`,
-        );
-        samples.push(rows[0]!);
-      }
+      while (recording) await sample();
     })();
     // In small groups, so the reader sees several commits.
     for (let i = 0; i < 30; i += 3) {
@@ -137,6 +138,8 @@ describe('budget leases across instances', () => {
     }
     recording = false;
     await sampling;
+    // The loop's last query may have started before the last group committed; one more, after.
+    await sample();
     await reader.end();
     for (const sample of samples) expect(sample.lease).toBe(64 * HOLD - sample.calls * HOLD);
     expect(samples.at(-1)).toEqual({ calls: 30, lease: 34 * HOLD });
