@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CLI, serverEnv } from './lib.mjs';
+import { BENCH, CLI, serverEnv } from './lib.mjs';
 
 /**
  * Starts the gateway; resolves with its /mcp URL, token, pid and a close(). `cli`, `nodeArgs` and
@@ -56,4 +56,31 @@ export async function gatewaySession(gateway, kind = 'http') {
     return result;
   };
   return { kind, client, call, close: () => client.close() };
+}
+
+/** Starts bench/http-floor.mjs (`sdk` or `raw`) against the upstream; resolves with its /mcp URL, pid and a close(). */
+export async function startHttpFloor(mode, dir, upstreamBaseURL) {
+  const child = spawn(process.execPath, [join(BENCH, 'http-floor.mjs'), mode], {
+    env: serverEnv(dir, upstreamBaseURL),
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`http-floor ${mode} did not start: ${stderr}`)), 20_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const match = /listening on (\d+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`http-floor ${mode} exited ${code}: ${stderr}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    token: 'not-checked',
+    pid: child.pid,
+    close: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', resolve), child.stdin.end()))),
+  };
 }

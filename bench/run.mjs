@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { summarize } from './profile-summary.mjs';
 import { BENCH, CLI, cpuMsOfPid, envInt, fmtInt, fmtMs, load, machine, median, now, rssOfPid, runNode, serverEnv, stats, table, tempDir } from './lib.mjs';
-import { gatewaySession, startGateway } from './gateway.mjs';
+import { gatewaySession, startGateway, startHttpFloor } from './gateway.mjs';
 import { ensurePortkey, portkeyClient, startPortkey } from './portkey.mjs';
 import { startUpstream } from './upstream.mjs';
 import { sectionSharedLedger } from './pg-ledger.mjs';
@@ -53,7 +53,7 @@ const CONFIG = {
   httpClients: envInt('BENCH_HTTP_CLIENTS', 100),
   httpDelayMs: envInt('BENCH_HTTP_DELAY_MS', 200),
   httpCallsPerClient: envInt('BENCH_HTTP_CALLS_PER_CLIENT', 10),
-  httpReps: envInt('BENCH_HTTP_REPS', 2),
+  httpReps: envInt('BENCH_HTTP_REPS', 3),
   sharedWrites: envInt('BENCH_SHARED_WRITES', 5000),
   sharedWriteConcurrency: envInt('BENCH_SHARED_WRITE_CONCURRENCY', 16),
   sharedAdmissions: envInt('BENCH_SHARED_ADMISSIONS', 1000),
@@ -722,7 +722,10 @@ async function sectionHttp(upstream) {
   const http = await gatewaySession(gateway);
   const stdio = await openSession('chat', upstream, temp.dir);
   const viaPortkey = withPortkey ? portkeyClient(portkey, upstream) : undefined;
-  const variants = [sdk, stdio, http, ...(withPortkey ? [viaPortkey] : [])];
+  // The floors (bench/http-floor.mjs): what any MCP relay over Streamable HTTP adds with this client.
+  const floors = await Promise.all(['sdk', 'raw'].map((mode) => startHttpFloor(mode, temp.dir, upstream.baseURL)));
+  const floorSessions = await Promise.all(floors.map((floor, i) => gatewaySession(floor, i === 0 ? 'floor-sdk' : 'floor-raw')));
+  const variants = [sdk, stdio, http, ...(withPortkey ? [viaPortkey] : []), ...floorSessions];
   const first = await http.call();
   if (first.structuredContent?.content !== 'pong') throw new Error(`unexpected chat result ${JSON.stringify(first)}`);
   if (withPortkey) {
@@ -745,6 +748,8 @@ async function sectionHttp(upstream) {
     chat: 'llm-service-mcp chat over stdio',
     http: 'llm-service-mcp chat over HTTP (gateway, bearer token)',
     portkey: 'Portkey gateway (openai SDK through it, custom host = same upstream)',
+    'floor-sdk': 'floor: MCP SDK stateless server + openai SDK call, nothing else',
+    'floor-raw': 'floor: node:http + fetch, JSON-RPC by hand, nothing else',
   };
   out(table(['variant', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'calls/s', 'added p50 / p99 vs SDK'], latencyRows(samples, 'sdk', labels)));
   const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)]));
@@ -756,6 +761,8 @@ async function sectionHttp(upstream) {
   await stdio.close();
   await gateway.close();
   await portkey?.close();
+  for (const session of floorSessions) await session.close();
+  for (const floor of floors) await floor.close();
   const added = (kind, q) => s[kind][q] - s.sdk[q];
   const vsPortkey = (q) => (withPortkey ? `; Portkey ${signed(added('portkey', q))}` : '');
   summary.push(['gateway: added latency per chat over HTTP, p50', 'less than Portkey', `${signed(added('http', 'p50'))} ms`, `SDK p50 ${fmtMs(s.sdk.p50)} ms; stdio ${signed(added('chat', 'p50'))}${vsPortkey('p50')}`, withPortkey ? verdict(added('http', 'p50') < added('portkey', 'p50')) : '-']);
