@@ -12,6 +12,7 @@ import type { ChatManyDeps } from './llm/chat-many.js';
 import { compactToolListing } from './tools/compact-tool-listing.js';
 import { registerGetCostTool } from './tools/get-cost.js';
 import { registerListModelsTool } from './tools/list-models.js';
+import type { ToolTable } from './tools/tool-table.js';
 import { packageVersion } from './version.js';
 
 export interface ServerDeps {
@@ -25,13 +26,20 @@ export interface ServerDeps {
   heartbeatMs?: number;
 }
 
+/** An McpServer and the table of the tools registered on it. */
+export interface ToolServer {
+  server: McpServer;
+  tools: ToolTable;
+}
+
 export interface CreatedServer {
   server: McpServer;
   /**
-   * Another MCP server over the same service, ledger and drain: a stateless HTTP transport
-   * connects a fresh one per request (an McpServer serves one transport at a time).
+   * Another MCP server over the same service, ledger and drain, with its tools by name: a
+   * stateless HTTP transport connects a fresh one per request (an McpServer serves one transport
+   * at a time), and its shared path calls the tools from the table directly.
    */
-  mcpServer: () => McpServer;
+  mcpServer: () => ToolServer;
   service: LlmService;
   ledger: Ledger;
   /**
@@ -48,15 +56,17 @@ export interface CreatedServer {
 // schemas that carry an $id, and our server compiles none (the SDK uses it for elicitation only).
 const sharedValidator = new AjvJsonSchemaValidator();
 
-/** An MCP server with our tools over `service`. */
-function mcpServerFor(service: LlmService, logger: Logger, many: ChatManyDeps): McpServer {
+/** An MCP server with our tools over `service`, and the table of those tools. */
+function mcpServerFor(service: LlmService, logger: Logger, many: ChatManyDeps): ToolServer {
   const server = new McpServer({ name: 'llm-service-mcp', version: packageVersion() }, { capabilities: { tools: {} }, jsonSchemaValidator: sharedValidator });
-  registerChatTool(server, service, logger);
-  registerChatManyTool(server, many, logger);
-  registerListModelsTool(server, service, logger);
-  registerGetCostTool(server, service, logger);
+  const tools: ToolTable = new Map([
+    registerChatTool(server, service, logger),
+    registerChatManyTool(server, many, logger),
+    registerListModelsTool(server, service, logger),
+    registerGetCostTool(server, service, logger),
+  ]);
   compactToolListing(server);
-  return server;
+  return { server, tools };
 }
 
 /** Builds the MCP server and everything behind it; knows nothing of the transport. */
@@ -77,7 +87,7 @@ export function createServer(deps: ServerDeps): CreatedServer {
     heartbeatMs: deps.heartbeatMs,
   });
   const many: ChatManyDeps = { service, ledger, settings, logger, now: deps.now };
-  const server = mcpServerFor(service, logger, many);
+  const { server } = mcpServerFor(service, logger, many);
   return {
     server,
     mcpServer: () => mcpServerFor(service, logger, many),

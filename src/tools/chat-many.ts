@@ -4,6 +4,7 @@ import { formatUsd } from '../ledger/cost.js';
 import { chatMany, unknownTotal, type ChatManyDeps, type ChatManyEntry, type ChatManyResult } from '../llm/chat-many.js';
 import type { Logger } from '../logger.js';
 import { chatInputSchema, hostHooks, notesAndThread, toChatInput } from './chat.js';
+import type { ToolEntry } from './tool-table.js';
 import { toolFailure, UserInputError } from './tool-failure.js';
 
 // The rest of chat's input is accepted but not repeated here: tools/list is read into the host's
@@ -51,8 +52,8 @@ export function chatManyText(result: ChatManyResult): string {
 }
 
 /** Registers `chat_many`: the same request to 2–8 models in parallel under one deadline. */
-export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logger: Logger): void {
-  server.registerTool(
+export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logger: Logger): ToolEntry {
+  const tool = server.registerTool(
     'chat_many',
     {
       description: "chat's input, on 2-8 models at once until deadline_ms",
@@ -80,4 +81,5 @@ export function registerChatManyTool(server: McpServer, deps: ChatManyDeps, logg
       }
     },
   );
+  return ['chat_many', tool];
 }

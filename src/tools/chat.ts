@@ -7,6 +7,7 @@ import type { ChatHooks, ChatInput, ChatResult, LlmService } from '../llm/llm-se
 import type { ChatMessage } from '../llm/types.js';
 import { chatSummaryLine } from './chat-summary-line.js';
 import { principalOf } from './principal-of.js';
+import type { ToolEntry } from './tool-table.js';
 import { toolFailure, UserInputError } from './tool-failure.js';
 import type { Logger } from '../logger.js';
 
@@ -155,8 +156,8 @@ async function clientRoots(server: McpServer, signal: AbortSignal): Promise<stri
 }
 
 /** Registers `chat`: one call to one model (with fallbacks), streamed as progress when asked. */
-export function registerChatTool(server: McpServer, service: LlmService, logger: Logger): void {
-  server.registerTool(
+export function registerChatTool(server: McpServer, service: LlmService, logger: Logger): ToolEntry {
+  const tool = server.registerTool(
     'chat',
     {
       title: 'Chat with an LLM',
@@ -178,4 +179,5 @@ export function registerChatTool(server: McpServer, service: LlmService, logger:
       }
     },
   );
+  return ['chat', tool];
 }

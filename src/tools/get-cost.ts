@@ -4,6 +4,7 @@ import { formatCostReport } from '../ledger/cost-table.js';
 import type { LlmService } from '../llm/llm-service.js';
 import type { Logger } from '../logger.js';
 import { principalOf } from './principal-of.js';
+import type { ToolEntry } from './tool-table.js';
 import { toolFailure } from './tool-failure.js';
 
 export const getCostInputSchema = {
@@ -29,8 +30,8 @@ export const getCostOutputSchema = {
 };
 
 /** Registers `get_cost`: spend recorded in the ledger, filtered and grouped, with budget status. */
-export function registerGetCostTool(server: McpServer, service: LlmService, logger: Logger): void {
-  server.registerTool(
+export function registerGetCostTool(server: McpServer, service: LlmService, logger: Logger): ToolEntry {
+  const tool = server.registerTool(
     'get_cost',
     {
       title: 'LLM spend',
@@ -49,4 +50,5 @@ export function registerGetCostTool(server: McpServer, service: LlmService, logg
       }
     },
   );
+  return ['get_cost', tool];
 }

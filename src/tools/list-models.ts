@@ -4,6 +4,7 @@ import { STALE_WARNING, type LlmService, type ModelListing } from '../llm/llm-se
 import type { Logger } from '../logger.js';
 import { compactModelListing } from './compact-model-listing.js';
 import { formatTable } from './format-table.js';
+import type { ToolEntry } from './tool-table.js';
 import { toolFailure } from './tool-failure.js';
 
 export const listModelsInputSchema = {
@@ -71,8 +72,8 @@ function priceNotes(listing: ModelListing): string[] {
 }
 
 /** Registers `list_models`: the registry with prices, limits, capabilities and whether each is usable. */
-export function registerListModelsTool(server: McpServer, service: LlmService, logger: Logger): void {
-  server.registerTool(
+export function registerListModelsTool(server: McpServer, service: LlmService, logger: Logger): ToolEntry {
+  const tool = server.registerTool(
     'list_models',
     {
       title: 'List LLM models',
@@ -90,4 +91,5 @@ export function registerListModelsTool(server: McpServer, service: LlmService, l
       }
     },
   );
+  return ['list_models', tool];
 }

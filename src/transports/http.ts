@@ -62,14 +62,20 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
   let draining = false;
   // The request log line (at info): off by default, and then neither built nor listened for.
   const logRequests = logsAt(logger, 'info');
-  const shared = new SharedHttpTransport();
-  const sharedServer = created.mcpServer();
+  const { server: sharedServer, tools } = created.mcpServer();
+  const shared = new SharedHttpTransport({ tools, server: sharedServer.server });
   await sharedServer.connect(shared);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
     open.add(res);
-    res.on('close', () => open.delete(res));
+    // One close listener per answer: what the request holds by then (its concurrency slot, its
+    // entry among the cancellable calls) is let go here.
+    let letGo: (() => void) | undefined;
+    res.on('close', () => {
+      open.delete(res);
+      letGo?.();
+    });
     // Nearly every request is for exactly `/mcp`: its path needs no URL parsing.
     const path = req.url === MCP_PATH ? MCP_PATH : new URL(req.url ?? '/', 'http://gateway').pathname;
     let principalName = '-';
@@ -123,7 +129,7 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
       res.setHeader('Retry-After', '1');
       return sendRpcError(res, 429, -32000, `Too many concurrent requests for ${principal?.name ?? 'this client'} (at most ${settings.maxConcurrentPerPrincipal}): retry shortly`);
     }
-    res.on('close', slot.release);
+    letGo = slot.release;
 
     let body: unknown;
     try {
@@ -160,16 +166,17 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
       };
       if (key !== undefined) {
         cancellable.set(key, cancel);
-        res.on('close', () => {
+        letGo = () => {
+          slot.release();
           if (cancellable.get(key) === cancel) cancellable.delete(key);
-        });
+        };
       }
       // A tools/call with a progress token streams its notifications, so it is answered as SSE.
       stopCall = shared.dispatch(message, res, { sse: wantsProgress(message), authInfo: authInfoFor(principal), headers: req.headers });
       return;
     }
 
-    const server = created.mcpServer();
+    const { server } = created.mcpServer();
     // A tools/call with a progress token streams its notifications, so it is answered as SSE;
     // everything else as one JSON body.
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !messages.some(wantsProgress) });

@@ -35,6 +35,13 @@ const cases: Array<[string, unknown]> = [
   ['params an array', call({ params: [] })],
   ['params null', call({ params: null })],
   ['another method', call({ method: 'tools/list', params: {} })],
+  ['a negative id', call({ id: -3 })],
+  ['an empty string id', call({ id: '' })],
+  ['a task', call({}, { name: 'chat', task: { ttl: 1000 } })],
+  ['a task that is not an object', call({}, { name: 'chat', task: 5 })],
+  ['_meta naming a related task', call({}, { name: 'chat', _meta: { 'io.modelcontextprotocol/related-task': { taskId: 't-1' } } })],
+  ['_meta naming a related task badly', call({}, { name: 'chat', _meta: { 'io.modelcontextprotocol/related-task': { taskId: 1 } } })],
+  ['deeply nested arguments', call({}, { name: 'chat', arguments: { deep: JSON.parse('['.repeat(1000) + ']'.repeat(1000)) } })],
 ];
 
 describe('checkMessageValue on tools/call messages', () => {
