@@ -130,6 +130,9 @@ export async function startHttpGateway(deps: HttpGatewayDeps): Promise<HttpGatew
       return sendRpcError(res, 429, -32000, `Too many concurrent requests for ${principal?.name ?? 'this client'} (at most ${settings.maxConcurrentPerPrincipal}): retry shortly`);
     }
     letGo = slot.release;
+    // The client went away while its token was verified (a JWKS fetch can take seconds): its
+    // close has been and gone, so the slot is given back here or never.
+    if (res.closed) return slot.release();
 
     let body: unknown;
     try {

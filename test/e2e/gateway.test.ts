@@ -28,6 +28,7 @@ let jwks: Server;
 let jwksUrl: string;
 let signingKey: CryptoKey;
 let strangerKey: CryptoKey;
+let publicJwk: JWK;
 const gateways: Gateway[] = [];
 
 const alice = createToken('alice');
@@ -111,7 +112,7 @@ beforeAll(async () => {
   const pair = await generateKeyPair('ES256');
   signingKey = pair.privateKey;
   strangerKey = (await generateKeyPair('ES256')).privateKey;
-  const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' };
+  publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'test-key', alg: 'ES256', use: 'sig' };
   jwks = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: [publicJwk] }));
@@ -379,6 +380,32 @@ describe('limits, cancellation and shutdown', () => {
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
     // The slots are given back once the answers are sent.
     expect((await rpc(gateway, call('list_models', {}), bearer(alice.token))).status).toBe(200);
+  });
+
+  it('a client that goes away while its token is being verified does not keep its concurrency slot', async () => {
+    // A JWKS that answers only after a pause: the client gives up while the gateway waits for it.
+    const slowJwks = createServer((req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ keys: [publicJwk] }));
+      }, 1_000);
+    });
+    await new Promise<void>((resolve) => slowJwks.listen(0, '127.0.0.1', resolve));
+    try {
+      const slowJwksUrl = `http://127.0.0.1:${(slowJwks.address() as AddressInfo).port}/jwks.json`;
+      const gateway = await startGateway('slot-on-leave', { maxConcurrentPerPrincipal: 1, jwt: { jwksUrl: slowJwksUrl, issuer: ISSUER, audience: AUDIENCE } });
+      const token = await jwt({ sub: 'carol' });
+      const controller = new AbortController();
+      const gone = rpc(gateway, call('list_models', {}), bearer(token), controller.signal).catch((error: Error) => error);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      controller.abort();
+      expect(await gone).toBeInstanceOf(Error);
+      // The verification ends after the client left; carol's one slot must be free again.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      for (let i = 0; i < 2; i++) expect((await rpc(gateway, call('list_models', {}), bearer(token))).status).toBe(200);
+    } finally {
+      await new Promise((resolve) => slowJwks.close(resolve));
+    }
   });
 
   it('a client that disconnects cancels the provider request, and the call is recorded as cancelled', async () => {
