@@ -72,7 +72,12 @@ export class RawChild {
   readonly child: ChildProcessWithoutNullStreams;
   readonly lines: string[] = [];
   stderr = '';
+  /**
+   * Settles on 'close', not 'exit': at 'exit' the child's last stdout and stderr writes may still be
+   * unread in the pipes (Node documents this), and a test reading stderr then would miss them.
+   */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private closed = false;
   private partial = '';
 
   constructor(setup: ChildSetup) {
@@ -86,7 +91,12 @@ export class RawChild {
       }
     });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.on('close', (code, signal) => {
+        this.closed = true;
+        resolve({ code, signal });
+      }),
+    );
     // A write after the child died must fail the test through its assertions, not crash vitest.
     this.child.stdin.on('error', () => undefined);
   }
@@ -122,7 +132,8 @@ export class RawChild {
         }
         if (message.id === id) return message;
       }
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`server exited before answering ${id}; stderr:\n${this.stderr}`);
+      // Only once its pipes are closed: an answer written just before the exit may still be unread.
+      if (this.closed) throw new Error(`server exited before answering ${id}; stderr:\n${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`no answer to ${id}; stderr:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 10));
     }
