@@ -270,7 +270,7 @@ describe('connection refused (a closed port on 127.0.0.1)', () => {
     const local = await startHarness({
       upstream: h.upstream,
       env: { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` },
-      config: { retry: { retries: 2, minDelayMs: 400, maxDelayMs: 400 } },
+      config: { retry: { retries: 2, minDelayMs: 1_000, maxDelayMs: 1_000 } },
     });
     // A TCP relay to the fake upstream that starts listening while the first retry wait runs.
     const relay = net.createServer((socket) => {
@@ -282,7 +282,10 @@ describe('connection refused (a closed port on 127.0.0.1)', () => {
     try {
       const before = h.upstream.requests.length;
       const call = local.callTool('chat', { prompt: 'hello' });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      // Once the first attempt was refused and its retry wait began (the service logs it), not after
+      // a fixed time: on a loaded machine the first attempt could still be on its way (and reach
+      // the relay), or the wait already over (and the second attempt refused too).
+      await expect.poll(() => local.logLines.some((line) => line.includes('retrying gpt-4o-mini in 1 s')), { timeout: 10_000, interval: 10 }).toBe(true);
       expect(h.upstream.requests.length).toBe(before); // the first attempt was refused
       await new Promise<void>((resolve) => relay.listen(port, '127.0.0.1', resolve));
       const result = await call;
