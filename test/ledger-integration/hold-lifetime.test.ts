@@ -43,18 +43,20 @@ describe('budget hold lifetime', () => {
 
   it('a hold nobody renews (its process died) still expires after the TTL', async () => {
     const h = await startHarness({ config: CONFIG, reservationTtlMs: 300 });
-    // A hold as a killed process leaves it: written, never renewed, never recorded.
+    // A hold as a killed process leaves it: written, never renewed, never recorded. It expires 1 s
+    // on (not the TTL's 300 ms), so the refusal below surely comes before that on a loaded machine.
     const db = new Database(h.dbPath);
     const now = testClock(); // the ledger's clock (test/support/clock.ts)
+    const expiresAt = now + 1_000;
     db.prepare('INSERT INTO reservations (created_at, amount_micro_usd, expires_at) VALUES (?, ?, ?)').run(
       new Date(now).toISOString(),
       100_000,
-      new Date(now + 300).toISOString(),
+      new Date(expiresAt).toISOString(),
     );
     db.close();
     const refused = await h.callTool('chat', ARGS);
     expect(textOf(refused)).toMatch(/\$0\.10 held by calls in flight/);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt + 100 - testClock())));
     const admitted = await h.callTool('chat', ARGS);
     expect(admitted.isError, textOf(admitted)).toBeFalsy();
   });
