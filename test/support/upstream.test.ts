@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from './upstream.js';
+import { startStallMeter } from './load-slack.js';
 
 let up: Upstream;
 let openai: OpenAI;
@@ -123,11 +124,15 @@ describe('OpenAI chat completions', () => {
     const pending = openai.chat.completions.create({ model: 'm', messages: userMsg }, { signal: ac.signal }).catch((e: unknown) => e);
     await up.waitForRequests(1);
     expect(up.closedAt(0)).toBeUndefined();
+    // 100 ms plus the time this process (SDK and upstream both) was held up meanwhile: load-slack.ts.
+    const meter = startStallMeter();
     const abortedAt = Date.now();
     ac.abort();
     expect(await pending).toBeInstanceOf(OpenAI.APIUserAbortError);
     const closed = await up.waitForClose(0);
-    expect(closed - abortedAt).toBeLessThan(100);
+    const stalled = meter.stalledMs;
+    meter.stop();
+    expect(closed - abortedAt).toBeLessThan(100 + stalled);
     expect(up.requests[0]!.closedBy).toBe('client');
   });
 
@@ -239,10 +244,15 @@ describe('Anthropic messages', () => {
     const ac = new AbortController();
     const pending = anthropic.messages.create(base, { signal: ac.signal }).catch((e: unknown) => e);
     await up.waitForRequests(1);
+    // 100 ms plus the time this process (SDK and upstream both) was held up meanwhile: load-slack.ts.
+    const meter = startStallMeter();
     const abortedAt = Date.now();
     ac.abort();
     expect(await pending).toBeInstanceOf(Anthropic.APIUserAbortError);
-    expect((await up.waitForClose(0)) - abortedAt).toBeLessThan(100);
+    const closed = await up.waitForClose(0);
+    const stalled = meter.stalledMs;
+    meter.stop();
+    expect(closed - abortedAt).toBeLessThan(100 + stalled);
   });
 
   it('cutAfterChunks makes the stream throw', async () => {
