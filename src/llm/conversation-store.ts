@@ -8,11 +8,11 @@
  * provider between turns: each adapter converts the same messages, tool calls included.
  */
 import type { Ledger, StoredThread, ThreadTurn } from '../ledger/ledger.js';
+import { timeOrderedUuid } from '../ledger/time-ordered-id.js';
 import type { Logger } from '../logger.js';
 import type { ModelDefinition } from '../registry/catalog.js';
 import { LlmError } from './errors.js';
 import type { ChatInput, ChatResult } from './llm-service.js';
-import { newThreadId } from './thread-id.js';
 import { trimTurns } from './trim-thread.js';
 import type { ChatMessage } from './types.js';
 
@@ -67,7 +67,7 @@ export class ConversationStore {
    */
   async open(input: Pick<ChatInput, 'conversation_id' | 'store'>, principal: string | null): Promise<OpenThread> {
     const store = input.store !== false;
-    if (input.conversation_id === undefined) return { id: store ? newThreadId(this.deps.now()) : undefined, store };
+    if (input.conversation_id === undefined) return { id: store ? timeOrderedUuid(this.deps.now()) : undefined, store };
     const id = input.conversation_id;
     const thread = await this.deps.ledger.loadThread(id);
     const idleDays = formatDays(this.deps.idleMs);

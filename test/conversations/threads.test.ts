@@ -45,7 +45,7 @@ describe('conversation threads', () => {
     const dbPath = join(dir, 'ledger.db');
     const first = await harness({ upstream, dbPath });
     const one = await chat(first, { model: 'gpt-4o-mini', system: 'Be terse.', prompt: 'My name is Ada.' });
-    // A UUID v7 (thread-id.ts): time-ordered, so the ledger appends new threads at its b-trees' right edge.
+    // A UUID v7 (ledger/time-ordered-id.ts): time-ordered, so the ledger appends new threads at its b-trees' right edge.
     expect(one.conversation_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(one.content).toBe('echo: My name is Ada.');
     await first.close();

@@ -126,6 +126,18 @@ describe('group commit', () => {
     await Promise.all(writes);
     expect(await query(url, 'SELECT COUNT(*)::int AS n FROM calls')).toEqual([{ n: 20 }]);
   });
+
+  it('row keys are time-ordered (UUID v7), so the unique index on row_key grows at its right edge', async () => {
+    const url = await freshUrl();
+    let clock = NOW;
+    const ledger = await openLedger(url, { spoolDir: join(temp.dir, 'spool'), now: () => (clock += 1), budgetClock: 'now' });
+    for (let i = 0; i < 5; i++) await ledger.record(callRecord({ callId: `k-${i}` }));
+    await ledger.close();
+    const keys = (await query(url, 'SELECT row_key FROM calls ORDER BY id')).map((row) => (row as { row_key: string }).row_key);
+    expect(keys).toHaveLength(5);
+    for (const key of keys) expect(key).toMatch(/^app:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...keys].sort()).toEqual(keys);
+  });
 });
 
 describe('totals kept per statement (migration 5)', () => {

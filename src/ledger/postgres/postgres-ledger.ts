@@ -74,6 +74,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { budgetCaps, budgetMessage, budgetStatusOf, holdAmount, type Cap } from '../budget-caps.js';
 import { CALL_ROW_COLUMNS, isoTime, toCallRow, type CallRow } from '../call-row.js';
+import { timeOrderedUuid } from '../time-ordered-id.js';
 import {
   LedgerError,
   LedgerSpooledError,
@@ -317,7 +318,7 @@ export class PostgresLedger implements Ledger {
 
   async record(rec: CallRecord, reservationId?: number, turn?: ThreadTurn): Promise<number> {
     const row = toCallRow(rec, this.sessionId, this.now());
-    const rowKey = `app:${randomUUID()}`;
+    const rowKey = `app:${timeOrderedUuid(this.now())}`;
     // Unknown cost: the hold stays counted as spent until the end of its UTC month (ledger.ts).
     // A call admitted from a lease settles its part of the lease row (see the top of this file).
     const draw = reservationId === undefined ? undefined : this.leases.get(reservationId);
