@@ -82,9 +82,9 @@ export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fet
     const part = streamed && response.ok ? 'line' : 'body';
     if (part === 'body' && declaresFittingBody(response, limit)) return response;
     if (wire !== undefined && part === 'body' && response.ok) {
-      return salvagingBody(response, limit, wire, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
+      return salvagingBody(response, limit, wire, () => new BodyTooLargeError(limit, maxAnswerBytes, part), init?.signal);
     }
-    return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part));
+    return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part), init?.signal);
   };
 }
 
@@ -132,25 +132,31 @@ function declaresFittingBody(response: Response, limit: number): boolean {
  * in all (`body`), or since the last line break (`line`; a chunk's inner lines are shorter than
  * the chunk, so the bound is the limit plus one chunk).
  */
-function limitBody(response: Response, limit: number, part: 'body' | 'line', tooLarge: () => Error): Response {
+function limitBody(response: Response, limit: number, part: 'body' | 'line', tooLarge: () => Error, signal: AbortSignal | null | undefined): Response {
   const reader = response.body!.getReader();
+  let unlink = (): void => undefined;
   // A body that says up front it is too large is refused before a byte of it is read.
   const declared = part === 'body' ? Number(response.headers.get('content-length') ?? Number.NaN) : Number.NaN;
   let read = 0;
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      unlink = endOnAbort(signal, reader, controller);
+    },
     async pull(controller) {
       if (!(declared > limit)) {
         const { done, value } = await reader.read();
-        if (done) return controller.close();
+        if (done) return (unlink(), controller.close());
         read = part === 'body' ? read + value.byteLength : bytesSinceLineBreak(read, value);
         if (read <= limit) return controller.enqueue(value);
       }
       // Cancelling the source closes the connection: the rest is never downloaded.
       const error = tooLarge();
+      unlink();
       await reader.cancel(error).catch(() => undefined);
       controller.error(error);
     },
     cancel(reason) {
+      unlink();
       return reader.cancel(reason);
     },
   });
@@ -165,19 +171,24 @@ function limitBody(response: Response, limit: number, part: 'body' | 'line', too
  * whole anyway): past the limit, reading stops, the connection is closed and the body becomes
  * the salvaged completion of what arrived, or ends in `tooLarge()` when none can be made.
  */
-function salvagingBody(response: Response, limit: number, wire: CompletionWire, tooLarge: () => Error): Response {
+function salvagingBody(response: Response, limit: number, wire: CompletionWire, tooLarge: () => Error, signal: AbortSignal | null | undefined): Response {
   const reader = response.body!.getReader();
+  let unlink = (): void => undefined;
   const headers = new Headers(response.headers);
   // The body handed on is not the one the length was declared for.
   headers.delete('content-length');
   const limited = new Response(
     new ReadableStream<Uint8Array>({
+      start(controller) {
+        unlink = endOnAbort(signal, reader, controller);
+      },
       async pull(controller) {
         const chunks: Uint8Array[] = [];
         let read = 0;
         for (;;) {
           const { done, value } = await reader.read();
           if (done) {
+            unlink();
             for (const chunk of chunks) controller.enqueue(chunk);
             return controller.close();
           }
@@ -189,6 +200,7 @@ function salvagingBody(response: Response, limit: number, wire: CompletionWire, 
           chunks.push(value.subarray(0, limit - read));
           // Cancelling the source closes the connection: the rest is never downloaded.
           const error = tooLarge();
+          unlink();
           await reader.cancel(error).catch(() => undefined);
           const prefix = Buffer.concat(chunks);
           chunks.length = 0; // one copy of the prefix at a time
@@ -200,6 +212,7 @@ function salvagingBody(response: Response, limit: number, wire: CompletionWire, 
         }
       },
       cancel(reason) {
+        unlink();
         return reader.cancel(reason);
       },
     }),
@@ -207,6 +220,32 @@ function salvagingBody(response: Response, limit: number, wire: CompletionWire, 
   );
   Object.defineProperty(limited, 'url', { value: response.url });
   return limited;
+}
+
+/**
+ * Ends the body we hand on when the request's signal aborts, by cancelling the fetched body under
+ * it (which closes the connection); returns the function that stops listening. fetch is meant to
+ * do this itself, but with its body wrapped in ours it did not once the process had collected
+ * garbage: the abort no longer reached the connection, and a stream that only sent keep-alives
+ * ran on past timeoutMs, the call's deadline and a cancellation alike, with either SDK
+ * (test/providers/bounded-fetch.test.ts).
+ */
+function endOnAbort(signal: AbortSignal | null | undefined, reader: ReadableStreamDefaultReader<Uint8Array>, controller: ReadableStreamDefaultController<Uint8Array>): () => void {
+  if (!signal) return () => undefined;
+  const abort = (): void => {
+    try {
+      controller.error(signal.reason);
+    } catch {
+      // Already closed or errored: nothing left to end.
+    }
+    reader.cancel(signal.reason).catch(() => undefined);
+  };
+  if (signal.aborted) {
+    abort();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  return () => signal.removeEventListener('abort', abort);
 }
 
 /** Bytes since the last line break (LF or CR, as SSE allows both) after `chunk`, `before` of them before it. */

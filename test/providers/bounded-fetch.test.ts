@@ -1,13 +1,19 @@
 /**
  * The fetch the provider SDKs are given, over a real loopback socket: a body is read up to
  * 2 × maxAnswerBytes + 64 KiB and refused one byte past it; of a streamed request's 2xx body
- * only each line is counted, its error body whole.
+ * only each line is counted, its error body whole; an abort still ends a wrapped body after a
+ * garbage collection.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyTooLargeError, bodyLimitOf, boundedFetch, streamedRequestOptions } from '../../src/providers/bounded-fetch.js';
+import { startUpstream } from '../support/upstream.js';
 
 const CAP = 1024;
 const LIMIT = bodyLimitOf(CAP);
@@ -108,4 +114,49 @@ describe('boundedFetch', () => {
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(response.url).toBe(`${url}/404/10`);
   });
+});
+
+describe('boundedFetch and an abort after a garbage collection', () => {
+  // The collection is what lost the abort: gc() made callable here as `node --expose-gc` would.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+
+  for (const sdk of ['openai', 'anthropic'] as const) {
+    it(`${sdk}: a streamed answer that only sends keep-alives still ends when its signal aborts, its connection closed`, async () => {
+      const up = await startUpstream();
+      try {
+        const fetch = boundedFetch(CAP) as unknown as typeof globalThis.fetch;
+        const signal = new AbortController();
+        up.enqueue({ kind: sdk, chunks: ['Some ', 'text ', 'never'], keepAlive: { after: 2, everyMs: 50, frame: 'comment' } });
+        const options = { signal: signal.signal, fetchOptions: streamedRequestOptions() };
+        const stream: AsyncIterable<unknown> =
+          sdk === 'openai'
+            ? await new OpenAI({ apiKey: 'k', baseURL: up.openaiBaseURL, maxRetries: 0, fetch }).chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }, options)
+            : await new Anthropic({ apiKey: 'k', baseURL: up.anthropicBaseURL, maxRetries: 0, fetch }).messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'x' }], stream: true }, options);
+        const reading = (async () => {
+          try {
+            for await (const _event of stream) {
+              // Keep-alives are no events: the loop waits on the body.
+            }
+            return 'ended';
+          } catch (error) {
+            return `threw ${(error as Error).name}`;
+          }
+        })();
+        await up.waitForRequests(1);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        gc();
+        gc();
+        signal.abort();
+        // Without the abort passed on (bounded-fetch.ts, endOnAbort) this read on for as long as
+        // the keep-alives came: bounded here at 5 s.
+        const outcome = await Promise.race([reading, new Promise<string>((resolve) => setTimeout(() => resolve('still reading after 5 s'), 5_000))]);
+        expect(['ended', 'threw AbortError', 'threw APIUserAbortError']).toContain(outcome);
+        await up.waitForClose(0, 2_000);
+        expect(up.requests[0]!.closedBy).toBe('client');
+      } finally {
+        await up.close();
+      }
+    });
+  }
 });
