@@ -11,6 +11,7 @@
 
 import type { ChatResponse } from '../llm/types.js';
 import { salvageCutBody, type CompletionWire } from './salvage-cut-body.js';
+import { plainRequestUrl, sendOverNodeHttp, type NodeAnswer } from './node-http-send.js';
 
 const STREAMED_REQUEST = Symbol('llm-service-mcp.streamed-request');
 
@@ -74,18 +75,79 @@ type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Resp
  */
 export function boundedFetch(maxAnswerBytes: number, wire?: CompletionWire): Fetch {
   const limit = bodyLimitOf(maxAnswerBytes);
-  return async (input, init) => {
-    const response = await fetchWithoutRedirectCopy(input, init);
-    const streamed = (init as Record<symbol, unknown> | undefined)?.[STREAMED_REQUEST] === true;
+  const tooLarge = (part: 'body' | 'line') => () => new BodyTooLargeError(limit, maxAnswerBytes, part);
+  const bound = (response: Response, streamed: boolean, signal: AbortSignal | null | undefined): Response => {
     // A null-body status (204, 304) cannot be given a body again.
     if (response.body === null || NULL_BODY_STATUSES.has(response.status)) return response;
     const part = streamed && response.ok ? 'line' : 'body';
-    if (part === 'body' && declaresFittingBody(response, limit)) return response;
-    if (wire !== undefined && part === 'body' && response.ok) {
-      return salvagingBody(response, limit, wire, () => new BodyTooLargeError(limit, maxAnswerBytes, part), init?.signal);
-    }
-    return limitBody(response, limit, part, () => new BodyTooLargeError(limit, maxAnswerBytes, part), init?.signal);
+    if (part === 'body' && declaresFittingBody(response.headers, limit)) return response;
+    if (wire !== undefined && part === 'body' && response.ok) return salvagingBody(response, limit, wire, tooLarge(part), signal);
+    return limitBody(response, limit, part, tooLarge(part), signal);
   };
+  return async (input, init) => {
+    const streamed = (init as Record<symbol, unknown> | undefined)?.[STREAMED_REQUEST] === true;
+    // A non-streamed plain request (the SDKs' JSON) goes over node:http, read whole (see
+    // node-http-send.ts); a streamed one is read as it arrives, by the global fetch.
+    const url = streamed ? undefined : plainRequestUrl(input, init);
+    if (url !== undefined) {
+      const answer = await sendOverNodeHttp(url, init!, limit, (status, headers) => !refusedUnread(status, headers, limit, wire));
+      // A redirect (providers do not send them) is sent again the way fetch follows it.
+      if (answer.redirect) return bound(await globalThis.fetch(input, init), false, init?.signal);
+      return bufferedResponse(answer, limit, wire, tooLarge('body'));
+    }
+    return bound(await fetchWithoutRedirectCopy(input, init), streamed, init?.signal);
+  };
+}
+
+/**
+ * Whether a body is refused before a byte of it is read, as limitBody refuses it: it says it is
+ * too large, and is no successful completion that salvageCutBody could make something of.
+ */
+function refusedUnread(status: number, headers: Headers, limit: number, wire: CompletionWire | undefined): boolean {
+  if (wire !== undefined && status >= 200 && status < 300) return false;
+  return Number(headers.get('content-length') ?? Number.NaN) > limit;
+}
+
+/**
+ * The Response the global fetch would have handed on, after boundedFetch's cut, built from a
+ * body read whole by node-http-send.ts: the body itself; past the limit, the salvaged completion
+ * (marked in CUT_BODIES) of a successful answer or else a body ending in `tooLarge()`, as
+ * salvagingBody and limitBody end; after a broken read, a body ending in that failure, as
+ * fetch's body ends when its connection breaks or its signal aborts.
+ */
+function bufferedResponse(answer: Extract<NodeAnswer, { redirect: false }>, limit: number, wire: CompletionWire | undefined, tooLarge: () => Error): Response {
+  const { status, statusText, headers } = answer;
+  const ok = status >= 200 && status < 300;
+  let body: ConstructorParameters<typeof Response>[0] = answer.body;
+  let cut = false;
+  if (body !== null && wire !== undefined && ok && !declaresFittingBody(answer.headers, limit)) {
+    // As salvagingBody: the body handed on is not the one the length was declared for.
+    headers.delete('content-length');
+  }
+  if (answer.failure !== undefined) {
+    body = failingBody(answer.failure);
+  } else if (answer.over) {
+    const salvaged = wire !== undefined && ok ? salvageCutBody(answer.body!, wire) : undefined;
+    if (salvaged === undefined) body = failingBody(tooLarge());
+    else {
+      body = salvaged;
+      cut = true;
+    }
+  }
+  const response = new Response(body, { status, statusText, headers });
+  // The SDKs log and report the response's URL; a constructed Response has none of its own.
+  Object.defineProperty(response, 'url', { value: answer.url });
+  if (cut) CUT_BODIES.set(response, limit);
+  return response;
+}
+
+/** A body whose first read fails with `error`. */
+function failingBody(error: unknown): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.error(error);
+    },
+  });
 }
 
 /**
@@ -119,10 +181,10 @@ function isRefusedRedirect(error: unknown): boolean {
  * the common case. A compressed body is counted all the same: its length says nothing of what
  * it inflates to.
  */
-function declaresFittingBody(response: Response, limit: number): boolean {
-  const encoding = response.headers.get('content-encoding');
+function declaresFittingBody(headers: Headers, limit: number): boolean {
+  const encoding = headers.get('content-encoding');
   if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return false;
-  const length = response.headers.get('content-length');
+  const length = headers.get('content-length');
   if (length === null || !/^\d{1,15}$/.test(length.trim())) return false;
   return Number(length) <= limit;
 }
