@@ -80,7 +80,8 @@ export function sendOverNodeHttp(
   return new Promise<NodeAnswer>((resolve, reject) => {
     const https_ = url.protocol === 'https:';
     const body = typeof init.body === 'string' ? Buffer.from(init.body) : undefined;
-    const method = init.method ?? 'GET';
+    // fetch upper-cases the standard methods (not PATCH), whatever case they come in.
+    const method = normalizedMethod(init.method ?? 'GET');
     const headers = requestHeaders(init.headers, https_, body, method);
     let settled = false;
     let onAbort: (() => void) | undefined;
@@ -164,6 +165,13 @@ export function sendOverNodeHttp(
     });
     request.end(body);
   });
+}
+
+const STANDARD_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+
+function normalizedMethod(method: string): string {
+  const upper = method.toUpperCase();
+  return STANDARD_METHODS.has(upper) ? upper : method;
 }
 
 /** fetch's rejection for an aborted signal: its reason, or an AbortError when it gave none. */
