@@ -16,9 +16,12 @@ import type { Readable } from 'node:stream';
 /**
  * One keep-alive pool per protocol for the process, as fetch has one. Idle sockets close after
  * 4 s, undici's default keep-alive timeout, before servers' usual 5 s, so a request is rarely sent
- * down a socket the server is closing. Calls are long and concurrent: many sockets per origin.
+ * down a socket the server is closing. No cap on sockets per origin, as fetch has none: calls are
+ * long (minutes of reasoning) and a gateway runs many at once, and a call queued behind a cap
+ * would spend its timeout waiting for a socket. (The 4 s timeout ends idle sockets only: one
+ * waiting for a slow answer is left alone.)
  */
-const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxFreeSockets: 32, timeout: 4_000, noDelay: true };
+const AGENT_OPTIONS = { keepAlive: true, maxFreeSockets: 32, timeout: 4_000, noDelay: true };
 const httpAgent = new http.Agent(AGENT_OPTIONS);
 const httpsAgent = new https.Agent(AGENT_OPTIONS);
 

@@ -32,6 +32,9 @@ const COMPLETION = JSON.stringify({
   usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
 });
 
+// More calls in flight to one provider than any per-origin pool cap we might set (fetch has none).
+const GATHER = 300;
+const gathered: http.ServerResponse[] = [];
 let server: http.Server;
 let url = '';
 // Each request's remote port and accept-encoding header, in order.
@@ -84,6 +87,13 @@ beforeAll(async () => {
       const body = gzipSync(Buffer.from('z'.repeat(LIMIT * 50)));
       res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip', 'content-length': String(body.length) });
       return res.end(body);
+    }
+    // Held until GATHER requests wait at once (or answered 503 after 5 s): no cap on sockets per origin.
+    if (path === '/gather') {
+      gathered.push(res);
+      if (gathered.length === GATHER) for (const held of gathered.splice(0)) held.writeHead(200, { 'content-type': 'application/json' }).end(COMPLETION);
+      else if (gathered.length === 1) setTimeout(() => { for (const held of gathered.splice(0)) held.writeHead(503).end(); }, 5_000).unref();
+      return;
     }
     if (path === '/307') {
       res.writeHead(307, { location: '/plain' });
@@ -154,6 +164,11 @@ describe('boundedFetch over node:http (non-streamed requests)', () => {
     expect(seen).toHaveLength(3);
     expect(new Set(seen.map((request) => request.port)).size).toBe(1);
   });
+
+  it('keeps no cap on connections to one provider, as fetch keeps none: 300 calls wait at once', async () => {
+    const statuses = await Promise.all(Array.from({ length: GATHER }, async () => (await boundedFetch(CAP, 'openai')(`${url}/gather`, POST)).status));
+    expect(statuses.filter((status) => status === 200)).toHaveLength(GATHER);
+  }, 15_000);
 
   it('fails as fetch fails: refused connections and resets say so in the cause', async () => {
     const closed = net.createServer();
