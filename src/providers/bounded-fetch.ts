@@ -11,7 +11,7 @@
 
 import type { ChatResponse } from '../llm/types.js';
 import { salvageCutBody, type CompletionWire } from './salvage-cut-body.js';
-import { plainRequestUrl, sendOverNodeHttp, type NodeAnswer } from './node-http-send.js';
+import { isPlainRequest, plainRequestUrl, sendOverNodeHttp, type NodeAnswer } from './node-http-send.js';
 
 const STREAMED_REQUEST = Symbol('llm-service-mcp.streamed-request');
 
@@ -161,8 +161,7 @@ function failingBody(error: unknown): ReadableStream<Uint8Array> {
  * can be sent twice (the SDKs' JSON text) takes this path.
  */
 function fetchWithoutRedirectCopy(input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
-  const replayable = init !== undefined && (init.body === undefined || init.body === null || typeof init.body === 'string');
-  if (!replayable || input instanceof Request || init.redirect !== undefined || 'window' in init) return globalThis.fetch(input, init);
+  if (!isPlainRequest(input, init)) return globalThis.fetch(input, init);
   return globalThis.fetch(input, { ...init, redirect: 'error', window: null }).catch((error: unknown) => {
     if (!isRefusedRedirect(error)) throw error;
     return globalThis.fetch(input, init);

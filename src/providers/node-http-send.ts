@@ -47,15 +47,23 @@ export type NodeAnswer =
     };
 
 /**
- * Whether `input`/`init` is a request this transport sends exactly as fetch would: a URL (string
- * or URL) over http(s) without credentials, a string body or none, and none of the options it
- * does not implement (a Request object, a redirect mode, a window, an undici dispatcher).
+ * Whether `input`/`init` is the plain request the SDKs make: an init (the SDKs always give one;
+ * without one the global fetch is called as it is), a URL rather than a Request object, a string
+ * body or none (so it can be sent twice), and no redirect mode or window of its own. Both of
+ * boundedFetch's shortcuts take only these: this transport, and fetch without its redirect copy.
+ */
+export function isPlainRequest(input: string | URL | Request, init: RequestInit | undefined): init is RequestInit {
+  if (init === undefined || input instanceof Request) return false;
+  if (!(init.body === undefined || init.body === null || typeof init.body === 'string')) return false;
+  return init.redirect === undefined && !('window' in init);
+}
+
+/**
+ * Whether `input`/`init` is a request this transport sends exactly as fetch would: a plain request
+ * (isPlainRequest) to a URL over http(s) without credentials, and no undici dispatcher.
  */
 export function plainRequestUrl(input: string | URL | Request, init: RequestInit | undefined): URL | undefined {
-  // Without an init (the SDKs always give one) the global fetch is called as it is.
-  if (init === undefined || input instanceof Request) return undefined;
-  if (!(init.body === undefined || init.body === null || typeof init.body === 'string')) return undefined;
-  if (init.redirect !== undefined || 'window' in init || 'dispatcher' in init) return undefined;
+  if (!isPlainRequest(input, init) || 'dispatcher' in init) return undefined;
   let url: URL;
   try {
     url = new URL(input);
