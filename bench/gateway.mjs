@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { BENCH, CLI, serverEnv } from './lib.mjs';
+import { BENCH, CLI, serverEnv, stderrMatch } from './lib.mjs';
 
 /**
  * Starts the gateway; resolves with its /mcp URL, token, pid and a close(). `cli`, `nodeArgs` and
@@ -24,19 +24,7 @@ export async function startGateway(dir, upstreamBaseURL, { maxConcurrentPerPrinc
     env: { ...serverEnv(dir, upstreamBaseURL, 'gateway.db'), LLM_SERVICE_CONFIG: configPath },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), startTimeoutMs);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const match = /serving MCP over HTTP at (\S+\/mcp)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${stderr}`)));
-  });
+  const [, url] = await stderrMatch(child, /serving MCP over HTTP at (\S+\/mcp)/, 'gateway', startTimeoutMs);
   return {
     url,
     token,
@@ -64,19 +52,7 @@ export async function startHttpFloor(mode, dir, upstreamBaseURL) {
     env: serverEnv(dir, upstreamBaseURL),
     stdio: ['pipe', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`http-floor ${mode} did not start: ${stderr}`)), 20_000);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const match = /listening on (\d+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`http-floor ${mode} exited ${code}: ${stderr}`)));
-  });
+  const [, port] = await stderrMatch(child, /listening on (\d+)/, `http-floor ${mode}`, 20_000);
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     token: 'not-checked',

@@ -119,3 +119,24 @@ export function serverEnv(dir, upstreamBaseURL, dbName = 'ledger.db') {
     LLM_SERVICE_DB: join(dir, dbName),
   };
 }
+
+/**
+ * Resolves with the first match of `pattern` in `child`'s stderr (a child that prints its
+ * address once it listens); rejects, naming `what` and quoting the stderr so far, when the child
+ * exits first or `timeoutMs` passes.
+ */
+export function stderrMatch(child, pattern, what, timeoutMs) {
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${stderr}`)), timeoutMs);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const match = pattern.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    });
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${what} exited ${code}: ${stderr}`))));
+  });
+}

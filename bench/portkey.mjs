@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { BENCH } from './lib.mjs';
+import { BENCH, stderrMatch } from './lib.mjs';
 
 const DIR = join(BENCH, 'portkey');
 const START = join(DIR, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
@@ -34,24 +34,14 @@ export async function startPortkey() {
     env: { ...process.env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`Portkey did not start: ${stderr}`))), 30_000);
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const match = /portkey listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`Portkey exited ${code}: ${stderr}`))));
+  const [, port] = await stderrMatch(child, /portkey listening on 127\.0\.0\.1:(\d+)/, 'Portkey', 30_000).catch((error) => {
+    child.kill('SIGKILL');
+    throw error;
   });
   // The script prints its banner after a 1 s spinner; requests are served as soon as it listens.
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     pid: child.pid,
-    stderr: () => stderr,
     close: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', resolve), child.kill('SIGTERM')))),
   };
 }
